@@ -1,0 +1,53 @@
+//! Procedural macros of eventsmith. Use them through the `eventsmith` crate, which re-exports
+//! them; generated code refers only to `::eventsmith::__private` paths.
+//!
+//! Each macro lives in its own module as parse → check → generate; this file only declares
+//! the entry points.
+
+mod aggregate;
+mod attr;
+mod command;
+mod ctxt;
+mod event;
+mod misplaced;
+
+use proc_macro::TokenStream;
+
+/// Derives `eventsmith::Event`: a stored name (default: the type's name) and a schema version
+/// (default 1). Keys: `#[event(name = "...", version = N, crate = path)]`.
+#[proc_macro_derive(Event, attributes(event))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    event::expand(&input).into()
+}
+
+/// Derives `eventsmith::Command`. Mark the target aggregate's id field `#[command(id)]` and,
+/// optionally, an idempotency-key field `#[command(idempotency_key)]`. Container keys:
+/// `#[command(name = "...", crate = path)]`.
+#[proc_macro_derive(Command, attributes(command))]
+pub fn derive_command(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    command::expand(&input).into()
+}
+
+/// Turns an impl block of an aggregate's state type into an aggregate: `#[apply]` methods
+/// evolve the state, `#[handle]` methods decide. Keys:
+/// `#[aggregate(name = "...", events = EnumName, vis = pub(crate), crate = path)]`.
+#[proc_macro_attribute]
+pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
+    aggregate::expand(args.into(), item.into()).into()
+}
+
+/// Marks an event-applying method inside an `#[aggregate]` impl block. On its own it is an
+/// error.
+#[proc_macro_attribute]
+pub fn apply(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("apply", args.into(), item.into()).into()
+}
+
+/// Marks a command-handling method inside an `#[aggregate]` impl block. On its own it is an
+/// error.
+#[proc_macro_attribute]
+pub fn handle(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("handle", args.into(), item.into()).into()
+}

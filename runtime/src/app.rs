@@ -1,0 +1,280 @@
+//! [`App`]: the command bus over one store. It owns the aggregate caches and runs every
+//! command through load, decide, append and retry.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tracing::Instrument as _;
+
+use crate::aggregate::Aggregate;
+use crate::cache::{AggregateCache, Slot};
+use crate::codec::{Codec, JsonCodec};
+use crate::command::HandledCommand;
+use crate::envelope::CommandContext;
+use crate::error::CommandError;
+use crate::execute::{Executed, LoadError, Limits, Request};
+use crate::registry::{Registry, RegistryError};
+use crate::store::EventStore;
+
+/// The result of [`App::execute`] for command `C`.
+pub type ExecuteResult<C> = Result<
+    Executed<<<C as HandledCommand>::Aggregate as Aggregate>::Event>,
+    CommandError<<C as HandledCommand>::Error>,
+>;
+
+/// An application: a store, a codec and the aggregates of the linked crates.
+///
+/// Cheap to clone; clones share the store and the caches.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use eventsmith::{aggregate, App, Command, Event, InMemoryStore};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize, Event)]
+/// struct Pinged { n: u32 }
+///
+/// #[derive(Clone, Command)]
+/// struct Ping { #[command(id)] id: String }
+///
+/// #[derive(Default)]
+/// struct Pinger { pings: u32 }
+///
+/// #[aggregate]
+/// impl Pinger {
+///     #[handle]
+///     fn ping(&self, _cmd: Ping) -> Pinged {
+///         Pinged { n: self.pings + 1 }
+///     }
+///     #[apply]
+///     fn pinged(&mut self, event: &Pinged) {
+///         self.pings = event.n;
+///     }
+/// }
+///
+/// let app = App::new(InMemoryStore::new())?;
+/// app.execute(Ping { id: "p".into() }).await?;
+/// let done = app.execute(Ping { id: "p".into() }).await?;
+/// assert_eq!(done.version, 2);
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct App<S, C = JsonCodec> {
+    inner: Arc<Inner<S, C>>,
+}
+
+impl<S, C> Clone for App<S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+type Caches = RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>;
+
+#[derive(Debug)]
+struct Inner<S, C> {
+    store: S,
+    codec: C,
+    limits: Limits,
+    cache_capacity: usize,
+    caches: Caches,
+    registry: Registry,
+}
+
+/// Configures an [`App`].
+#[derive(Debug)]
+#[must_use]
+pub struct AppBuilder<S, C = JsonCodec> {
+    store: S,
+    codec: C,
+    limits: Limits,
+    cache_capacity: usize,
+    registry: Option<Registry>,
+}
+
+impl<S: EventStore> App<S> {
+    /// An application over `store` with the JSON codec and default settings, validating the
+    /// registrations of the linked crates.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when two event types or two aggregates clash.
+    pub fn new(store: S) -> Result<Self, RegistryError> {
+        Self::builder(store).build()
+    }
+
+    /// Starts configuring an application over `store`.
+    pub fn builder(store: S) -> AppBuilder<S> {
+        AppBuilder {
+            store,
+            codec: JsonCodec,
+            limits: Limits {
+                max_attempts: 10,
+                read_batch: 1024,
+            },
+            cache_capacity: 10_000,
+            registry: None,
+        }
+    }
+}
+
+impl<S: EventStore, C: Codec> AppBuilder<S, C> {
+    /// Uses another codec for event payloads.
+    pub fn codec<C2: Codec>(self, codec: C2) -> AppBuilder<S, C2> {
+        AppBuilder {
+            store: self.store,
+            codec,
+            limits: self.limits,
+            cache_capacity: self.cache_capacity,
+            registry: self.registry,
+        }
+    }
+
+    /// How many times a decision is tried when appends keep conflicting (default 10; at
+    /// least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.limits.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// How many aggregates per type stay loaded in memory (default 10,000; 0 disables the
+    /// cache, so every command re-reads its aggregate's history).
+    pub fn cache_capacity(mut self, aggregates: usize) -> Self {
+        self.cache_capacity = aggregates;
+        self
+    }
+
+    /// How many events are read per round trip when loading an aggregate (default 1,024).
+    pub fn read_batch(mut self, events: usize) -> Self {
+        self.limits.read_batch = events.max(1);
+        self
+    }
+
+    /// Uses a registry built by hand instead of the `inventory` registrations.
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Validates the registry and builds the application.
+    ///
+    /// # Errors
+    /// [`RegistryError`] when two event types or two aggregates clash.
+    pub fn build(self) -> Result<App<S, C>, RegistryError> {
+        let registry = match self.registry {
+            Some(registry) => registry,
+            None => Registry::from_inventory()?,
+        };
+        Ok(App {
+            inner: Arc::new(Inner {
+                store: self.store,
+                codec: self.codec,
+                limits: self.limits,
+                cache_capacity: self.cache_capacity,
+                caches: RwLock::default(),
+                registry,
+            }),
+        })
+    }
+}
+
+impl<S: EventStore, C: Codec> App<S, C> {
+    /// Executes a command with an empty [`CommandContext`].
+    ///
+    /// The command is routed to the aggregate whose `#[handle]` method takes it; a command no
+    /// aggregate handles does not compile.
+    ///
+    /// # Errors
+    /// [`CommandError`]: the handler's domain error, a conflict that persisted through every
+    /// attempt, a panic in user code, or a store failure. On any error nothing was appended.
+    pub async fn execute<Cmd: HandledCommand>(&self, command: Cmd) -> ExecuteResult<Cmd> {
+        self.execute_with(command, &CommandContext::default()).await
+    }
+
+    /// Executes a command whose events inherit the context's metadata.
+    ///
+    /// # Errors
+    /// As [`App::execute`].
+    pub async fn execute_with<Cmd: HandledCommand>(
+        &self,
+        command: Cmd,
+        context: &CommandContext,
+    ) -> ExecuteResult<Cmd> {
+        let stream = Cmd::Aggregate::stream_id(&command.aggregate_id());
+        let span = tracing::debug_span!(
+            "execute",
+            command = Cmd::NAME,
+            stream = %stream,
+            correlation_id = context.correlation_id.map(tracing::field::display),
+        );
+        let cache = self.cache::<Cmd::Aggregate>();
+        let slot = cache.slot(stream.clone());
+        let mut slot = slot.lock().await;
+        self.request()
+            .execute(&mut slot, stream, command, context)
+            .instrument(span)
+            .await
+    }
+
+    /// Loads aggregate `A` with `id` from the store, bypassing the cache. Answers the state and
+    /// its stream version (0 when the stream does not exist).
+    ///
+    /// # Errors
+    /// [`LoadError`] when the store fails, an event does not decode or `apply` panics.
+    pub async fn load<A: Aggregate>(&self, id: &str) -> Result<(A, u64), LoadError> {
+        let mut slot = Slot::<A>::default();
+        self.request().load(&mut slot, &A::stream_id(id)).await?;
+        Ok((slot.state, slot.version))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &C {
+        &self.inner.codec
+    }
+
+    /// The validated registry of event types and aggregates.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn request(&self) -> Request<'_, S, C> {
+        Request {
+            store: &self.inner.store,
+            codec: &self.inner.codec,
+            limits: self.inner.limits,
+        }
+    }
+
+    /// The cache of aggregate type `A`, created on first use.
+    fn cache<A: Aggregate>(&self) -> Arc<AggregateCache<A>> {
+        let id = TypeId::of::<A>();
+        let found = self
+            .inner
+            .caches
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        let any = match found {
+            Some(any) => any,
+            None => Arc::clone(
+                self.inner
+                    .caches
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(id)
+                    .or_insert_with(|| Arc::new(AggregateCache::<A>::new(self.inner.cache_capacity))),
+            ),
+        };
+        // Entries are keyed by the TypeId of the cache's own aggregate type.
+        any.downcast::<AggregateCache<A>>()
+            .unwrap_or_else(|_| Arc::new(AggregateCache::new(0)))
+    }
+}

@@ -1,0 +1,291 @@
+//! Executing one command: load (or take from the cache) the aggregate, decide, apply, append
+//! with the expected version, and retry the whole decision on a version conflict.
+//!
+//! Order of a decision: the new events are applied to the cached state *before* the append,
+//! so an `apply` that panics leaves the store untouched; any failed append then invalidates
+//! the cached state, which is reloaded on the next attempt.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::aggregate::Aggregate;
+use crate::cache::Slot;
+use crate::codec::Codec;
+use crate::command::HandledCommand;
+use crate::envelope::{CommandContext, Metadata, NewEvent, Timestamp};
+use crate::error::{CommandError, DecodeError};
+use crate::event::EventSet;
+use crate::panic;
+use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, StoreError};
+
+/// What a successful command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed<E> {
+    /// The aggregate's stream.
+    pub stream_id: String,
+    /// The stream's version after the command.
+    pub version: u64,
+    /// The global position of the last appended event; `None` when nothing was appended.
+    /// Pass it to a query to read your own writes.
+    pub position: Option<u64>,
+    /// The events the command appended, in order.
+    pub events: Vec<E>,
+    /// `true` when this is the recorded outcome of an earlier command with the same
+    /// idempotency key: nothing was appended this time.
+    pub replayed: bool,
+}
+
+/// Tuning of command execution.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_attempts: u32,
+    pub(crate) read_batch: usize,
+}
+
+pub(crate) struct Request<'a, S, C> {
+    pub(crate) store: &'a S,
+    pub(crate) codec: &'a C,
+    pub(crate) limits: Limits,
+}
+
+type Outcome<C> = Result<
+    Executed<<<C as HandledCommand>::Aggregate as Aggregate>::Event>,
+    CommandError<<C as HandledCommand>::Error>,
+>;
+
+impl<S: EventStore, K: Codec> Request<'_, S, K> {
+    pub(crate) async fn execute<C: HandledCommand>(
+        &self,
+        slot: &mut Slot<C::Aggregate>,
+        stream: String,
+        command: C,
+        context: &CommandContext,
+    ) -> Outcome<C> {
+        let key = command.idempotency_key().map(std::borrow::Cow::into_owned);
+        if let Some(key) = &key {
+            if let Some(first) = self.store.idempotency_record(&stream, key).await? {
+                return self.replay::<C>(stream, first).await;
+            }
+        }
+        let command_id = Uuid::now_v7();
+        let metadata = Arc::new(context.event_metadata(command_id));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if !slot.loaded {
+                self.load(slot, &stream).await.map_err(|e| {
+                    slot.invalidate();
+                    e.into_command_error::<C>(&stream)
+                })?;
+            }
+            let decided = panic::future(C::handle(&slot.state, command.clone())).await;
+            let events = match decided {
+                Ok(Ok(events)) => events,
+                Ok(Err(rejection)) => return Err(CommandError::Rejected(rejection)),
+                Err(message) => {
+                    return Err(panicked::<C>(&stream, "the #[handle] method", message));
+                }
+            };
+            if events.is_empty() && key.is_none() {
+                return Ok(Executed {
+                    stream_id: stream,
+                    version: slot.version,
+                    position: None,
+                    events,
+                    replayed: false,
+                });
+            }
+            let new_events = self.encode::<C>(&events, &metadata, &stream)?;
+            let expected = ExpectedVersion::Exact(slot.version);
+            if let Err(message) = panic::call(|| {
+                for event in &events {
+                    slot.state.apply(event);
+                }
+            }) {
+                slot.invalidate();
+                return Err(panicked::<C>(&stream, "an #[apply] method", message));
+            }
+            let appended = self
+                .store
+                .append(&stream, expected, new_events, key.as_deref())
+                .await;
+            match appended {
+                Ok(AppendOutcome::Appended(appended)) => {
+                    slot.version = appended.version;
+                    return Ok(Executed {
+                        stream_id: stream,
+                        version: appended.version,
+                        position: appended.position,
+                        events,
+                        replayed: false,
+                    });
+                }
+                Ok(AppendOutcome::Duplicate(first)) => {
+                    slot.invalidate();
+                    return self.replay::<C>(stream, first).await;
+                }
+                Err(conflict @ StoreError::Conflict { .. }) => {
+                    slot.invalidate();
+                    tracing::debug!(stream, attempt, "version conflict; deciding again");
+                    if attempt >= self.limits.max_attempts {
+                        return Err(CommandError::Conflict {
+                            command: C::NAME,
+                            stream,
+                            attempts: attempt,
+                            source: conflict,
+                        });
+                    }
+                }
+                Err(other) => {
+                    slot.invalidate();
+                    return Err(other.into());
+                }
+            }
+        }
+    }
+
+    fn encode<C: HandledCommand>(
+        &self,
+        events: &[<C::Aggregate as Aggregate>::Event],
+        metadata: &Arc<Metadata>,
+        stream: &str,
+    ) -> Result<Vec<NewEvent>, CommandError<C::Error>> {
+        let timestamp = Timestamp::now();
+        let mut encoded = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = match panic::call(|| event.encode(self.codec)) {
+                Ok(Ok(payload)) => payload,
+                Ok(Err(source)) => {
+                    return Err(CommandError::Encode {
+                        command: C::NAME,
+                        event_type: event.name(),
+                        source,
+                    });
+                }
+                Err(message) => return Err(panicked::<C>(stream, "serialization", message)),
+            };
+            encoded.push(NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: event.name().into(),
+                schema_version: event.version(),
+                payload,
+                metadata: Arc::clone(metadata),
+                timestamp,
+            });
+        }
+        Ok(encoded)
+    }
+
+    /// Folds the stream into a fresh state.
+    pub(crate) async fn load<A: Aggregate>(
+        &self,
+        slot: &mut Slot<A>,
+        stream: &str,
+    ) -> Result<(), LoadError> {
+        slot.invalidate();
+        loop {
+            let batch = self
+                .store
+                .read_stream(stream, slot.version + 1, self.limits.read_batch)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            let last_version = last.stream_version;
+            let full = batch.len() == self.limits.read_batch;
+            for recorded in &batch {
+                let event = A::Event::decode(
+                    self.codec,
+                    &recorded.event_type,
+                    recorded.schema_version,
+                    &recorded.payload,
+                )
+                .map_err(|source| DecodeError::new(recorded, source))?;
+                panic::call(|| slot.state.apply(&event)).map_err(LoadError::Panicked)?;
+            }
+            slot.version = last_version;
+            if !full {
+                break;
+            }
+        }
+        slot.loaded = true;
+        Ok(())
+    }
+
+    /// The outcome an earlier command with the same idempotency key recorded.
+    async fn replay<C: HandledCommand>(&self, stream: String, first: Appended) -> Outcome<C> {
+        let mut events = Vec::with_capacity(usize::try_from(first.count).unwrap_or(0));
+        let mut next = first.first_version();
+        while next <= first.version {
+            let room = usize::try_from(first.version - next + 1).unwrap_or(usize::MAX);
+            let batch = self
+                .store
+                .read_stream(&stream, next, room.min(self.limits.read_batch))
+                .await?;
+            if batch.is_empty() {
+                return Err(StoreError::Corrupt {
+                    stream,
+                    version: next,
+                    reason: "an event recorded for an idempotency key is missing".to_owned(),
+                }
+                .into());
+            }
+            for recorded in &batch {
+                next = recorded.stream_version + 1;
+                events.push(
+                    <C::Aggregate as Aggregate>::Event::decode(
+                        self.codec,
+                        &recorded.event_type,
+                        recorded.schema_version,
+                        &recorded.payload,
+                    )
+                    .map_err(|source| DecodeError::new(recorded, source))?,
+                );
+            }
+        }
+        Ok(Executed {
+            stream_id: stream,
+            version: first.version,
+            position: first.position,
+            events,
+            replayed: true,
+        })
+    }
+}
+
+/// Why an aggregate could not be loaded from its stream.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// An `#[apply]` method panicked.
+    #[error("an #[apply] method panicked while loading: {0}")]
+    Panicked(String),
+}
+
+impl LoadError {
+    fn into_command_error<C: HandledCommand>(self, stream: &str) -> CommandError<C::Error> {
+        match self {
+            Self::Store(e) => e.into(),
+            Self::Decode(e) => e.into(),
+            Self::Panicked(message) => panicked::<C>(stream, "an #[apply] method", message),
+        }
+    }
+}
+
+fn panicked<C: HandledCommand>(
+    stream: &str,
+    during: &'static str,
+    message: String,
+) -> CommandError<C::Error> {
+    CommandError::Panicked {
+        command: C::NAME,
+        stream: stream.to_owned(),
+        during,
+        message,
+    }
+}

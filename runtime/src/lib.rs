@@ -1,0 +1,61 @@
+//! # eventsmith
+//!
+//! Event sourcing and CQRS for Rust, with the wiring declared on the domain types and
+//! checked by the compiler.
+//!
+//! - [`Event`]s are plain serde types with `#[derive(Event)]`: a stored name and a version.
+//! - [`Command`]s are plain structs with `#[derive(Command)]` and their target id marked.
+//! - `#[aggregate]` on an impl block turns `#[apply]` methods into the aggregate's event
+//!   dispatch (a `match`) and `#[handle]` methods into the route of each command to its one
+//!   aggregate, so an event without `#[apply]`, a command handled twice or a command nobody
+//!   handles is a compile error.
+//! - [`App`] executes commands against an [`EventStore`]: it loads (or takes from its cache)
+//!   the aggregate, runs the handler, appends with optimistic concurrency, and retries the
+//!   decision on a conflict.
+//! - [`testing::AggregateTest`] tests aggregates given/when/then, with no store.
+//!
+//! See the README for a walk-through.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod aggregate;
+mod app;
+mod cache;
+mod codec;
+mod command;
+mod envelope;
+mod error;
+mod event;
+mod execute;
+mod panic;
+mod registry;
+mod store;
+pub mod testing;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use eventsmith_macros::{Command, Event, aggregate, apply, handle};
+
+pub use crate::aggregate::Aggregate;
+pub use crate::app::{App, AppBuilder, ExecuteResult};
+pub use crate::codec::{Codec, CodecError, JsonCodec};
+pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
+pub use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
+pub use crate::error::{CommandError, DecodeError};
+pub use crate::event::{DecodeFailure, Event, EventSet, IntoEvents, decode_event};
+pub use crate::execute::{Executed, LoadError};
+pub use crate::registry::{
+    AggregateRegistration, EventRegistration, Registry, RegistryBuilder, RegistryError,
+};
+pub use crate::store::{
+    AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, InMemoryStore, StoreError,
+    Subscription,
+};
+
+/// Re-exported so that users can name ids without depending on `uuid` themselves.
+pub use uuid::Uuid;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,238 @@
+//! [`InMemoryStore`]: the whole log in process memory, for tests and benchmarks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::watch;
+
+use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, StoreError};
+use crate::envelope::{NewEvent, RecordedEvent};
+
+/// An event store in process memory: fast, exact, and gone when the process ends.
+///
+/// One lock guards the log, so appends are atomic and global order is the order of appends.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use eventsmith::{EventStore, ExpectedVersion, InMemoryStore, NewEvent};
+///
+/// let store = InMemoryStore::new();
+/// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
+/// store.append("ping-1", ExpectedVersion::NoStream, vec![event], None).await?;
+/// let read = store.read_stream("ping-1", 1, 10).await?;
+/// assert_eq!(read[0].stream_version, 1);
+/// assert_eq!(read[0].global_position, 1);
+/// # Ok::<_, eventsmith::StoreError>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct InMemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: RwLock<Log>,
+    head: watch::Sender<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    events: Vec<RecordedEvent>,
+    streams: HashMap<Arc<str>, Stream>,
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    /// Indexes into `Log::events`, in stream version order.
+    events: Vec<usize>,
+    idempotency: HashMap<String, Appended>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                log: RwLock::new(Log::default()),
+                head: watch::Sender::new(0),
+            }),
+        }
+    }
+
+    /// The number of events stored.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.read().events.len()
+    }
+
+    /// Whether no event is stored.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    // No user code runs under the lock, so a poisoned lock still guards a consistent log.
+    fn read(&self) -> RwLockReadGuard<'_, Log> {
+        self.inner.log.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Log> {
+        self.inner.log.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn append_now(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        idempotency_key: Option<&str>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut guard = self.write();
+        let log = &mut *guard;
+        let current = log.streams.get(stream);
+        if let (Some(key), Some(s)) = (idempotency_key, current) {
+            if let Some(first) = s.idempotency.get(key) {
+                return Ok(AppendOutcome::Duplicate(*first));
+            }
+        }
+        let version = current.map_or(0, |s| s.events.len() as u64);
+        if !expected.accepts(version) {
+            return Err(StoreError::Conflict {
+                stream: stream.to_owned(),
+                expected,
+                actual: version,
+            });
+        }
+        if events.is_empty() && idempotency_key.is_none() {
+            return Ok(AppendOutcome::Appended(Appended {
+                version,
+                count: 0,
+                position: None,
+            }));
+        }
+        let stream_id: Arc<str> = match log.streams.get_key_value(stream) {
+            Some((id, _)) => Arc::clone(id),
+            None => Arc::from(stream),
+        };
+        let entry = log.streams.entry(Arc::clone(&stream_id)).or_default();
+        let count = events.len() as u64;
+        let mut position = None;
+        for (offset, event) in (1..).zip(events) {
+            let index = log.events.len();
+            let global_position = index as u64 + 1;
+            log.events.push(RecordedEvent {
+                event_id: event.event_id,
+                stream_id: Arc::clone(&stream_id),
+                stream_version: version + offset,
+                global_position,
+                timestamp: event.timestamp,
+                event_type: Arc::from(event.event_type),
+                schema_version: event.schema_version,
+                payload: Arc::from(event.payload),
+                metadata: event.metadata,
+            });
+            entry.events.push(index);
+            position = Some(global_position);
+        }
+        let appended = Appended {
+            version: version + count,
+            count,
+            position,
+        };
+        if let Some(key) = idempotency_key {
+            entry.idempotency.insert(key.to_owned(), appended);
+        }
+        drop(guard);
+        if let Some(position) = position {
+            // Appends finishing out of order must not move the head backwards.
+            self.inner.head.send_if_modified(|head| {
+                let raised = position > *head;
+                *head = (*head).max(position);
+                raised
+            });
+        }
+        Ok(AppendOutcome::Appended(appended))
+    }
+}
+
+impl EventStore for InMemoryStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        idempotency_key: Option<&str>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if stream.is_empty() {
+            return Err(StoreError::Invalid("the stream id is empty".to_owned()));
+        }
+        self.append_now(stream, expected, events, idempotency_key)
+    }
+
+    async fn idempotency_record(
+        &self,
+        stream: &str,
+        key: &str,
+    ) -> Result<Option<Appended>, StoreError> {
+        Ok(self
+            .read()
+            .streams
+            .get(stream)
+            .and_then(|s| s.idempotency.get(key).copied()))
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let log = self.read();
+        let Some(s) = log.streams.get(stream) else {
+            return Ok(Vec::new());
+        };
+        let skip = usize::try_from(from_version.saturating_sub(1)).unwrap_or(usize::MAX);
+        Ok(s.events
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(|&i| log.events[i].clone())
+            .collect())
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let log = self.read();
+        let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
+        Ok(log
+            .events
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .read()
+            .streams
+            .get(stream)
+            .map_or(0, |s| s.events.len() as u64))
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.inner.head.subscribe()
+    }
+}

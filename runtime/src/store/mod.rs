@@ -1,0 +1,159 @@
+//! The [`EventStore`] trait every backend implements, with the types of its requests and
+//! answers. Backends: [`InMemoryStore`].
+
+mod error;
+mod memory;
+mod subscription;
+
+use std::fmt;
+use std::future::Future;
+
+pub use self::error::{BoxError, StoreError};
+pub use self::memory::InMemoryStore;
+pub use self::subscription::Subscription;
+use crate::envelope::{NewEvent, RecordedEvent};
+
+/// The version a writer expects a stream to be at, checked atomically with the append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExpectedVersion {
+    /// No check.
+    Any,
+    /// The stream must not exist yet (the same as `Exact(0)`).
+    NoStream,
+    /// The stream must have at least one event.
+    StreamExists,
+    /// The stream's last event must have this version (0: the stream must not exist).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream currently at `current` (0 when absent) satisfies this expectation.
+    #[must_use]
+    pub fn accepts(self, current: u64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::NoStream => current == 0,
+            Self::StreamExists => current > 0,
+            Self::Exact(v) => current == v,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Any => f.write_str("any version"),
+            Self::NoStream => f.write_str("no stream"),
+            Self::StreamExists => f.write_str("an existing stream"),
+            Self::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The stream's version after the append.
+    pub version: u64,
+    /// How many events the append wrote (0 for an idempotency record alone).
+    pub count: u64,
+    /// The global position of the last event written, `None` when none was.
+    pub position: Option<u64>,
+}
+
+impl Appended {
+    /// The stream version of the first event written (`version + 1` when none was).
+    #[must_use]
+    pub fn first_version(&self) -> u64 {
+        self.version + 1 - self.count
+    }
+}
+
+/// The answer to an append that carries an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The events were written and the key recorded.
+    Appended(Appended),
+    /// The key was already recorded for this stream: nothing was written; this is what the
+    /// first append with the key wrote.
+    Duplicate(Appended),
+}
+
+/// A durable, ordered log of events, split into streams.
+///
+/// Every backend passes the same conformance suite. Guarantees:
+/// - an append is atomic: all its events or none, and its expected version is checked in the
+///   same step (a lost race is [`StoreError::Conflict`], never a silent overwrite);
+/// - stream versions are contiguous from 1;
+/// - global positions are strictly increasing in the order a reader of [`read_all`] sees them,
+///   and a reader never sees a position lower than one it has seen before;
+/// - stream ids, names and payloads round-trip byte for byte.
+///
+/// Stores are cheap handles: clone them to share one store.
+///
+/// [`read_all`]: EventStore::read_all
+pub trait EventStore: Clone + Send + Sync + 'static {
+    /// Appends `events` to `stream` if it is at `expected`, recording `idempotency_key` (if
+    /// any) for the stream in the same step. With a key already recorded for the stream,
+    /// writes nothing and answers [`AppendOutcome::Duplicate`], whatever `expected` says.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when the stream is not at `expected`; others from the backend.
+    fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        idempotency_key: Option<&str>,
+    ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
+
+    /// What the first append with `key` on `stream` wrote, if one did.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn idempotency_record(
+        &self,
+        stream: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Appended>, StoreError>> + Send;
+
+    /// Up to `limit` events of `stream` with versions from `from_version` on, in order.
+    /// An absent stream reads as empty.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Up to `limit` events of every stream with global positions from `from_position` on, in
+    /// global order.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The stream's current version, 0 when it does not exist.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn stream_version(&self, stream: &str)
+    -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A receiver of the highest global position a reader can see; it changes after appends.
+    /// Subscriptions wait on it instead of polling.
+    fn head(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Follows the global log from `from_position`: first the stored events, then new ones as
+    /// they are appended, with no gap and no duplicate at the hand-over.
+    fn subscribe(&self, from_position: u64) -> Subscription<Self> {
+        Subscription::new(self.clone(), from_position)
+    }
+}
