@@ -109,15 +109,11 @@ pub(crate) fn handle_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Han
     let sig = &method.sig;
     let mut ok = plain_fn(cx, sig, Marker::Handle);
     ok &= receiver(cx, sig, false, SHAPE);
+    // No return type: the handler never decides an event (a check that only can reject
+    // would return `Result<(), E>`).
     let output = match &sig.output {
-        ReturnType::Type(_, ty) => Some(ast::output(ty)),
-        ReturnType::Default => {
-            cx.error_at(
-                &sig.ident,
-                format!("a `#[handle]` method returns the events it decides (or `()` for none); {SHAPE}"),
-            );
-            None
-        }
+        ReturnType::Type(_, ty) => ast::output(ty),
+        ReturnType::Default => ast::Output::Events(syn::parse_quote!(())),
     };
     let command = match single_arg(cx, sig, SHAPE)? {
         Type::Reference(r) => {
@@ -129,7 +125,6 @@ pub(crate) fn handle_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Han
         }
         ty => ty.clone(),
     };
-    let output = output?;
     ok.then(|| Handle {
         method: sig.ident.clone(),
         command,

@@ -1,0 +1,166 @@
+//! The quick start: a bank account aggregate on the in-memory store.
+//!
+//! Run with `cargo run --example bank`. It opens two accounts, deposits, withdraws, shows a
+//! rejected withdrawal with its domain error, shows an idempotent retry, and prints every
+//! stored event with its envelope.
+
+use eventsmith::{App, Command, CommandContext, CommandError, Event, EventStore, InMemoryStore, aggregate};
+use serde::{Deserialize, Serialize};
+
+// Events: what happened. Stored as JSON under their names, forever.
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct AccountOpened {
+    owner: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct MoneyDeposited {
+    amount: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+#[event(name = "MoneyWithdrawn", version = 1)]
+struct MoneyWithdrawn {
+    amount: u64,
+}
+
+// Commands: what is asked. `#[command(id)]` names the target account.
+
+#[derive(Debug, Clone, Command)]
+struct OpenAccount {
+    #[command(id)]
+    account: String,
+    owner: String,
+}
+
+#[derive(Debug, Clone, Command)]
+struct Deposit {
+    #[command(id)]
+    account: String,
+    amount: u64,
+    #[command(idempotency_key)]
+    request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Command)]
+struct Withdraw {
+    #[command(id)]
+    account: String,
+    amount: u64,
+}
+
+/// Why the bank says no.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum BankError {
+    #[error("the account is already open")]
+    AlreadyOpen,
+    #[error("the account is not open")]
+    NotOpen,
+    #[error("insufficient funds: balance {balance}, asked {asked}")]
+    InsufficientFunds { balance: u64, asked: u64 },
+}
+
+// The aggregate: its state, how events change it, how it decides.
+
+#[derive(Debug, Default)]
+struct BankAccount {
+    open: bool,
+    balance: u64,
+}
+
+#[aggregate]
+impl BankAccount {
+    #[handle]
+    fn open(&self, cmd: OpenAccount) -> Result<AccountOpened, BankError> {
+        if self.open {
+            return Err(BankError::AlreadyOpen);
+        }
+        Ok(AccountOpened { owner: cmd.owner })
+    }
+
+    #[handle]
+    fn deposit(&self, cmd: Deposit) -> Result<MoneyDeposited, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        Ok(MoneyDeposited { amount: cmd.amount })
+    }
+
+    #[handle]
+    fn withdraw(&self, cmd: Withdraw) -> Result<MoneyWithdrawn, BankError> {
+        if cmd.amount > self.balance {
+            return Err(BankError::InsufficientFunds {
+                balance: self.balance,
+                asked: cmd.amount,
+            });
+        }
+        Ok(MoneyWithdrawn { amount: cmd.amount })
+    }
+
+    #[apply]
+    fn opened(&mut self, _event: &AccountOpened) {
+        self.open = true;
+    }
+
+    #[apply]
+    fn deposited(&mut self, event: &MoneyDeposited) {
+        self.balance += event.amount;
+    }
+
+    #[apply]
+    fn withdrawn(&mut self, event: &MoneyWithdrawn) {
+        self.balance -= event.amount;
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let app = App::new(InMemoryStore::new())?;
+    let ctx = CommandContext::new().actor("alice").source("bank-example");
+
+    for (account, owner) in [("acc-1", "Alice"), ("acc-2", "Bob")] {
+        let opened = app
+            .execute_with(OpenAccount { account: account.into(), owner: owner.into() }, &ctx)
+            .await?;
+        println!("opened {} at version {}", opened.stream_id, opened.version);
+    }
+
+    let deposit = Deposit { account: "acc-1".into(), amount: 100, request_id: Some("req-42".into()) };
+    let done = app.execute_with(deposit.clone(), &ctx).await?;
+    println!("deposited 100 into acc-1: version {}, global position {:?}", done.version, done.position);
+
+    // The same request again (a client retry): the first outcome, nothing appended.
+    let again = app.execute_with(deposit, &ctx).await?;
+    println!("retried req-42: replayed = {}, version still {}", again.replayed, again.version);
+
+    app.execute_with(Withdraw { account: "acc-1".into(), amount: 30 }, &ctx).await?;
+    println!("withdrew 30 from acc-1");
+
+    match app.execute_with(Withdraw { account: "acc-1".into(), amount: 500 }, &ctx).await {
+        Err(CommandError::Rejected(error)) => println!("withdrawal of 500 rejected: {error}"),
+        other => return Err(format!("expected a rejection, got {other:?}").into()),
+    }
+
+    let (account, version) = app.load::<BankAccount>("acc-1").await?;
+    println!("acc-1 balance {} at version {version}", account.balance);
+
+    println!("\nstored events:");
+    for event in app.store().read_all(1, usize::MAX).await? {
+        let meta = &event.metadata;
+        println!(
+            "  #{} {} v{} {} {} at {}\n      id {} correlation {} causation {} actor {}",
+            event.global_position,
+            event.stream_id,
+            event.stream_version,
+            event.event_type,
+            String::from_utf8_lossy(&event.payload),
+            event.timestamp,
+            event.event_id,
+            meta.correlation_id.map(|id| id.to_string()).unwrap_or_default(),
+            meta.causation_id.map(|id| id.to_string()).unwrap_or_default(),
+            meta.actor.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}

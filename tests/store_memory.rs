@@ -1,0 +1,10 @@
+//! The conformance suite on the in-memory store.
+
+mod conformance;
+
+use eventsmith::InMemoryStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_memory_store_passes_the_conformance_suite() {
+    conformance::run_all(|| async { InMemoryStore::new() }).await;
+}
