@@ -350,3 +350,18 @@ async fn store_errors_keep_their_type() {
     let err = app.store().append("", ExpectedVersion::Any, Vec::new(), None).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)));
 }
+
+#[test]
+fn the_registry_lists_the_linked_events_and_aggregates() {
+    let registry = eventsmith::Registry::from_inventory().unwrap();
+    let events: Vec<(&str, u32)> = registry.events().iter().map(|e| (e.name, e.version)).collect();
+    assert_eq!(
+        events,
+        [("AccountOpened", 1), ("MoneyDeposited", 1), ("MoneyWithdrawn", 1), ("bank.flagged", 2)]
+    );
+    let aggregate = &registry.aggregates()[0];
+    assert_eq!(aggregate.name, "BankAccount");
+    assert_eq!(aggregate.rust_type, "command_bus::common::BankAccount");
+    assert_eq!(aggregate.events, ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "bank.flagged"]);
+    assert_eq!(aggregate.commands, ["OpenAccount", "Deposit", "Withdraw", "DepositAndFlag", "Audit", "Explode"]);
+}

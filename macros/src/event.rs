@@ -77,7 +77,9 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
         None => generate(model),
         // Next to the errors, a stub impl keeps the uses of the event from cascading.
         Some(mut errors) => {
-            if input.generics.params.is_empty() {
+            let stub_fits = input.generics.params.is_empty()
+                && !matches!(input.data, syn::Data::Union(_));
+            if stub_fits {
                 errors.extend(generate(model));
             }
             errors

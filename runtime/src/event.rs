@@ -143,10 +143,12 @@ pub trait IntoEvents<Ev> {
     fn into_events(self, out: &mut Vec<Ev>);
 }
 
+#[diagnostic::do_not_recommend]
 impl<Ev> IntoEvents<Ev> for () {
     fn into_events(self, _out: &mut Vec<Ev>) {}
 }
 
+#[diagnostic::do_not_recommend]
 impl<Ev, T: IntoEvents<Ev>> IntoEvents<Ev> for Option<T> {
     fn into_events(self, out: &mut Vec<Ev>) {
         if let Some(events) = self {
@@ -155,6 +157,7 @@ impl<Ev, T: IntoEvents<Ev>> IntoEvents<Ev> for Option<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<Ev, T: IntoEvents<Ev>> IntoEvents<Ev> for Vec<T> {
     fn into_events(self, out: &mut Vec<Ev>) {
         out.reserve(self.len());
@@ -164,8 +167,78 @@ impl<Ev, T: IntoEvents<Ev>> IntoEvents<Ev> for Vec<T> {
     }
 }
 
+/// What a `#[handle]` method may return: a `Result` of [`IntoEvents`] and a domain error,
+/// or [`IntoEvents`] alone (no domain error). Written out as `Result<T, E>`, the macro reads
+/// the two halves itself; this trait serves every other spelling, such as an alias
+/// `type Decision<T> = Result<T, BankError>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither an event of this aggregate nor a `Result` of its events",
+    label = "not what a `#[handle]` method of this aggregate can return",
+    note = "return an event that has an `#[apply]` method (or `()`, `Option`, `Vec` or a tuple of them), or a `Result` of that and a domain error; `{Ev}` lists the events"
+)]
+pub trait HandlerOutput<Ev> {
+    /// The domain error (`Infallible` when there is none).
+    type Error;
+
+    /// The decided events or the domain error.
+    ///
+    /// # Errors
+    /// The handler's domain error.
+    fn into_decision(self) -> Result<Vec<Ev>, Self::Error>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<Ev, T: IntoEvents<Ev>, E> HandlerOutput<Ev> for Result<T, E> {
+    type Error = E;
+
+    fn into_decision(self) -> Result<Vec<Ev>, E> {
+        self.map(|events| {
+            let mut out = Vec::with_capacity(1);
+            events.into_events(&mut out);
+            out
+        })
+    }
+}
+
+/// Implements [`HandlerOutput`] with no domain error for a type that is [`IntoEvents`].
+/// Used by the generated code for each event and event enum, and below for the wrappers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __infallible_output {
+    ([$($generics:tt)*] $ty:ty, $ev:ty) => {
+        #[diagnostic::do_not_recommend]
+        impl<$($generics)*> $crate::__private::HandlerOutput<$ev> for $ty
+        where
+            $ty: $crate::__private::IntoEvents<$ev>,
+        {
+            type Error = $crate::__private::Infallible;
+
+            fn into_decision(
+                self,
+            ) -> $crate::__private::Result<$crate::__private::Vec<$ev>, Self::Error> {
+                let mut out = $crate::__private::Vec::with_capacity(1);
+                $crate::__private::IntoEvents::into_events(self, &mut out);
+                $crate::__private::Ok(out)
+            }
+        }
+    };
+}
+
+__infallible_output!([Ev] (), Ev);
+__infallible_output!([Ev, T] Option<T>, Ev);
+__infallible_output!([Ev, T] Vec<T>, Ev);
+__infallible_output!([Ev, A] (A,), Ev);
+__infallible_output!([Ev, A, B] (A, B), Ev);
+__infallible_output!([Ev, A, B, C] (A, B, C), Ev);
+__infallible_output!([Ev, A, B, C, D] (A, B, C, D), Ev);
+__infallible_output!([Ev, A, B, C, D, E] (A, B, C, D, E), Ev);
+__infallible_output!([Ev, A, B, C, D, E, F] (A, B, C, D, E, F), Ev);
+__infallible_output!([Ev, A, B, C, D, E, F, G] (A, B, C, D, E, F, G), Ev);
+__infallible_output!([Ev, A, B, C, D, E, F, G, H] (A, B, C, D, E, F, G, H), Ev);
+
 macro_rules! tuple_into_events {
     ($($name:ident)+) => {
+        #[diagnostic::do_not_recommend]
         impl<Ev, $($name: IntoEvents<Ev>),+> IntoEvents<Ev> for ($($name,)+) {
             #[allow(non_snake_case, reason = "the bindings are named after the type parameters")]
             fn into_events(self, out: &mut Vec<Ev>) {

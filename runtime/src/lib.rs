@@ -43,7 +43,7 @@ pub use crate::codec::{Codec, CodecError, JsonCodec};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
 pub use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
 pub use crate::error::{CommandError, DecodeError};
-pub use crate::event::{DecodeFailure, Event, EventSet, IntoEvents, decode_event};
+pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
 pub use crate::execute::{Executed, LoadError};
 pub use crate::registry::{
     AggregateRegistration, EventRegistration, Registry, RegistryBuilder, RegistryError,

@@ -16,26 +16,25 @@ pub use inventory;
 pub use crate::aggregate::Aggregate;
 pub use crate::codec::{Codec, CodecError};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
-pub use crate::event::{DecodeFailure, Event, EventSet, IntoEvents, decode_event};
+pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_event};
 pub use crate::registry::{AggregateRegistration, EventRegistration};
 
-/// Not public API. Used by generated code: splits a handler's return type named `Result`
-/// (`std`'s or an alias of it) into its events and its domain error.
-pub trait HandlerResult {
-    /// The events.
-    type Ok;
-    /// The domain error.
-    type Err;
-    /// The value as a plain `Result`.
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+/// Not public API. Used by generated code: encodes one event (bounded by `Event` so that a
+/// type that is not an event is reported as such, not as a missing `Serialize`).
+///
+/// # Errors
+/// The codec's error.
+pub fn encode_event<E: Event, C: Codec>(codec: &C, event: &E) -> Result<Vec<u8>, CodecError> {
+    codec.encode(event)
 }
 
-impl<T, E> HandlerResult for Result<T, E> {
-    type Ok = T;
-    type Err = E;
-    fn into_result(self) -> Self {
-        self
-    }
+/// Not public API. Used by generated code: formats one event (bounded by `Event` for the same
+/// reason as [`encode_event`]).
+///
+/// # Errors
+/// The formatter's error.
+pub fn debug_event<E: Event>(event: &E, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    core::fmt::Debug::fmt(event, f)
 }
 
 /// Not public API. Used by generated code: collects a handler's returned events.

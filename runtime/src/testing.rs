@@ -92,7 +92,6 @@ impl<A: Aggregate> AggregateTest<A> {
 /// What a handler decided, to assert on. Every `then_*` method panics with a description of
 /// the difference when the expectation fails.
 #[derive(Debug)]
-#[must_use = "assert on the outcome with a then_* method"]
 pub struct Then<A: Aggregate, E> {
     state: A,
     outcome: Result<Result<Vec<A::Event>, E>, String>,

@@ -27,12 +27,12 @@ pub(crate) struct Apply {
 
 /// What a `#[handle]` method returns.
 pub(crate) enum Output {
-    /// `Result<T, E>` written out: the events type and the error type.
+    /// `Result<T, E>` written out: the events type and the error type, so that errors about
+    /// either point at it.
     Result { events: syn::Type, error: syn::Type },
-    /// Another type named `Result` (an alias): split through the runtime's `HandlerResult`.
-    ResultAlias(syn::Type),
-    /// Anything else: the events, with no domain error.
-    Events(syn::Type),
+    /// Anything else (events alone, or an alias of `Result`): split through the runtime's
+    /// `HandlerOutput`.
+    Other(syn::Type),
 }
 
 /// A `#[handle]` method: `fn method(&self, command: Command) -> Output`, sync or async.
@@ -67,13 +67,12 @@ impl Marker {
         }
     }
 
-    /// `#[apply]`, `#[eventsmith::apply]` and the same for `handle`.
+    /// `#[apply]`, or qualified by the crate's name, as in `#[eventsmith::apply]` (or the
+    /// name it was renamed to); the same for `handle`.
     pub(crate) fn of(attr: &syn::Attribute) -> Option<Self> {
         let path = attr.path();
         let last = path.segments.last()?;
-        let qualified_ok = path.segments.len() == 1
-            || (path.segments.len() == 2 && path.segments[0].ident == "eventsmith");
-        if !qualified_ok {
+        if path.segments.len() > 2 {
             return None;
         }
         match last.ident.to_string().as_str() {
@@ -203,7 +202,7 @@ pub(crate) fn last_segment(ty: &syn::Type) -> Option<&syn::PathSegment> {
 /// Splits a handler's return type.
 pub(crate) fn output(ty: &syn::Type) -> Output {
     let Some(segment) = last_segment(ty).filter(|s| s.ident == "Result") else {
-        return Output::Events(ty.clone());
+        return Output::Other(ty.clone());
     };
     if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
         let types: Vec<&syn::Type> = args
@@ -221,5 +220,5 @@ pub(crate) fn output(ty: &syn::Type) -> Output {
             };
         }
     }
-    Output::ResultAlias(ty.clone())
+    Output::Other(ty.clone())
 }

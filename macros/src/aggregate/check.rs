@@ -113,7 +113,7 @@ pub(crate) fn handle_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Han
     // would return `Result<(), E>`).
     let output = match &sig.output {
         ReturnType::Type(_, ty) => ast::output(ty),
-        ReturnType::Default => ast::Output::Events(syn::parse_quote!(())),
+        ReturnType::Default => ast::Output::Other(syn::parse_quote!(())),
     };
     let command = match single_arg(cx, sig, SHAPE)? {
         Type::Reference(r) => {

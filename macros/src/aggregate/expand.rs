@@ -50,7 +50,7 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(pub));
 
-    let event_enum = event_enum(&p, &vis, ident, &enum_ident, applies);
+    let event_enum = event_enum(&krate, &p, &vis, ident, &enum_ident, applies);
     let event_set = event_set(&p, &enum_ident, applies);
     let dispatch = apply_dispatch(&enum_ident, self_ty, applies);
     let commands = handles.iter().map(|h| {
@@ -96,6 +96,7 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
 }
 
 fn event_enum(
+    krate: &syn::Path,
     p: &TokenStream,
     vis: &syn::Visibility,
     ident: &syn::Ident,
@@ -125,12 +126,16 @@ fn event_enum(
                     out.push(#enum_ident::#variant(self));
                 }
             }
+            #krate::__infallible_output!([] #event, #enum_ident);
         }
     });
     quote! {
         #[doc = #doc]
-        #[derive(Debug)]
-        #[allow(private_interfaces, reason = "the enum is as visible as the aggregate; its events may be less so")]
+        #[allow(
+            private_interfaces,
+            reason = "the enum is as visible as the aggregate; its events may be less so"
+        )]
+        #[allow(non_camel_case_types, reason = "variants are named after the event types")]
         #vis enum #enum_ident {
             #(#variants,)*
         }
@@ -145,6 +150,7 @@ fn event_enum(
                     out.push(self);
                 }
             }
+            #krate::__infallible_output!([] #enum_ident, #enum_ident);
         };
     }
 }
@@ -179,7 +185,14 @@ fn event_set(p: &TokenStream, enum_ident: &syn::Ident, applies: &[Apply]) -> Tok
         let e = as_event(a);
         quote!({ let _ = event; #e::VERSION })
     });
-    let encode_arms = arms(&|_| quote!(#p::Codec::encode(codec, event)));
+    let encode_arms = arms(&|a| {
+        let event_ty = &a.event;
+        quote!(#p::encode_event::<#event_ty, __C>(codec, event))
+    });
+    let debug_arms = arms(&|a| {
+        let event_ty = &a.event;
+        quote!(#p::debug_event::<#event_ty>(event, f))
+    });
     let decoders = applies.iter().map(|a| {
         let (variant, event) = (&a.variant, &a.event);
         let e = as_event(a);
@@ -193,6 +206,13 @@ fn event_set(p: &TokenStream, enum_ident: &syn::Ident, applies: &[Apply]) -> Tok
         }
     });
     quote! {
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #enum_ident {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #debug_arms
+            }
+        }
+
         #[automatically_derived]
         impl #p::EventSet for #enum_ident {
             const NAMES: &'static [&'static str] = &[#(#names),*];
@@ -254,14 +274,12 @@ fn handled_command(
     } else {
         quote!(<#self_ty>::#method(aggregate, command))
     };
-    // The conversion to the event enum is spanned at the events type the user wrote, so an
-    // event without `#[apply]` is reported on that token.
-    let collect = |events_span: proc_macro2::Span| {
-        quote_spanned!(events_span=> #p::collect_events::<#enum_ident, _>(events))
-    };
     let (error, body) = match output {
         Output::Result { events, error } => {
-            let collect = collect(events.span());
+            // Spanned at the events type the user wrote, so an event without `#[apply]` is
+            // reported on that token.
+            let collect =
+                quote_spanned!(events.span()=> #p::collect_events::<#enum_ident, _>(events));
             (
                 quote!(#error),
                 quote! {
@@ -272,44 +290,33 @@ fn handled_command(
                 },
             )
         }
-        Output::ResultAlias(ty) => {
-            let collect = collect(ty.span());
+        Output::Other(ty) => {
+            // Spanned at the return type: one that is not an output is reported there.
+            let output = quote_spanned!(ty.span()=> <#ty as #p::HandlerOutput<#enum_ident>>);
             (
-                quote!(<#ty as #p::HandlerResult>::Err),
-                quote! {
-                    match #p::HandlerResult::into_result(#call) {
-                        #p::Ok(events) => #p::Ok(#collect),
-                        #p::Err(error) => #p::Err(error),
-                    }
-                },
-            )
-        }
-        Output::Events(ty) => {
-            let collect = collect(ty.span());
-            (
-                quote!(#p::Infallible),
-                quote! {
-                    let events = #call;
-                    #p::Ok(#collect)
-                },
+                quote!(#output::Error),
+                quote!(#output::into_decision(#call)),
             )
         }
     };
-    // The impl header is spanned at the command type: when two aggregates handle one command,
+    // The whole impl is spanned at the command type: when two aggregates handle one command,
     // the compiler's "conflicting implementations" points at the second handler's argument.
-    let header = quote_spanned!(command.span()=> impl #p::HandledCommand for #command);
-    quote! {
-        #[automatically_derived]
-        #header {
-            type Aggregate = #self_ty;
-            type Error = #error;
+    // The body keeps the call-site span so that it cannot name the user's items by accident.
+    let items = quote! {
+        type Aggregate = #self_ty;
+        type Error = #error;
 
-            fn handle(
-                aggregate: &#self_ty,
-                command: #command,
-            ) -> impl #p::Future<Output = #p::Decision<Self>> + #p::Send + '_ {
-                async move { #body }
-            }
+        fn handle(
+            aggregate: &#self_ty,
+            command: #command,
+        ) -> impl #p::Future<Output = #p::Decision<Self>> + #p::Send + '_ {
+            async move { #body }
+        }
+    };
+    quote_spanned! {command.span()=>
+        #[automatically_derived]
+        impl #p::HandledCommand for #command {
+            #items
         }
     }
 }

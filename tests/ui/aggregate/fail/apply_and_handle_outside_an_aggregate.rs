@@ -1,0 +1,13 @@
+use eventsmith::{apply, handle};
+
+struct Door;
+
+impl Door {
+    #[apply]
+    fn opened(&mut self) {}
+
+    #[handle]
+    fn open(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use eventsmith::{aggregate, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct Opened;
+
+#[derive(Default)]
+struct Door;
+
+#[aggregate]
+impl Door {
+    #[apply]
+    async fn opened(&mut self, _event: &Opened) -> bool {
+        true
+    }
+}
+
+fn main() {}

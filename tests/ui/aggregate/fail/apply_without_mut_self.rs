@@ -1,0 +1,16 @@
+use eventsmith::{aggregate, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct Opened;
+
+#[derive(Default)]
+struct Door;
+
+#[aggregate]
+impl Door {
+    #[apply]
+    fn opened(&self, _event: &Opened) {}
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use eventsmith::aggregate;
+
+#[aggregate]
+#[derive(Default)]
+struct Door;
+
+fn main() {}

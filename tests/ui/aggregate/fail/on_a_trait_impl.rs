@@ -1,0 +1,13 @@
+use eventsmith::aggregate;
+
+#[derive(Default)]
+struct Door;
+
+#[aggregate]
+impl Clone for Door {
+    fn clone(&self) -> Self {
+        Door
+    }
+}
+
+fn main() {}

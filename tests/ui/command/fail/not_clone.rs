@@ -1,0 +1,9 @@
+use eventsmith::Command;
+
+#[derive(Command)]
+struct Deposit {
+    #[command(id)]
+    account: String,
+}
+
+fn main() {}

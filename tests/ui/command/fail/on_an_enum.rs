@@ -1,0 +1,8 @@
+use eventsmith::Command;
+
+#[derive(Clone, Command)]
+enum Request {
+    Deposit,
+}
+
+fn main() {}
