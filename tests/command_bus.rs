@@ -154,7 +154,7 @@ async fn concurrent_repeats_of_one_key_append_once() {
 async fn conflicts_between_processes_are_retried_and_no_deposit_is_lost() {
     // Separate apps share a store but not a cache: like separate processes.
     let store = InMemoryStore::new();
-    let apps: Vec<_> = (0..8).map(|_| App::new(store.clone()).unwrap()).collect();
+    let apps: Vec<_> = (0..8).map(|_| App::builder(store.clone()).max_attempts(100).build().unwrap()).collect();
     apps[0].execute(open("hot")).await.unwrap();
     let mut tasks = Vec::new();
     for (i, app) in apps.iter().enumerate() {

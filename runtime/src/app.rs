@@ -8,6 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use tracing::Instrument as _;
 
 use crate::aggregate::Aggregate;
+use crate::backoff::Backoff;
 use crate::cache::{AggregateCache, Slot};
 use crate::codec::{Codec, JsonCodec};
 use crate::command::HandledCommand;
@@ -27,7 +28,7 @@ pub type ExecuteResult<C> = Result<
 ///
 /// Cheap to clone; clones share the store and the caches.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use eventsmith::{aggregate, App, Command, Event, InMemoryStore};
 /// use serde::{Deserialize, Serialize};
@@ -112,6 +113,7 @@ impl<S: EventStore> App<S> {
             codec: JsonCodec,
             limits: Limits {
                 max_attempts: 10,
+                backoff: Backoff::default(),
                 read_batch: 1024,
             },
             cache_capacity: 10_000,
@@ -136,6 +138,13 @@ impl<S: EventStore, C: Codec> AppBuilder<S, C> {
     /// least 1).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.limits.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait between decisions after version conflicts (default: exponential from 1 ms up
+    /// to 100 ms with jitter; the first retry is always immediate).
+    pub fn conflict_backoff(mut self, backoff: Backoff) -> Self {
+        self.limits.backoff = backoff;
         self
     }
 

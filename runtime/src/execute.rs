@@ -40,6 +40,7 @@ pub struct Executed<E> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_attempts: u32,
+    pub(crate) backoff: crate::backoff::Backoff,
     pub(crate) read_batch: usize,
 }
 
@@ -135,6 +136,12 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                             attempts: attempt,
                             source: conflict,
                         });
+                    }
+                    // The first retry is immediate (the reload sees the winner's events);
+                    // later ones back off so that competing processes spread out.
+                    let delay = self.limits.backoff.delay(attempt - 1);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
                 }
                 Err(other) => {

@@ -19,6 +19,7 @@
 
 mod aggregate;
 mod app;
+mod backoff;
 mod cache;
 mod codec;
 mod command;
@@ -39,6 +40,7 @@ pub use eventsmith_macros::{Command, Event, aggregate, apply, handle};
 
 pub use crate::aggregate::Aggregate;
 pub use crate::app::{App, AppBuilder, ExecuteResult};
+pub use crate::backoff::{Backoff, Growth};
 pub use crate::codec::{Codec, CodecError, JsonCodec};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
 pub use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};

@@ -98,7 +98,7 @@ pub enum RegistryError {
 
 /// The validated set of event types and aggregates known to an application.
 ///
-/// ```
+/// ```rust,standalone_crate
 /// let registry = eventsmith::Registry::from_inventory().expect("no clashes");
 /// for event in registry.events() {
 ///     println!("{} v{} = {}", event.name, event.version, event.rust_type);
