@@ -4,7 +4,9 @@
 //! rejected withdrawal with its domain error, shows an idempotent retry, and prints every
 //! stored event with its envelope.
 
-use eventsmith::{App, Command, CommandContext, CommandError, Event, EventStore, InMemoryStore, aggregate};
+use eventsmith::{
+    App, Command, CommandContext, CommandError, Event, EventStore, InMemoryStore, aggregate,
+};
 use serde::{Deserialize, Serialize};
 
 // Events: what happened. Stored as JSON under their names, forever.
@@ -121,23 +123,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for (account, owner) in [("acc-1", "Alice"), ("acc-2", "Bob")] {
         let opened = app
-            .execute_with(OpenAccount { account: account.into(), owner: owner.into() }, &ctx)
+            .execute_with(
+                OpenAccount {
+                    account: account.into(),
+                    owner: owner.into(),
+                },
+                &ctx,
+            )
             .await?;
         println!("opened {} at version {}", opened.stream_id, opened.version);
     }
 
-    let deposit = Deposit { account: "acc-1".into(), amount: 100, request_id: Some("req-42".into()) };
+    let deposit = Deposit {
+        account: "acc-1".into(),
+        amount: 100,
+        request_id: Some("req-42".into()),
+    };
     let done = app.execute_with(deposit.clone(), &ctx).await?;
-    println!("deposited 100 into acc-1: version {}, global position {:?}", done.version, done.position);
+    println!(
+        "deposited 100 into acc-1: version {}, global position {:?}",
+        done.version, done.position
+    );
 
     // The same request again (a client retry): the first outcome, nothing appended.
     let again = app.execute_with(deposit, &ctx).await?;
-    println!("retried req-42: replayed = {}, version still {}", again.replayed, again.version);
+    println!(
+        "retried req-42: replayed = {}, version still {}",
+        again.replayed, again.version
+    );
 
-    app.execute_with(Withdraw { account: "acc-1".into(), amount: 30 }, &ctx).await?;
+    app.execute_with(
+        Withdraw {
+            account: "acc-1".into(),
+            amount: 30,
+        },
+        &ctx,
+    )
+    .await?;
     println!("withdrew 30 from acc-1");
 
-    match app.execute_with(Withdraw { account: "acc-1".into(), amount: 500 }, &ctx).await {
+    match app
+        .execute_with(
+            Withdraw {
+                account: "acc-1".into(),
+                amount: 500,
+            },
+            &ctx,
+        )
+        .await
+    {
         Err(CommandError::Rejected(error)) => println!("withdrawal of 500 rejected: {error}"),
         other => return Err(format!("expected a rejection, got {other:?}").into()),
     }
@@ -157,8 +191,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             String::from_utf8_lossy(&event.payload),
             event.timestamp,
             event.event_id,
-            meta.correlation_id.map(|id| id.to_string()).unwrap_or_default(),
-            meta.causation_id.map(|id| id.to_string()).unwrap_or_default(),
+            meta.correlation_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            meta.causation_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
             meta.actor.as_deref().unwrap_or("-"),
         );
     }

@@ -22,16 +22,27 @@ async fn commands_decide_append_and_evolve_state() {
     let opened = app.execute(open("a")).await.unwrap();
     assert_eq!(opened.stream_id, "BankAccount-a");
     assert_eq!((opened.version, opened.position), (1, Some(1)));
-    assert!(matches!(&opened.events[..], [BankAccountEvent::AccountOpened(e)] if e.owner == "owner of a"));
+    assert!(
+        matches!(&opened.events[..], [BankAccountEvent::AccountOpened(e)] if e.owner == "owner of a")
+    );
 
     let both = app
-        .execute(DepositAndFlag { account: "a".into(), amount: 900 })
+        .execute(DepositAndFlag {
+            account: "a".into(),
+            amount: 900,
+        })
         .await
         .unwrap();
     assert_eq!((both.version, both.position), (3, Some(3)));
     assert_eq!(both.events.len(), 2);
 
-    let withdrawn = app.execute(Withdraw { account: "a".into(), amount: 100 }).await.unwrap();
+    let withdrawn = app
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 100,
+        })
+        .await
+        .unwrap();
     assert_eq!(withdrawn.version, 4);
     let (state, version) = app.load::<BankAccount>("a").await.unwrap();
     assert_eq!((state.balance, version), (800, 4));
@@ -45,18 +56,41 @@ async fn commands_decide_append_and_evolve_state() {
         .iter()
         .map(|e| format!("{}@{}", e.event_type, e.schema_version))
         .collect();
-    assert_eq!(names, ["AccountOpened@1", "MoneyDeposited@1", "bank.flagged@2", "MoneyWithdrawn@1"]);
+    assert_eq!(
+        names,
+        [
+            "AccountOpened@1",
+            "MoneyDeposited@1",
+            "bank.flagged@2",
+            "MoneyWithdrawn@1"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn domain_errors_are_typed_and_append_nothing() {
     let app = app();
     let err = app.execute(deposit("nobody", 5)).await.unwrap_err();
-    assert!(matches!(err, CommandError::Rejected(BankError::NotOpen)), "{err:?}");
+    assert!(
+        matches!(err, CommandError::Rejected(BankError::NotOpen)),
+        "{err:?}"
+    );
     assert!(!err.is_retriable());
     app.execute(open("a")).await.unwrap();
-    let err = app.execute(Withdraw { account: "a".into(), amount: 1 }).await.unwrap_err();
-    assert_eq!(err.rejection(), Some(&BankError::InsufficientFunds { balance: 0, asked: 1 }));
+    let err = app
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.rejection(),
+        Some(&BankError::InsufficientFunds {
+            balance: 0,
+            asked: 1
+        })
+    );
     assert_eq!(app.store().len(), 1);
 }
 
@@ -64,10 +98,22 @@ async fn domain_errors_are_typed_and_append_nothing() {
 async fn a_decision_of_no_events_appends_nothing() {
     let app = app();
     app.execute(open("a")).await.unwrap();
-    let zero = app.execute(Withdraw { account: "a".into(), amount: 0 }).await.unwrap();
+    let zero = app
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 0,
+        })
+        .await
+        .unwrap();
     assert!(zero.events.is_empty());
     assert_eq!((zero.version, zero.position), (1, None));
-    let audit = app.execute(Audit { account: "a".into(), key: None }).await.unwrap();
+    let audit = app
+        .execute(Audit {
+            account: "a".into(),
+            key: None,
+        })
+        .await
+        .unwrap();
     assert!(audit.events.is_empty());
     assert_eq!(app.store().len(), 1);
 }
@@ -83,7 +129,15 @@ async fn metadata_flows_from_the_command_context_to_its_events() {
         .source("tests")
         .header("ip", "127.0.0.1");
     app.execute_with(open("a"), &ctx).await.unwrap();
-    app.execute_with(DepositAndFlag { account: "a".into(), amount: 1 }, &ctx).await.unwrap();
+    app.execute_with(
+        DepositAndFlag {
+            account: "a".into(),
+            amount: 1,
+        },
+        &ctx,
+    )
+    .await
+    .unwrap();
     app.execute(deposit("a", 1)).await.unwrap();
     let events = app.store().read_all(1, 10).await.unwrap();
     let m = &events[1].metadata;
@@ -93,8 +147,14 @@ async fn metadata_flows_from_the_command_context_to_its_events() {
     assert_eq!(m.source.as_deref(), Some("tests"));
     assert_eq!(m.headers.get("ip").map(String::as_str), Some("127.0.0.1"));
     // One command: one cause, shared by its events; another command: another cause.
-    assert_eq!(events[1].metadata.causation_id, events[2].metadata.causation_id);
-    assert_ne!(events[0].metadata.causation_id, events[1].metadata.causation_id);
+    assert_eq!(
+        events[1].metadata.causation_id,
+        events[2].metadata.causation_id
+    );
+    assert_ne!(
+        events[0].metadata.causation_id,
+        events[1].metadata.causation_id
+    );
     // Without a correlation id, a command starts its own flow.
     let m = &events[3].metadata;
     assert_eq!(m.correlation_id, m.causation_id);
@@ -108,22 +168,37 @@ async fn metadata_flows_from_the_command_context_to_its_events() {
 async fn a_repeated_idempotency_key_returns_the_first_outcome_and_appends_nothing() {
     let app = app();
     app.execute(open("a")).await.unwrap();
-    let cmd = Deposit { key: Some("req-1".into()), ..deposit("a", 10) };
+    let cmd = Deposit {
+        key: Some("req-1".into()),
+        ..deposit("a", 10)
+    };
     let first = app.execute(cmd.clone()).await.unwrap();
     assert!(!first.replayed);
     app.execute(deposit("a", 5)).await.unwrap();
     let again = app.execute(cmd.clone()).await.unwrap();
     assert!(again.replayed);
-    assert_eq!((again.version, again.position), (first.version, first.position));
+    assert_eq!(
+        (again.version, again.position),
+        (first.version, first.position)
+    );
     assert!(matches!(&again.events[..], [BankAccountEvent::MoneyDeposited(e)] if e.amount == 10));
     // The same key on another account is another request.
     app.execute(open("b")).await.unwrap();
-    let other = app.execute(Deposit { account: "b".into(), ..cmd }).await.unwrap();
+    let other = app
+        .execute(Deposit {
+            account: "b".into(),
+            ..cmd
+        })
+        .await
+        .unwrap();
     assert!(!other.replayed);
     let (a, _) = app.load::<BankAccount>("a").await.unwrap();
     assert_eq!(a.balance, 15);
     // A key whose decision appended nothing is recorded too.
-    let audit = Audit { account: "a".into(), key: Some("audit-1".into()) };
+    let audit = Audit {
+        account: "a".into(),
+        key: Some("audit-1".into()),
+    };
     assert!(!app.execute(audit.clone()).await.unwrap().replayed);
     assert!(app.execute(audit).await.unwrap().replayed);
 }
@@ -137,7 +212,12 @@ async fn concurrent_repeats_of_one_key_append_once() {
     for i in 0..16 {
         let app = apps[i % 4].clone();
         tasks.push(tokio::spawn(async move {
-            app.execute(Deposit { key: Some("once".into()), ..deposit("a", 7) }).await.unwrap()
+            app.execute(Deposit {
+                key: Some("once".into()),
+                ..deposit("a", 7)
+            })
+            .await
+            .unwrap()
         }));
     }
     let mut fresh = 0;
@@ -154,21 +234,32 @@ async fn concurrent_repeats_of_one_key_append_once() {
 async fn conflicts_between_processes_are_retried_and_no_deposit_is_lost() {
     // Separate apps share a store but not a cache: like separate processes.
     let store = InMemoryStore::new();
-    let apps: Vec<_> = (0..8).map(|_| App::builder(store.clone()).max_attempts(100).build().unwrap()).collect();
+    let apps: Vec<_> = (0..8)
+        .map(|_| {
+            App::builder(store.clone())
+                .max_attempts(100)
+                .build()
+                .unwrap()
+        })
+        .collect();
     apps[0].execute(open("hot")).await.unwrap();
     let mut tasks = Vec::new();
     for (i, app) in apps.iter().enumerate() {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
             for j in 0..25 {
-                app.execute(deposit("hot", (i * 100 + j) as u64)).await.unwrap();
+                app.execute(deposit("hot", (i * 100 + j) as u64))
+                    .await
+                    .unwrap();
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let expected: u64 = (0..8).flat_map(|i| (0..25).map(move |j| (i * 100 + j) as u64)).sum();
+    let expected: u64 = (0..8)
+        .flat_map(|i| (0..25).map(move |j| (i * 100 + j) as u64))
+        .sum();
     let (state, version) = apps[3].load::<BankAccount>("hot").await.unwrap();
     assert_eq!(state.balance, expected);
     assert_eq!(version, 201);
@@ -187,7 +278,10 @@ async fn a_conflict_that_outlasts_every_attempt_is_a_retriable_error() {
             let v = self.0.stream_version("BankAccount-a").await.unwrap();
             let body = br#"{"amount":1}"#.to_vec();
             let e = NewEvent::new("MoneyDeposited", 1, body, Arc::default());
-            self.0.append("BankAccount-a", ExpectedVersion::Exact(v), vec![e], None).await.unwrap();
+            self.0
+                .append("BankAccount-a", ExpectedVersion::Exact(v), vec![e], None)
+                .await
+                .unwrap();
         }
     }
     let interferer = Interferer(store.clone());
@@ -199,7 +293,11 @@ async fn a_conflict_that_outlasts_every_attempt_is_a_retriable_error() {
     // With a store whose appends always conflict the app gives up after max_attempts.
     let err = app_always_conflicting().await;
     match err {
-        CommandError::Conflict { attempts, ref stream, .. } => {
+        CommandError::Conflict {
+            attempts,
+            ref stream,
+            ..
+        } => {
             assert_eq!(attempts, 3);
             assert_eq!(stream, "BankAccount-x");
         }
@@ -211,7 +309,11 @@ async fn a_conflict_that_outlasts_every_attempt_is_a_retriable_error() {
 /// An app over a store that a concurrent writer always beats.
 async fn app_always_conflicting() -> CommandError<BankError> {
     let store = InMemoryStore::new();
-    let app = App::builder(store.clone()).max_attempts(3).cache_capacity(0).build().unwrap();
+    let app = App::builder(store.clone())
+        .max_attempts(3)
+        .cache_capacity(0)
+        .build()
+        .unwrap();
     app.execute(open("x")).await.unwrap();
     // A spinning writer keeps appending to the stream while the app decides.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -219,8 +321,16 @@ async fn app_always_conflicting() -> CommandError<BankError> {
         let (store, stop) = (store.clone(), Arc::clone(&stop));
         tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let e = NewEvent::new("MoneyDeposited", 1, br#"{"amount":1}"#.to_vec(), Arc::default());
-                store.append("BankAccount-x", ExpectedVersion::Any, vec![e], None).await.unwrap();
+                let e = NewEvent::new(
+                    "MoneyDeposited",
+                    1,
+                    br#"{"amount":1}"#.to_vec(),
+                    Arc::default(),
+                );
+                store
+                    .append("BankAccount-x", ExpectedVersion::Any, vec![e], None)
+                    .await
+                    .unwrap();
                 tokio::task::yield_now().await;
             }
         })
@@ -228,7 +338,13 @@ async fn app_always_conflicting() -> CommandError<BankError> {
     // The async handler yields between load and append, so the writer always gets in.
     let mut result = None;
     for _ in 0..50 {
-        match app.execute(DepositAndFlag { account: "x".into(), amount: 1 }).await {
+        match app
+            .execute(DepositAndFlag {
+                account: "x".into(),
+                amount: 1,
+            })
+            .await
+        {
             Err(e) => {
                 result = Some(e);
                 break;
@@ -245,9 +361,19 @@ async fn app_always_conflicting() -> CommandError<BankError> {
 async fn a_panicking_handler_is_an_error_and_leaves_the_store_unchanged() {
     let app = app();
     app.execute(open("a")).await.unwrap();
-    let err = app.execute(Explode { account: "a".into() }).await.unwrap_err();
+    let err = app
+        .execute(Explode {
+            account: "a".into(),
+        })
+        .await
+        .unwrap_err();
     match &err {
-        CommandError::Panicked { command, stream, message, .. } => {
+        CommandError::Panicked {
+            command,
+            stream,
+            message,
+            ..
+        } => {
             assert_eq!(*command, "Explode");
             assert_eq!(stream, "BankAccount-a");
             assert!(message.contains("handler exploded for a"), "{message}");
@@ -265,10 +391,21 @@ async fn a_panicking_apply_is_an_error_and_leaves_the_store_unchanged() {
     let app = App::new(store.clone()).unwrap();
     app.execute(open("a")).await.unwrap();
     // A stored withdrawal bigger than the balance makes `withdrawn` panic on load.
-    let e = NewEvent::new("MoneyWithdrawn", 1, br#"{"amount":5}"#.to_vec(), Arc::default());
-    store.append("BankAccount-b", ExpectedVersion::NoStream, vec![e], None).await.unwrap();
+    let e = NewEvent::new(
+        "MoneyWithdrawn",
+        1,
+        br#"{"amount":5}"#.to_vec(),
+        Arc::default(),
+    );
+    store
+        .append("BankAccount-b", ExpectedVersion::NoStream, vec![e], None)
+        .await
+        .unwrap();
     let err = app.execute(deposit("b", 1)).await.unwrap_err();
-    assert!(matches!(&err, CommandError::Panicked { during, message, .. } if during.contains("apply") && message.contains("underflow")), "{err:?}");
+    assert!(
+        matches!(&err, CommandError::Panicked { during, message, .. } if during.contains("apply") && message.contains("underflow")),
+        "{err:?}"
+    );
     assert_eq!(store.len(), 2);
     let err = app.load::<BankAccount>("b").await.unwrap_err();
     assert!(err.to_string().contains("underflow"), "{err}");
@@ -278,21 +415,70 @@ async fn a_panicking_apply_is_an_error_and_leaves_the_store_unchanged() {
 async fn malformed_and_unknown_stored_events_are_typed_errors() {
     let store = InMemoryStore::new();
     let app = App::new(store.clone()).unwrap();
-    let opened = NewEvent::new("AccountOpened", 1, br#"{"owner":"x"}"#.to_vec(), Arc::default());
-    let bad = NewEvent::new("MoneyDeposited", 1, br#"{"amount":"lots"}"#.to_vec(), Arc::default());
-    store.append("BankAccount-m", ExpectedVersion::NoStream, vec![opened, bad], None).await.unwrap();
+    let opened = NewEvent::new(
+        "AccountOpened",
+        1,
+        br#"{"owner":"x"}"#.to_vec(),
+        Arc::default(),
+    );
+    let bad = NewEvent::new(
+        "MoneyDeposited",
+        1,
+        br#"{"amount":"lots"}"#.to_vec(),
+        Arc::default(),
+    );
+    store
+        .append(
+            "BankAccount-m",
+            ExpectedVersion::NoStream,
+            vec![opened, bad],
+            None,
+        )
+        .await
+        .unwrap();
     let err = app.execute(deposit("m", 1)).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, CommandError::Decode(ref d) if d.version == 2 && d.stream == "BankAccount-m"), "{err:?}");
-    assert!(text.contains("MoneyDeposited") && text.contains("version 2"), "{text}");
+    assert!(
+        matches!(err, CommandError::Decode(ref d) if d.version == 2 && d.stream == "BankAccount-m"),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("MoneyDeposited") && text.contains("version 2"),
+        "{text}"
+    );
 
     let unknown = NewEvent::new("AccountRenamed", 1, b"{}".to_vec(), Arc::default());
-    store.append("BankAccount-u", ExpectedVersion::NoStream, vec![unknown], None).await.unwrap();
+    store
+        .append(
+            "BankAccount-u",
+            ExpectedVersion::NoStream,
+            vec![unknown],
+            None,
+        )
+        .await
+        .unwrap();
     let err = app.execute(deposit("u", 1)).await.unwrap_err();
-    assert!(err.to_string().contains("unknown event name `AccountRenamed`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("unknown event name `AccountRenamed`"),
+        "{err}"
+    );
 
-    let future = NewEvent::new("MoneyDeposited", 9, br#"{"amount":1}"#.to_vec(), Arc::default());
-    store.append("BankAccount-v", ExpectedVersion::NoStream, vec![future], None).await.unwrap();
+    let future = NewEvent::new(
+        "MoneyDeposited",
+        9,
+        br#"{"amount":1}"#.to_vec(),
+        Arc::default(),
+    );
+    store
+        .append(
+            "BankAccount-v",
+            ExpectedVersion::NoStream,
+            vec![future],
+            None,
+        )
+        .await
+        .unwrap();
     let err = app.execute(deposit("v", 1)).await.unwrap_err();
     assert!(err.to_string().contains("stored at version 9"), "{err}");
     assert_eq!(store.len(), 4, "nothing appended by failed commands");
@@ -301,67 +487,144 @@ async fn malformed_and_unknown_stored_events_are_typed_errors() {
 #[tokio::test]
 async fn hostile_aggregate_ids_round_trip_verbatim() {
     let app = app();
-    let ids = ["it's", "\"q\"", "x'); DROP TABLE e; --", "ünï-流-🚀", "new\nline"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain([ "k".repeat(4096) ]);
+    let ids = [
+        "it's",
+        "\"q\"",
+        "x'); DROP TABLE e; --",
+        "ünï-流-🚀",
+        "new\nline",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(["k".repeat(4096)]);
     for id in ids {
         let done = app.execute(open(&id)).await.unwrap();
         assert_eq!(done.stream_id, BankAccount::stream_id(&id));
         app.execute(deposit(&id, 3)).await.unwrap();
         let (state, version) = app.load::<BankAccount>(&id).await.unwrap();
-        assert_eq!((state.balance, version, state.owner), (3, 2, format!("owner of {id}")));
-        let read = app.store().read_stream(&done.stream_id, 1, 10).await.unwrap();
+        assert_eq!(
+            (state.balance, version, state.owner),
+            (3, 2, format!("owner of {id}"))
+        );
+        let read = app
+            .store()
+            .read_stream(&done.stream_id, 1, 10)
+            .await
+            .unwrap();
         assert_eq!(&*read[0].stream_id, format!("BankAccount-{id}"));
     }
 }
 
 #[tokio::test]
 async fn without_a_cache_every_command_reloads_and_still_decides_correctly() {
-    let app = App::builder(InMemoryStore::new()).cache_capacity(0).build().unwrap();
+    let app = App::builder(InMemoryStore::new())
+        .cache_capacity(0)
+        .build()
+        .unwrap();
     app.execute(open("a")).await.unwrap();
     for _ in 0..10 {
         app.execute(deposit("a", 2)).await.unwrap();
     }
-    let err = app.execute(Withdraw { account: "a".into(), amount: 21 }).await.unwrap_err();
-    assert_eq!(err.rejection(), Some(&BankError::InsufficientFunds { balance: 20, asked: 21 }));
+    let err = app
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 21,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.rejection(),
+        Some(&BankError::InsufficientFunds {
+            balance: 20,
+            asked: 21
+        })
+    );
 }
 
 #[tokio::test]
 async fn a_small_cache_evicts_and_reloads_correctly() {
-    let app = App::builder(InMemoryStore::new()).cache_capacity(4).read_batch(3).build().unwrap();
+    let app = App::builder(InMemoryStore::new())
+        .cache_capacity(4)
+        .read_batch(3)
+        .build()
+        .unwrap();
     for i in 0..20 {
         app.execute(open(&format!("a{i}"))).await.unwrap();
     }
     for round in 0..3 {
         for i in 0..20 {
-            app.execute(deposit(&format!("a{i}"), 1 + round)).await.unwrap();
+            app.execute(deposit(&format!("a{i}"), 1 + round))
+                .await
+                .unwrap();
         }
     }
     for i in 0..20 {
-        let err = app.execute(Withdraw { account: format!("a{i}"), amount: 7 }).await.unwrap_err();
-        assert_eq!(err.rejection(), Some(&BankError::InsufficientFunds { balance: 6, asked: 7 }));
+        let err = app
+            .execute(Withdraw {
+                account: format!("a{i}"),
+                amount: 7,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.rejection(),
+            Some(&BankError::InsufficientFunds {
+                balance: 6,
+                asked: 7
+            })
+        );
     }
 }
 
 #[tokio::test]
 async fn store_errors_keep_their_type() {
     let app = app();
-    let err = app.store().append("", ExpectedVersion::Any, Vec::new(), None).await.unwrap_err();
+    let err = app
+        .store()
+        .append("", ExpectedVersion::Any, Vec::new(), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)));
 }
 
 #[test]
 fn the_registry_lists_the_linked_events_and_aggregates() {
     let registry = eventsmith::Registry::from_inventory().unwrap();
-    let events: Vec<(&str, u32)> = registry.events().iter().map(|e| (e.name, e.version)).collect();
+    let events: Vec<(&str, u32)> = registry
+        .events()
+        .iter()
+        .map(|e| (e.name, e.version))
+        .collect();
     assert_eq!(
         events,
-        [("AccountOpened", 1), ("MoneyDeposited", 1), ("MoneyWithdrawn", 1), ("bank.flagged", 2)]
+        [
+            ("AccountOpened", 1),
+            ("MoneyDeposited", 1),
+            ("MoneyWithdrawn", 1),
+            ("bank.flagged", 2)
+        ]
     );
     let aggregate = &registry.aggregates()[0];
     assert_eq!(aggregate.name, "BankAccount");
     assert_eq!(aggregate.rust_type, "command_bus::common::BankAccount");
-    assert_eq!(aggregate.events, ["AccountOpened", "MoneyDeposited", "MoneyWithdrawn", "bank.flagged"]);
-    assert_eq!(aggregate.commands, ["OpenAccount", "Deposit", "Withdraw", "DepositAndFlag", "Audit", "Explode"]);
+    assert_eq!(
+        aggregate.events,
+        [
+            "AccountOpened",
+            "MoneyDeposited",
+            "MoneyWithdrawn",
+            "bank.flagged"
+        ]
+    );
+    assert_eq!(
+        aggregate.commands,
+        [
+            "OpenAccount",
+            "Deposit",
+            "Withdraw",
+            "DepositAndFlag",
+            "Audit",
+            "Explode"
+        ]
+    );
 }

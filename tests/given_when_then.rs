@@ -8,9 +8,14 @@ use eventsmith::testing::AggregateTest;
 #[tokio::test]
 async fn events_errors_and_state_are_asserted() {
     AggregateTest::<BankAccount>::new()
-        .given(AccountOpened { owner: "ann".into() })
+        .given(AccountOpened {
+            owner: "ann".into(),
+        })
         .given(MoneyDeposited { amount: 10 })
-        .when(Withdraw { account: "a".into(), amount: 4 })
+        .when(Withdraw {
+            account: "a".into(),
+            amount: 4,
+        })
         .await
         .then_events([MoneyWithdrawn { amount: 4 }])
         .then_state(|account| assert_eq!(account.balance, 6));
@@ -22,10 +27,15 @@ async fn events_errors_and_state_are_asserted() {
 
     AggregateTest::<BankAccount>::new()
         .given_all([
-            BankAccountEvent::from(AccountOpened { owner: "ann".into() }),
+            BankAccountEvent::from(AccountOpened {
+                owner: "ann".into(),
+            }),
             MoneyDeposited { amount: 3 }.into(),
         ])
-        .when(Withdraw { account: "a".into(), amount: 4 })
+        .when(Withdraw {
+            account: "a".into(),
+            amount: 4,
+        })
         .await
         .then_error_matches(|e| matches!(e, BankError::InsufficientFunds { balance: 3, .. }));
 }
@@ -33,12 +43,20 @@ async fn events_errors_and_state_are_asserted() {
 #[tokio::test]
 async fn several_events_of_different_types_in_order() {
     let then = AggregateTest::<BankAccount>::new()
-        .given(AccountOpened { owner: "ann".into() })
-        .when(DepositAndFlag { account: "a".into(), amount: 50 })
+        .given(AccountOpened {
+            owner: "ann".into(),
+        })
+        .when(DepositAndFlag {
+            account: "a".into(),
+            amount: 50,
+        })
         .await
         .then_events([
             BankAccountEvent::from(MoneyDeposited { amount: 50 }),
-            AccountFlagged { reason: "large deposit of 50".into() }.into(),
+            AccountFlagged {
+                reason: "large deposit of 50".into(),
+            }
+            .into(),
         ])
         .then_state(|a| assert_eq!((a.balance, a.flags.len()), (50, 1)));
     assert_eq!(then.events().len(), 2);
@@ -47,11 +65,16 @@ async fn several_events_of_different_types_in_order() {
 #[tokio::test]
 async fn no_events_and_panics() {
     AggregateTest::<BankAccount>::new()
-        .when(Audit { account: "a".into(), key: None })
+        .when(Audit {
+            account: "a".into(),
+            key: None,
+        })
         .await
         .then_no_events();
     AggregateTest::<BankAccount>::new()
-        .when(Explode { account: "z".into() })
+        .when(Explode {
+            account: "z".into(),
+        })
         .await
         .then_panics("handler exploded for z");
 }
@@ -60,7 +83,9 @@ async fn no_events_and_panics() {
 #[should_panic(expected = "the handler decided other events")]
 async fn a_wrong_expectation_fails_the_test() {
     AggregateTest::<BankAccount>::new()
-        .given(AccountOpened { owner: "ann".into() })
+        .given(AccountOpened {
+            owner: "ann".into(),
+        })
         .when(deposit("a", 5))
         .await
         .then_events([MoneyDeposited { amount: 6 }]);
@@ -70,7 +95,9 @@ async fn a_wrong_expectation_fails_the_test() {
 #[should_panic(expected = "expected an error, but the handler decided")]
 async fn expecting_an_error_from_a_success_fails_the_test() {
     AggregateTest::<BankAccount>::new()
-        .given(AccountOpened { owner: "ann".into() })
+        .given(AccountOpened {
+            owner: "ann".into(),
+        })
         .when(deposit("a", 5))
         .await
         .then_error(BankError::NotOpen);

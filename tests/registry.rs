@@ -32,13 +32,23 @@ fn a_name_stored_by_two_types_is_an_error_naming_both() {
         }
     );
     let app_err = App::new(InMemoryStore::new()).unwrap_err();
-    assert!(app_err.to_string().contains("`registry::accounts::AccountOpened` and `registry::shops::ShopOpened`"));
+    assert!(
+        app_err
+            .to_string()
+            .contains("`registry::accounts::AccountOpened` and `registry::shops::ShopOpened`")
+    );
 }
 
 #[test]
 fn a_registry_built_by_hand_is_validated_the_same_way() {
-    let ok = Registry::builder().event::<accounts::AccountOpened>().build().unwrap();
-    assert_eq!(ok.events()[0].rust_type, "registry::accounts::AccountOpened");
+    let ok = Registry::builder()
+        .event::<accounts::AccountOpened>()
+        .build()
+        .unwrap();
+    assert_eq!(
+        ok.events()[0].rust_type,
+        "registry::accounts::AccountOpened"
+    );
     let app = App::builder(InMemoryStore::new()).registry(ok).build();
     assert!(app.is_ok());
     let clash = Registry::builder()

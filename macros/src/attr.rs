@@ -75,7 +75,10 @@ pub(crate) fn unknown_key(
 }
 
 /// Parses `= "text"`, reporting any other value on its own span.
-pub(crate) fn string_value(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<LitStr>> {
+pub(crate) fn string_value(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+) -> syn::Result<Option<LitStr>> {
     let key = meta.path.to_token_stream().to_string();
     let expr: Expr = meta.value()?.parse()?;
     match expr {
@@ -83,7 +86,10 @@ pub(crate) fn string_value(cx: &mut Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Re
             lit: Lit::Str(s), ..
         }) => Ok(Some(s)),
         other => {
-            cx.error_at(other, format!("`{key}` takes a string, as in `{key} = \"...\"`"));
+            cx.error_at(
+                other,
+                format!("`{key}` takes a string, as in `{key} = \"...\"`"),
+            );
             Ok(None)
         }
     }

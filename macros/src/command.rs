@@ -44,7 +44,10 @@ fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> CommandModel<'a> {
                 &meta.path,
                 format!(
                     "`{}` marks a field: put `#[command({0})]` on the field, not on the struct",
-                    meta.path.get_ident().map(ToString::to_string).unwrap_or_default()
+                    meta.path
+                        .get_ident()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
                 ),
             );
         } else {
@@ -62,7 +65,10 @@ fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> CommandModel<'a> {
             None
         }
         syn::Data::Union(u) => {
-            cx.error_at(u.union_token, "`#[derive(Command)]` works on a struct, not a union");
+            cx.error_at(
+                u.union_token,
+                "`#[derive(Command)]` works on a struct, not a union",
+            );
             None
         }
     };
@@ -97,12 +103,19 @@ fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> CommandModel<'a> {
         ));
     }
     if !input.generics.params.is_empty() {
-        cx.error_at(&input.generics, "a command cannot be generic: the aggregate that handles it must be one type");
+        cx.error_at(
+            &input.generics,
+            "a command cannot be generic: the aggregate that handles it must be one type",
+        );
     }
     CommandModel {
         ident: &input.ident,
-        name: name.get().map_or_else(|| input.ident.to_string(), |l| l.value()),
-        krate: krate.get().unwrap_or_else(|| syn::parse_quote!(::eventsmith)),
+        name: name
+            .get()
+            .map_or_else(|| input.ident.to_string(), |l| l.value()),
+        krate: krate
+            .get()
+            .unwrap_or_else(|| syn::parse_quote!(::eventsmith)),
         id,
         key: key.get(),
     }

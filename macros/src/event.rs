@@ -61,7 +61,9 @@ fn parse<'a>(cx: &mut Ctxt, input: &'a DeriveInput) -> EventModel<'a> {
             .get()
             .map_or_else(|| input.ident.to_string(), |l| l.value()),
         version: version.get().unwrap_or(1),
-        krate: krate.get().unwrap_or_else(|| syn::parse_quote!(::eventsmith)),
+        krate: krate
+            .get()
+            .unwrap_or_else(|| syn::parse_quote!(::eventsmith)),
     }
 }
 
@@ -77,8 +79,8 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
         None => generate(model),
         // Next to the errors, a stub impl keeps the uses of the event from cascading.
         Some(mut errors) => {
-            let stub_fits = input.generics.params.is_empty()
-                && !matches!(input.data, syn::Data::Union(_));
+            let stub_fits =
+                input.generics.params.is_empty() && !matches!(input.data, syn::Data::Union(_));
             if stub_fits {
                 errors.extend(generate(model));
             }
@@ -133,7 +135,11 @@ mod tests {
 
     #[test]
     fn defaults_to_type_name_and_version_one() {
-        let input: DeriveInput = syn::parse_quote!(struct Opened { a: u8 });
+        let input: DeriveInput = syn::parse_quote!(
+            struct Opened {
+                a: u8,
+            }
+        );
         let mut cx = Ctxt::default();
         let model = parse(&mut cx, &input);
         assert!(cx.into_compile_errors().is_none());

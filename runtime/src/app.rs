@@ -14,7 +14,7 @@ use crate::codec::{Codec, JsonCodec};
 use crate::command::HandledCommand;
 use crate::envelope::CommandContext;
 use crate::error::CommandError;
-use crate::execute::{Executed, LoadError, Limits, Request};
+use crate::execute::{Executed, Limits, LoadError, Request};
 use crate::registry::{Registry, RegistryError};
 use crate::store::EventStore;
 
@@ -73,7 +73,7 @@ impl<S, C> Clone for App<S, C> {
     }
 }
 
-type Caches = RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>;
+type Caches = RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::FixedState>>;
 
 #[derive(Debug)]
 struct Inner<S, C> {
@@ -219,7 +219,7 @@ impl<S: EventStore, C: Codec> App<S, C> {
             correlation_id = context.correlation_id.map(tracing::field::display),
         );
         let cache = self.cache::<Cmd::Aggregate>();
-        let slot = cache.slot(stream.clone());
+        let slot = cache.slot(&stream);
         let mut slot = slot.lock().await;
         self.request()
             .execute(&mut slot, stream, command, context)
@@ -279,7 +279,9 @@ impl<S: EventStore, C: Codec> App<S, C> {
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .entry(id)
-                    .or_insert_with(|| Arc::new(AggregateCache::<A>::new(self.inner.cache_capacity))),
+                    .or_insert_with(|| {
+                        Arc::new(AggregateCache::<A>::new(self.inner.cache_capacity))
+                    }),
             ),
         };
         // Entries are keyed by the TypeId of the cache's own aggregate type.

@@ -137,18 +137,32 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn exact(b: Backoff, n: u32) -> Vec<u128> {
-        (1..=n).map(|r| b.without_jitter().delay(r).as_millis()).collect()
+        (1..=n)
+            .map(|r| b.without_jitter().delay(r).as_millis())
+            .collect()
     }
 
     #[test]
     fn growths() {
         assert_eq!(exact(Backoff::none(), 3), [0, 0, 0]);
         assert_eq!(exact(Backoff::fixed(3 * MS), 3), [3, 3, 3]);
-        assert_eq!(exact(Backoff::exponential(MS, 10 * MS), 6), [1, 2, 4, 8, 10, 10]);
-        assert_eq!(exact(Backoff::fibonacci(MS, 100 * MS), 7), [1, 1, 2, 3, 5, 8, 13]);
+        assert_eq!(
+            exact(Backoff::exponential(MS, 10 * MS), 6),
+            [1, 2, 4, 8, 10, 10]
+        );
+        assert_eq!(
+            exact(Backoff::fibonacci(MS, 100 * MS), 7),
+            [1, 1, 2, 3, 5, 8, 13]
+        );
         // No overflow far out.
-        assert_eq!(Backoff::exponential(MS, 7 * MS).without_jitter().delay(500), 7 * MS);
-        assert_eq!(Backoff::fibonacci(MS, 7 * MS).without_jitter().delay(500), 7 * MS);
+        assert_eq!(
+            Backoff::exponential(MS, 7 * MS).without_jitter().delay(500),
+            7 * MS
+        );
+        assert_eq!(
+            Backoff::fibonacci(MS, 7 * MS).without_jitter().delay(500),
+            7 * MS
+        );
     }
 
     #[test]

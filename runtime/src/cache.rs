@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use foldhash::fast::RandomState;
+
 use crate::aggregate::Aggregate;
 
 /// An aggregate's state at a known stream version.
@@ -30,38 +32,39 @@ pub(crate) type SharedSlot<A> = Arc<tokio::sync::Mutex<Slot<A>>>;
 #[derive(Debug)]
 pub(crate) struct AggregateCache<A> {
     capacity: usize,
-    slots: Mutex<HashMap<String, SharedSlot<A>>>,
+    // Seeded hashing: stream ids may come from untrusted input.
+    slots: Mutex<HashMap<String, SharedSlot<A>, RandomState>>,
 }
 
 impl<A: Aggregate> AggregateCache<A> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::default()),
         }
     }
 
     /// The slot of `stream`: the cached one, or a new unloaded one.
-    pub(crate) fn slot(&self, stream: String) -> SharedSlot<A> {
+    pub(crate) fn slot(&self, stream: &str) -> SharedSlot<A> {
         if self.capacity == 0 {
             return SharedSlot::default();
         }
         // No user code runs under this lock, so a poisoned map is still consistent.
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = slots.get(&stream) {
+        if let Some(slot) = slots.get(stream) {
             return Arc::clone(slot);
         }
         if slots.len() >= self.capacity {
             evict(&mut slots, self.capacity);
         }
-        Arc::clone(slots.entry(stream).or_default())
+        Arc::clone(slots.entry(stream.to_owned()).or_default())
     }
 }
 
 /// Drops idle slots until a quarter of the capacity is free, so that eviction runs once per
 /// `capacity / 4` new aggregates rather than on every miss. Slots in use are kept: their
 /// holders would otherwise race with a fresh slot for the same stream.
-fn evict<A>(slots: &mut HashMap<String, SharedSlot<A>>, capacity: usize) {
+fn evict<A, H>(slots: &mut HashMap<String, SharedSlot<A>, H>, capacity: usize) {
     let target = capacity - capacity / 4;
     let mut excess = slots.len().saturating_sub(target.max(1) - 1);
     slots.retain(|_, slot| {
@@ -88,6 +91,10 @@ mod tests {
         assert_eq!(slots.len(), 8, "every slot is in use");
         drop(held);
         evict(&mut slots, 8);
-        assert_eq!(slots.len(), 5, "room for one new slot below 3/4 of capacity");
+        assert_eq!(
+            slots.len(),
+            5,
+            "room for one new slot below 3/4 of capacity"
+        );
     }
 }

@@ -112,7 +112,9 @@ macro_rules! display_ids {
         }
     )*};
 }
-display_ids!(Uuid, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+display_ids!(
+    Uuid, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize
+);
 
 impl IdempotencyKey for Uuid {
     fn to_idempotency_key(&self) -> Option<Cow<'_, str>> {

@@ -72,7 +72,9 @@ pub enum CommandError<E> {
         message: String,
     },
     /// An event could not be serialized. Nothing was appended.
-    #[error("command `{command}` produced an event `{event_type}` that does not serialize: {source}")]
+    #[error(
+        "command `{command}` produced an event `{event_type}` that does not serialize: {source}"
+    )]
     Encode {
         /// The command's name.
         command: &'static str,

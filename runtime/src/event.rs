@@ -224,17 +224,17 @@ macro_rules! __infallible_output {
     };
 }
 
-__infallible_output!([Ev] (), Ev);
+__infallible_output!([Ev](), Ev);
 __infallible_output!([Ev, T] Option<T>, Ev);
 __infallible_output!([Ev, T] Vec<T>, Ev);
-__infallible_output!([Ev, A] (A,), Ev);
-__infallible_output!([Ev, A, B] (A, B), Ev);
-__infallible_output!([Ev, A, B, C] (A, B, C), Ev);
-__infallible_output!([Ev, A, B, C, D] (A, B, C, D), Ev);
-__infallible_output!([Ev, A, B, C, D, E] (A, B, C, D, E), Ev);
-__infallible_output!([Ev, A, B, C, D, E, F] (A, B, C, D, E, F), Ev);
-__infallible_output!([Ev, A, B, C, D, E, F, G] (A, B, C, D, E, F, G), Ev);
-__infallible_output!([Ev, A, B, C, D, E, F, G, H] (A, B, C, D, E, F, G, H), Ev);
+__infallible_output!([Ev, A](A,), Ev);
+__infallible_output!([Ev, A, B](A, B), Ev);
+__infallible_output!([Ev, A, B, C](A, B, C), Ev);
+__infallible_output!([Ev, A, B, C, D](A, B, C, D), Ev);
+__infallible_output!([Ev, A, B, C, D, E](A, B, C, D, E), Ev);
+__infallible_output!([Ev, A, B, C, D, E, F](A, B, C, D, E, F), Ev);
+__infallible_output!([Ev, A, B, C, D, E, F, G](A, B, C, D, E, F, G), Ev);
+__infallible_output!([Ev, A, B, C, D, E, F, G, H](A, B, C, D, E, F, G, H), Ev);
 
 macro_rules! tuple_into_events {
     ($($name:ident)+) => {

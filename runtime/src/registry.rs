@@ -117,7 +117,9 @@ impl Registry {
     /// [`RegistryError`] naming both Rust types of the first clash.
     pub fn from_inventory() -> Result<Self, RegistryError> {
         let mut builder = Self::builder();
-        builder.events.extend(inventory::iter::<EventRegistration>().copied());
+        builder
+            .events
+            .extend(inventory::iter::<EventRegistration>().copied());
         builder
             .aggregates
             .extend(inventory::iter::<AggregateRegistration>().copied());
@@ -277,6 +279,9 @@ mod tests {
         let mut builder = Registry::builder();
         builder.aggregates = vec![agg("x::Account"), agg("y::Account")];
         let err = builder.build().unwrap_err();
-        assert!(err.to_string().contains("`x::Account` and `y::Account`"), "{err}");
+        assert!(
+            err.to_string().contains("`x::Account` and `y::Account`"),
+            "{err}"
+        );
     }
 }

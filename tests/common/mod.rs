@@ -122,14 +122,19 @@ impl BankAccount {
     }
 
     #[handle]
-    async fn deposit_and_flag(&self, cmd: DepositAndFlag) -> Result<(MoneyDeposited, AccountFlagged), BankError> {
+    async fn deposit_and_flag(
+        &self,
+        cmd: DepositAndFlag,
+    ) -> Result<(MoneyDeposited, AccountFlagged), BankError> {
         tokio::task::yield_now().await;
         if !self.open {
             return Err(BankError::NotOpen);
         }
         Ok((
             MoneyDeposited { amount: cmd.amount },
-            AccountFlagged { reason: format!("large deposit of {}", cmd.amount) },
+            AccountFlagged {
+                reason: format!("large deposit of {}", cmd.amount),
+            },
         ))
     }
 
@@ -156,7 +161,10 @@ impl BankAccount {
     fn withdrawn(&mut self, event: &MoneyWithdrawn) {
         // A withdrawal that the handler allowed never underflows; this guards replays of
         // hand-written streams and is how the tests make `apply` panic.
-        self.balance = self.balance.checked_sub(event.amount).expect("balance underflow");
+        self.balance = self
+            .balance
+            .checked_sub(event.amount)
+            .expect("balance underflow");
     }
 
     #[apply]
@@ -166,9 +174,16 @@ impl BankAccount {
 }
 
 pub(crate) fn open(account: &str) -> OpenAccount {
-    OpenAccount { account: account.to_owned(), owner: format!("owner of {account}") }
+    OpenAccount {
+        account: account.to_owned(),
+        owner: format!("owner of {account}"),
+    }
 }
 
 pub(crate) fn deposit(account: &str, amount: u64) -> Deposit {
-    Deposit { account: account.to_owned(), amount, key: None }
+    Deposit {
+        account: account.to_owned(),
+        amount,
+        key: None,
+    }
 }

@@ -2,7 +2,10 @@
 //! pass unchanged. A backend's test file calls [`run_all`] (or the single checks) with a
 //! factory that makes a fresh, empty store.
 
-#![allow(dead_code, reason = "each backend's test binary uses the checks it runs")]
+#![allow(
+    dead_code,
+    reason = "each backend's test binary uses the checks it runs"
+)]
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,7 +22,9 @@ pub(crate) fn event(name: &str, body: &str) -> NewEvent {
 }
 
 fn events(n: usize, tag: &str) -> Vec<NewEvent> {
-    (0..n).map(|i| event("Tested", &format!("{{\"tag\":\"{tag}\",\"i\":{i}}}"))).collect()
+    (0..n)
+        .map(|i| event("Tested", &format!("{{\"tag\":\"{tag}\",\"i\":{i}}}")))
+        .collect()
 }
 
 async fn append<S: EventStore>(
@@ -30,7 +35,9 @@ async fn append<S: EventStore>(
 ) -> Result<eventsmith::Appended, StoreError> {
     match store.append(stream, expected, events, None).await? {
         AppendOutcome::Appended(a) => Ok(a),
-        AppendOutcome::Duplicate(a) => panic!("no key was given, yet the store answered Duplicate({a:?})"),
+        AppendOutcome::Duplicate(a) => {
+            panic!("no key was given, yet the store answered Duplicate({a:?})")
+        }
     }
 }
 
@@ -66,9 +73,14 @@ pub(crate) async fn round_trip_with_metadata<S: EventStore>(store: S) {
     first.timestamp = eventsmith::Timestamp::from_micros(1_700_000_000_000_001);
     let second = NewEvent::new("Closed", 1, b"{}".to_vec(), Arc::clone(&metadata));
     let ids = [first.event_id, second.event_id];
-    let appended = append(&store, "rt-1", ExpectedVersion::NoStream, vec![first, second])
-        .await
-        .unwrap();
+    let appended = append(
+        &store,
+        "rt-1",
+        ExpectedVersion::NoStream,
+        vec![first, second],
+    )
+    .await
+    .unwrap();
     assert_eq!((appended.version, appended.count), (2, 2));
     assert_eq!(appended.first_version(), 1);
     let read = store.read_stream("rt-1", 1, 100).await.unwrap();
@@ -103,19 +115,45 @@ pub(crate) async fn expected_version_conflicts<S: EventStore>(store: S) {
         }
         other => panic!("expected a conflict, got {other:?}"),
     };
-    conflict(append(&store, "cv", ExpectedVersion::StreamExists, events(1, "a")).await, 0);
-    conflict(append(&store, "cv", ExpectedVersion::Exact(1), events(1, "a")).await, 0);
-    append(&store, "cv", ExpectedVersion::Exact(0), events(2, "a")).await.unwrap();
-    conflict(append(&store, "cv", ExpectedVersion::NoStream, events(1, "b")).await, 2);
-    conflict(append(&store, "cv", ExpectedVersion::Exact(1), events(3, "b")).await, 2);
-    conflict(append(&store, "cv", ExpectedVersion::Exact(3), events(1, "b")).await, 2);
-    append(&store, "cv", ExpectedVersion::Exact(2), events(1, "c")).await.unwrap();
-    append(&store, "cv", ExpectedVersion::StreamExists, events(1, "c")).await.unwrap();
-    append(&store, "cv", ExpectedVersion::Any, events(1, "c")).await.unwrap();
+    conflict(
+        append(&store, "cv", ExpectedVersion::StreamExists, events(1, "a")).await,
+        0,
+    );
+    conflict(
+        append(&store, "cv", ExpectedVersion::Exact(1), events(1, "a")).await,
+        0,
+    );
+    append(&store, "cv", ExpectedVersion::Exact(0), events(2, "a"))
+        .await
+        .unwrap();
+    conflict(
+        append(&store, "cv", ExpectedVersion::NoStream, events(1, "b")).await,
+        2,
+    );
+    conflict(
+        append(&store, "cv", ExpectedVersion::Exact(1), events(3, "b")).await,
+        2,
+    );
+    conflict(
+        append(&store, "cv", ExpectedVersion::Exact(3), events(1, "b")).await,
+        2,
+    );
+    append(&store, "cv", ExpectedVersion::Exact(2), events(1, "c"))
+        .await
+        .unwrap();
+    append(&store, "cv", ExpectedVersion::StreamExists, events(1, "c"))
+        .await
+        .unwrap();
+    append(&store, "cv", ExpectedVersion::Any, events(1, "c"))
+        .await
+        .unwrap();
     let read = store.read_stream("cv", 1, 100).await.unwrap();
     let versions: Vec<u64> = read.iter().map(|e| e.stream_version).collect();
     assert_eq!(versions, [1, 2, 3, 4, 5], "failed appends wrote nothing");
-    assert!(read.iter().all(|e| !String::from_utf8_lossy(&e.payload).contains("\"b\"")));
+    assert!(
+        read.iter()
+            .all(|e| !String::from_utf8_lossy(&e.payload).contains("\"b\""))
+    );
 }
 
 /// 16 writers race on one stream with exact expectations, retrying on conflict: every
@@ -130,7 +168,14 @@ pub(crate) async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
                 let tag = format!("w{writer}b{batch}");
                 loop {
                     let version = store.stream_version("hot").await.unwrap();
-                    match append(&store, "hot", ExpectedVersion::Exact(version), events(3, &tag)).await {
+                    match append(
+                        &store,
+                        "hot",
+                        ExpectedVersion::Exact(version),
+                        events(3, &tag),
+                    )
+                    .await
+                    {
                         Ok(a) => {
                             acknowledged.push((tag, a.first_version()));
                             break;
@@ -152,12 +197,18 @@ pub(crate) async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
     for (i, e) in read.iter().enumerate() {
         assert_eq!(e.stream_version, i as u64 + 1, "versions are contiguous");
     }
-    assert!(read.windows(2).all(|w| w[0].global_position < w[1].global_position));
+    assert!(
+        read.windows(2)
+            .all(|w| w[0].global_position < w[1].global_position)
+    );
     for (tag, first) in acknowledged {
         for offset in 0..3 {
             let e = &read[(first - 1 + offset) as usize];
             let body = String::from_utf8_lossy(&e.payload).into_owned();
-            assert!(body.contains(&format!("\"{tag}\"")) && body.contains(&format!("\"i\":{offset}")), "batch {tag} is whole and in order: {body}");
+            assert!(
+                body.contains(&format!("\"{tag}\"")) && body.contains(&format!("\"i\":{offset}")),
+                "batch {tag} is whole and in order: {body}"
+            );
         }
     }
 }
@@ -185,9 +236,14 @@ pub(crate) async fn concurrent_writers_with_global_reader<S: EventStore>(store: 
         let store = store.clone();
         writers.push(tokio::spawn(async move {
             for b in 0..BATCHES {
-                append(&store, &format!("s-{w}"), ExpectedVersion::Exact(b as u64 * 2), events(2, "x"))
-                    .await
-                    .unwrap();
+                append(
+                    &store,
+                    &format!("s-{w}"),
+                    ExpectedVersion::Exact(b as u64 * 2),
+                    events(2, "x"),
+                )
+                .await
+                .unwrap();
             }
         }));
     }
@@ -195,18 +251,32 @@ pub(crate) async fn concurrent_writers_with_global_reader<S: EventStore>(store: 
         w.await.unwrap();
     }
     let seen: Vec<RecordedEvent> = reader.await.unwrap();
-    assert!(seen.windows(2).all(|w| w[0].global_position < w[1].global_position), "strictly increasing");
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].global_position < w[1].global_position),
+        "strictly increasing"
+    );
     let ids: HashSet<Uuid> = seen.iter().map(|e| e.event_id).collect();
     assert_eq!(ids.len(), total, "nothing seen twice");
     let all = store.read_all(1, total + 10).await.unwrap();
     assert_eq!(all.len(), total, "nothing extra stored");
-    assert!(all.iter().all(|e| ids.contains(&e.event_id)), "nothing skipped");
+    assert!(
+        all.iter().all(|e| ids.contains(&e.event_id)),
+        "nothing skipped"
+    );
 }
 
 /// Reading the global log page by page returns each event once, in order.
 pub(crate) async fn read_all_pagination<S: EventStore>(store: S) {
     for s in 0..7 {
-        append(&store, &format!("p-{s}"), ExpectedVersion::NoStream, events(13, "p")).await.unwrap();
+        append(
+            &store,
+            &format!("p-{s}"),
+            ExpectedVersion::NoStream,
+            events(13, "p"),
+        )
+        .await
+        .unwrap();
     }
     let mut from = 1;
     let mut pages = Vec::new();
@@ -220,7 +290,11 @@ pub(crate) async fn read_all_pagination<S: EventStore>(store: S) {
         pages.extend(page);
     }
     assert_eq!(pages.len(), 91);
-    assert!(pages.windows(2).all(|w| w[0].global_position < w[1].global_position));
+    assert!(
+        pages
+            .windows(2)
+            .all(|w| w[0].global_position < w[1].global_position)
+    );
     assert_eq!(pages, store.read_all(1, 1000).await.unwrap());
     let mid = pages[40].global_position;
     assert_eq!(store.read_all(mid, 5).await.unwrap(), pages[40..45]);
@@ -229,13 +303,22 @@ pub(crate) async fn read_all_pagination<S: EventStore>(store: S) {
 /// A subscription reads what is stored, then what arrives, with no gap and no duplicate at
 /// the hand-over.
 pub(crate) async fn subscription_catch_up_then_live<S: EventStore>(store: S) {
-    append(&store, "sub", ExpectedVersion::NoStream, events(600, "old")).await.unwrap();
+    append(&store, "sub", ExpectedVersion::NoStream, events(600, "old"))
+        .await
+        .unwrap();
     let mut subscription = store.subscribe(1);
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
             for i in 0..50u64 {
-                append(&store, "sub", ExpectedVersion::Exact(600 + i), events(1, "new")).await.unwrap();
+                append(
+                    &store,
+                    "sub",
+                    ExpectedVersion::Exact(600 + i),
+                    events(1, "new"),
+                )
+                .await
+                .unwrap();
                 if i % 10 == 0 {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
@@ -253,7 +336,11 @@ pub(crate) async fn subscription_catch_up_then_live<S: EventStore>(store: S) {
     writer.await.unwrap();
     assert_eq!(versions, (1..=650).collect::<Vec<_>>());
     // Nothing more arrives.
-    assert!(tokio::time::timeout(Duration::from_millis(50), subscription.next()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), subscription.next())
+            .await
+            .is_err()
+    );
     // A subscription from the middle starts there.
     let mut later = store.subscribe(versions.len() as u64 - 1);
     let first = later.next().await.unwrap();
@@ -262,10 +349,14 @@ pub(crate) async fn subscription_catch_up_then_live<S: EventStore>(store: S) {
 
 /// A 1 MiB payload round-trips byte for byte.
 pub(crate) async fn large_payloads<S: EventStore>(store: S) {
-    let body: String = (0..(1 << 20)).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body: String = (0..(1 << 20))
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let payload = format!("\"{body}\"").into_bytes();
     let e = NewEvent::new("Big", 1, payload.clone(), Arc::default());
-    append(&store, "big", ExpectedVersion::NoStream, vec![e]).await.unwrap();
+    append(&store, "big", ExpectedVersion::NoStream, vec![e])
+        .await
+        .unwrap();
     let read = store.read_stream("big", 1, 1).await.unwrap();
     assert_eq!(&*read[0].payload, &payload[..]);
 }
@@ -275,7 +366,14 @@ pub(crate) async fn large_payloads<S: EventStore>(store: S) {
 pub(crate) async fn hostile_stream_names<S: EventStore>(store: S) {
     let names = hostile_names();
     for (i, name) in names.iter().enumerate() {
-        append(&store, name, ExpectedVersion::NoStream, events(i % 3 + 1, "h")).await.unwrap();
+        append(
+            &store,
+            name,
+            ExpectedVersion::NoStream,
+            events(i % 3 + 1, "h"),
+        )
+        .await
+        .unwrap();
     }
     for (i, name) in names.iter().enumerate() {
         let read = store.read_stream(name, 1, 10).await.unwrap();
@@ -303,21 +401,57 @@ pub(crate) fn hostile_names() -> Vec<String> {
 /// the first outcome, whatever its expectation.
 pub(crate) async fn idempotency_keys<S: EventStore>(store: S) {
     let first = store
-        .append("idem", ExpectedVersion::NoStream, events(2, "a"), Some("k1"))
+        .append(
+            "idem",
+            ExpectedVersion::NoStream,
+            events(2, "a"),
+            Some("k1"),
+        )
         .await
         .unwrap();
-    let AppendOutcome::Appended(appended) = first else { panic!("first append: {first:?}") };
+    let AppendOutcome::Appended(appended) = first else {
+        panic!("first append: {first:?}")
+    };
     let again = store
-        .append("idem", ExpectedVersion::Exact(0), events(2, "b"), Some("k1"))
+        .append(
+            "idem",
+            ExpectedVersion::Exact(0),
+            events(2, "b"),
+            Some("k1"),
+        )
         .await
         .unwrap();
     assert_eq!(again, AppendOutcome::Duplicate(appended));
-    assert_eq!(store.idempotency_record("idem", "k1").await.unwrap(), Some(appended));
+    assert_eq!(
+        store.idempotency_record("idem", "k1").await.unwrap(),
+        Some(appended)
+    );
     assert_eq!(store.idempotency_record("idem", "k2").await.unwrap(), None);
-    assert_eq!(store.idempotency_record("other", "k1").await.unwrap(), None, "keys are per stream");
+    assert_eq!(
+        store.idempotency_record("other", "k1").await.unwrap(),
+        None,
+        "keys are per stream"
+    );
     // A key with no events is recorded too.
-    let empty = store.append("idem", ExpectedVersion::Exact(2), Vec::new(), Some("k3")).await.unwrap();
-    assert_eq!(empty, AppendOutcome::Appended(eventsmith::Appended { version: 2, count: 0, position: None }));
-    assert_eq!(store.idempotency_record("idem", "k3").await.unwrap().map(|a| a.count), Some(0));
+    let empty = store
+        .append("idem", ExpectedVersion::Exact(2), Vec::new(), Some("k3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        empty,
+        AppendOutcome::Appended(eventsmith::Appended {
+            version: 2,
+            count: 0,
+            position: None
+        })
+    );
+    assert_eq!(
+        store
+            .idempotency_record("idem", "k3")
+            .await
+            .unwrap()
+            .map(|a| a.count),
+        Some(0)
+    );
     assert_eq!(store.stream_version("idem").await.unwrap(), 2);
 }

@@ -29,10 +29,13 @@ pub(crate) struct Apply {
 pub(crate) enum Output {
     /// `Result<T, E>` written out: the events type and the error type, so that errors about
     /// either point at it.
-    Result { events: syn::Type, error: syn::Type },
+    Result {
+        events: Box<syn::Type>,
+        error: Box<syn::Type>,
+    },
     /// Anything else (events alone, or an alias of `Result`): split through the runtime's
     /// `HandlerOutput`.
-    Other(syn::Type),
+    Other(Box<syn::Type>),
 }
 
 /// A `#[handle]` method: `fn method(&self, command: Command) -> Output`, sync or async.
@@ -202,7 +205,7 @@ pub(crate) fn last_segment(ty: &syn::Type) -> Option<&syn::PathSegment> {
 /// Splits a handler's return type.
 pub(crate) fn output(ty: &syn::Type) -> Output {
     let Some(segment) = last_segment(ty).filter(|s| s.ident == "Result") else {
-        return Output::Other(ty.clone());
+        return Output::Other(Box::new(ty.clone()));
     };
     if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
         let types: Vec<&syn::Type> = args
@@ -215,10 +218,10 @@ pub(crate) fn output(ty: &syn::Type) -> Output {
             .collect();
         if let [events, error] = types[..] {
             return Output::Result {
-                events: events.clone(),
-                error: error.clone(),
+                events: Box::new(events.clone()),
+                error: Box::new(error.clone()),
             };
         }
     }
-    Output::Other(ty.clone())
+    Output::Other(Box::new(ty.clone()))
 }

@@ -48,10 +48,7 @@ pub(crate) fn no_marker_on(cx: &mut Ctxt, item: &ImplItem) {
     };
     for attr in attrs {
         if let Some(marker) = Marker::of(attr) {
-            cx.error_at(
-                attr,
-                format!("`#[{}]` goes on a method", marker.name()),
-            );
+            cx.error_at(attr, format!("`#[{}]` goes on a method", marker.name()));
         }
     }
 }
@@ -60,13 +57,16 @@ pub(crate) fn no_marker_on(cx: &mut Ctxt, item: &ImplItem) {
 /// event inside the generated enum, and it must not be async because loading folds events
 /// synchronously.
 pub(crate) fn apply_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Apply> {
-    const SHAPE: &str = "an `#[apply]` method looks like `fn on_event(&mut self, event: &EventType)`";
+    const SHAPE: &str =
+        "an `#[apply]` method looks like `fn on_event(&mut self, event: &EventType)`";
     let sig = &method.sig;
     let mut ok = plain_fn(cx, sig, Marker::Apply);
     if let Some(asyncness) = sig.asyncness {
         cx.error_at(
             asyncness,
-            format!("`#[apply]` methods cannot be async: applying an event only changes state; {SHAPE}"),
+            format!(
+                "`#[apply]` methods cannot be async: applying an event only changes state; {SHAPE}"
+            ),
         );
         ok = false;
     }
@@ -75,7 +75,9 @@ pub(crate) fn apply_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Appl
         if !is_unit(ty) {
             cx.error_at(
                 ty,
-                format!("`#[apply]` methods return nothing: an event cannot fail to apply; {SHAPE}"),
+                format!(
+                    "`#[apply]` methods return nothing: an event cannot fail to apply; {SHAPE}"
+                ),
             );
             ok = false;
         }
@@ -85,13 +87,19 @@ pub(crate) fn apply_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Appl
         other => {
             cx.error_at(
                 other,
-                format!("`#[apply]` takes the event by shared reference: write `&{}`; {SHAPE}", strip_ref(other)),
+                format!(
+                    "`#[apply]` takes the event by shared reference: write `&{}`; {SHAPE}",
+                    strip_ref(other)
+                ),
             );
             return None;
         }
     };
     let Some(segment) = ast::last_segment(&event) else {
-        cx.error_at(&event, format!("the event type must be a named type; {SHAPE}"));
+        cx.error_at(
+            &event,
+            format!("the event type must be a named type; {SHAPE}"),
+        );
         return None;
     };
     let variant = segment.ident.clone();
@@ -113,13 +121,16 @@ pub(crate) fn handle_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Han
     // would return `Result<(), E>`).
     let output = match &sig.output {
         ReturnType::Type(_, ty) => ast::output(ty),
-        ReturnType::Default => ast::Output::Other(syn::parse_quote!(())),
+        ReturnType::Default => ast::Output::Other(Box::new(syn::parse_quote!(()))),
     };
     let command = match single_arg(cx, sig, SHAPE)? {
         Type::Reference(r) => {
             cx.error_at(
                 r,
-                format!("`#[handle]` takes the command by value: write `{}`; {SHAPE}", r.elem.to_token_stream()),
+                format!(
+                    "`#[handle]` takes the command by value: write `{}`; {SHAPE}",
+                    r.elem.to_token_stream()
+                ),
             );
             return None;
         }
@@ -140,7 +151,10 @@ fn plain_fn(cx: &mut Ctxt, sig: &syn::Signature, marker: Marker) -> bool {
     if !sig.generics.params.is_empty() {
         cx.error_at(
             &sig.generics,
-            format!("`#[{}]` methods cannot be generic: each takes one concrete type", marker.name()),
+            format!(
+                "`#[{}]` methods cannot be generic: each takes one concrete type",
+                marker.name()
+            ),
         );
         ok = false;
     }
@@ -150,7 +164,10 @@ fn plain_fn(cx: &mut Ctxt, sig: &syn::Signature, marker: Marker) -> bool {
         (sig.abi.as_ref().map(ToTokens::to_token_stream), "extern"),
     ] {
         if let Some(tokens) = bad {
-            cx.error_at(tokens, format!("`#[{}]` methods cannot be {what}", marker.name()));
+            cx.error_at(
+                tokens,
+                format!("`#[{}]` methods cannot be {what}", marker.name()),
+            );
             ok = false;
         }
     }
@@ -162,7 +179,9 @@ fn receiver(cx: &mut Ctxt, sig: &syn::Signature, mutable: bool, shape: &str) -> 
     let want = if mutable { "&mut self" } else { "&self" };
     match sig.inputs.first() {
         Some(FnArg::Receiver(r))
-            if r.reference.is_some() && r.mutability.is_some() == mutable && r.colon_token.is_none() =>
+            if r.reference.is_some()
+                && r.mutability.is_some() == mutable
+                && r.colon_token.is_none() =>
         {
             true
         }
@@ -171,7 +190,10 @@ fn receiver(cx: &mut Ctxt, sig: &syn::Signature, mutable: bool, shape: &str) -> 
             false
         }
         _ => {
-            cx.error_at(&sig.ident, format!("this method must take `{want}` first; {shape}"));
+            cx.error_at(
+                &sig.ident,
+                format!("this method must take `{want}` first; {shape}"),
+            );
             false
         }
     }
@@ -190,11 +212,17 @@ fn single_arg<'a>(cx: &mut Ctxt, sig: &'a syn::Signature, shape: &str) -> Option
     match args[..] {
         [one] => Some(&one.ty),
         [] => {
-            cx.error_at(&sig.inputs, format!("this method takes one argument after `self`; {shape}"));
+            cx.error_at(
+                &sig.inputs,
+                format!("this method takes one argument after `self`; {shape}"),
+            );
             None
         }
         [_, extra, ..] => {
-            cx.error_at(extra, format!("this method takes exactly one argument after `self`; {shape}"));
+            cx.error_at(
+                extra,
+                format!("this method takes exactly one argument after `self`; {shape}"),
+            );
             None
         }
     }
@@ -236,7 +264,9 @@ pub(crate) fn unique_commands(cx: &mut Ctxt, handles: &mut Vec<Handle>) {
         if let Some((_, first)) = seen.iter().find(|(t, _)| *t == ty) {
             cx.error_at(
                 &handle.command,
-                format!("`{ty}` is already handled by `{first}`: a command has exactly one handler"),
+                format!(
+                    "`{ty}` is already handled by `{first}`: a command has exactly one handler"
+                ),
             );
             return false;
         }

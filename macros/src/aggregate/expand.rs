@@ -45,10 +45,7 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
         .events
         .clone()
         .unwrap_or_else(|| format_ident!("{}Event", ident));
-    let vis = args
-        .vis
-        .clone()
-        .unwrap_or_else(|| syn::parse_quote!(pub));
+    let vis = args.vis.clone().unwrap_or_else(|| syn::parse_quote!(pub));
 
     let event_enum = event_enum(&krate, &p, &vis, ident, &enum_ident, applies);
     let event_set = event_set(&p, &enum_ident, applies);

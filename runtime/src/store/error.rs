@@ -10,7 +10,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum StoreError {
     /// The stream was not at the expected version: another writer appended first.
-    #[error("version conflict on stream `{stream}`: expected {expected}, but it is at version {actual}")]
+    #[error(
+        "version conflict on stream `{stream}`: expected {expected}, but it is at version {actual}"
+    )]
     Conflict {
         /// The stream.
         stream: String,

@@ -1,7 +1,10 @@
 //! [`InMemoryStore`]: the whole log in process memory, for tests and benchmarks.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use foldhash::fast::RandomState;
 
 use tokio::sync::watch;
 
@@ -32,20 +35,26 @@ pub struct InMemoryStore {
 #[derive(Debug)]
 struct Inner {
     log: RwLock<Log>,
-    head: watch::Sender<u64>,
+    /// The last global position, always current.
+    head: AtomicU64,
+    /// Wakes subscribers; only signalled while someone listens.
+    head_signal: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
 struct Log {
     events: Vec<RecordedEvent>,
-    streams: HashMap<Arc<str>, Stream>,
+    // Seeded hashing: stream ids may come from untrusted input.
+    streams: HashMap<Arc<str>, Stream, RandomState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Stream {
+    /// The stream id, shared by the stream's events.
+    id: Arc<str>,
     /// Indexes into `Log::events`, in stream version order.
     events: Vec<usize>,
-    idempotency: HashMap<String, Appended>,
+    idempotency: HashMap<String, Appended, RandomState>,
 }
 
 impl Default for InMemoryStore {
@@ -61,7 +70,8 @@ impl InMemoryStore {
         Self {
             inner: Arc::new(Inner {
                 log: RwLock::new(Log::default()),
-                head: watch::Sender::new(0),
+                head: AtomicU64::new(0),
+                head_signal: watch::Sender::new(0),
             }),
         }
     }
@@ -80,11 +90,17 @@ impl InMemoryStore {
 
     // No user code runs under the lock, so a poisoned lock still guards a consistent log.
     fn read(&self) -> RwLockReadGuard<'_, Log> {
-        self.inner.log.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .log
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Log> {
-        self.inner.log.write().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .log
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn append_now(
@@ -96,13 +112,13 @@ impl InMemoryStore {
     ) -> Result<AppendOutcome, StoreError> {
         let mut guard = self.write();
         let log = &mut *guard;
-        let current = log.streams.get(stream);
-        if let (Some(key), Some(s)) = (idempotency_key, current) {
+        let current = log.streams.get_mut(stream);
+        if let (Some(key), Some(s)) = (idempotency_key, current.as_deref()) {
             if let Some(first) = s.idempotency.get(key) {
                 return Ok(AppendOutcome::Duplicate(*first));
             }
         }
-        let version = current.map_or(0, |s| s.events.len() as u64);
+        let version = current.as_deref().map_or(0, |s| s.events.len() as u64);
         if !expected.accepts(version) {
             return Err(StoreError::Conflict {
                 stream: stream.to_owned(),
@@ -117,11 +133,17 @@ impl InMemoryStore {
                 position: None,
             }));
         }
-        let stream_id: Arc<str> = match log.streams.get_key_value(stream) {
-            Some((id, _)) => Arc::clone(id),
-            None => Arc::from(stream),
+        let entry = match current {
+            Some(entry) => entry,
+            None => {
+                let id: Arc<str> = Arc::from(stream);
+                log.streams.entry(Arc::clone(&id)).or_insert(Stream {
+                    id,
+                    events: Vec::new(),
+                    idempotency: HashMap::default(),
+                })
+            }
         };
-        let entry = log.streams.entry(Arc::clone(&stream_id)).or_default();
         let count = events.len() as u64;
         let mut position = None;
         for (offset, event) in (1..).zip(events) {
@@ -129,7 +151,7 @@ impl InMemoryStore {
             let global_position = index as u64 + 1;
             log.events.push(RecordedEvent {
                 event_id: event.event_id,
-                stream_id: Arc::clone(&stream_id),
+                stream_id: Arc::clone(&entry.id),
                 stream_version: version + offset,
                 global_position,
                 timestamp: event.timestamp,
@@ -149,16 +171,28 @@ impl InMemoryStore {
         if let Some(key) = idempotency_key {
             entry.idempotency.insert(key.to_owned(), appended);
         }
-        drop(guard);
         if let Some(position) = position {
-            // Appends finishing out of order must not move the head backwards.
-            self.inner.head.send_if_modified(|head| {
-                let raised = position > *head;
-                *head = (*head).max(position);
-                raised
-            });
+            self.inner.head.store(position, Ordering::SeqCst);
+        }
+        drop(guard);
+        if position.is_some() {
+            self.signal_head();
         }
         Ok(AppendOutcome::Appended(appended))
+    }
+
+    /// Wakes subscribers, if any. Appends finishing out of order never move the signalled
+    /// head backwards.
+    fn signal_head(&self) {
+        if self.inner.head_signal.receiver_count() == 0 {
+            return;
+        }
+        let head = self.inner.head.load(Ordering::SeqCst);
+        self.inner.head_signal.send_if_modified(|signalled| {
+            let raised = head > *signalled;
+            *signalled = (*signalled).max(head);
+            raised
+        });
     }
 }
 
@@ -233,6 +267,9 @@ impl EventStore for InMemoryStore {
     }
 
     fn head(&self) -> watch::Receiver<u64> {
-        self.inner.head.subscribe()
+        let receiver = self.inner.head_signal.subscribe();
+        // Appends made while nobody listened did not signal; catch the value up.
+        self.signal_head();
+        receiver
     }
 }

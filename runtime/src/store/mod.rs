@@ -144,8 +144,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// From the backend.
-    fn stream_version(&self, stream: &str)
-    -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn stream_version(&self, stream: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// A receiver of the highest global position a reader can see; it changes after appends.
     /// Subscriptions wait on it instead of polling.

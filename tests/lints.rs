@@ -1,0 +1,96 @@
+//! The expansions are clean under the strictest lints a user may set: this file compiles with
+//! warnings, unused qualifications and clippy's pedantic group denied (clippy runs over all
+//! targets in CI).
+#![deny(warnings, unused_qualifications, missing_docs, clippy::pedantic)]
+
+use eventsmith::{Command, Event, aggregate};
+use serde::{Deserialize, Serialize};
+
+/// An event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "lint.opened", version = 2)]
+pub struct Opened {
+    /// Who.
+    pub owner: String,
+}
+
+/// Another event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+pub struct Noted(pub u32);
+
+/// A command.
+#[derive(Debug, Clone, Command)]
+pub struct Open {
+    /// The target.
+    #[command(id)]
+    pub id: String,
+    /// The key.
+    #[command(idempotency_key)]
+    pub key: Option<String>,
+}
+
+/// Another command.
+#[derive(Debug, Clone, Command)]
+pub struct Note(#[command(id)] pub u64);
+
+/// A rejection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Already open.
+    AlreadyOpen,
+}
+
+/// An aggregate.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    open: bool,
+    notes: u32,
+}
+
+#[aggregate(events = LedgerHappened)]
+impl Ledger {
+    /// Opens.
+    ///
+    /// # Errors
+    /// When already open.
+    #[handle]
+    pub fn open(&self, cmd: Open) -> Result<Opened, Refused> {
+        if self.open {
+            return Err(Refused::AlreadyOpen);
+        }
+        Ok(Opened { owner: cmd.id })
+    }
+
+    #[handle]
+    async fn note(&self, cmd: Note) -> (Noted, Option<Noted>) {
+        std::future::ready(()).await;
+        let n = u32::try_from(cmd.0).unwrap_or(u32::MAX);
+        (Noted(n), (self.notes > 0).then_some(Noted(self.notes)))
+    }
+
+    #[apply]
+    fn opened(&mut self, _event: &Opened) {
+        self.open = true;
+    }
+
+    #[apply]
+    fn noted(&mut self, _event: &Noted) {
+        self.notes += 1;
+    }
+}
+
+#[tokio::test]
+async fn the_strictly_linted_aggregate_works() {
+    let app = eventsmith::App::new(eventsmith::InMemoryStore::new()).unwrap();
+    app.execute(Open {
+        id: "l".into(),
+        key: None,
+    })
+    .await
+    .unwrap();
+    let done = app.execute(Note(7)).await.unwrap();
+    assert_eq!(done.events.len(), 1);
+    let done = app.execute(Note(7)).await.unwrap();
+    assert_eq!(done.events.len(), 2);
+    assert!(matches!(done.events[1], LedgerHappened::Noted(Noted(1))));
+}
