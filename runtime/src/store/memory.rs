@@ -237,7 +237,7 @@ impl EventStore for InMemoryStore {
             .iter()
             .skip(skip)
             .take(limit)
-            .map(|&i| log.events[i].clone())
+            .filter_map(|&i| log.events.get(i).cloned())
             .collect())
     }
 
