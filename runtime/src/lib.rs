@@ -16,6 +16,7 @@
 //!
 //! See the README for a walk-through.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg))]
 
 mod aggregate;
 mod app;
@@ -51,9 +52,11 @@ pub use crate::registry::{
     AggregateRegistration, EventRegistration, Registry, RegistryBuilder, RegistryError,
 };
 pub use crate::store::{
-    AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, InMemoryStore, StoreError,
-    Subscription,
+    AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, InMemoryStore, Snapshot,
+    StoreError, Subscription,
 };
+#[cfg(feature = "sqlite")]
+pub use crate::store::{Durability, SqliteOptions, SqliteStore};
 
 /// Re-exported so that users can name ids without depending on `uuid` themselves.
 pub use uuid::Uuid;

@@ -57,6 +57,7 @@ where
     large_payloads(make().await).await;
     hostile_stream_names(make().await).await;
     idempotency_keys(make().await).await;
+    snapshots(make().await).await;
 }
 
 /// An appended event reads back with every envelope field intact.
@@ -454,4 +455,40 @@ pub(crate) async fn idempotency_keys<S: EventStore>(store: S) {
         Some(0)
     );
     assert_eq!(store.stream_version("idem").await.unwrap(), 2);
+}
+
+/// A snapshot is kept per stream; a newer one replaces it, an older one does not.
+pub(crate) async fn snapshots<S: EventStore>(store: S) {
+    use eventsmith::{Snapshot, Timestamp};
+    let snap = |version: u64, body: &str| Snapshot {
+        stream_version: version,
+        snapshot_version: 3,
+        payload: Arc::from(body.as_bytes()),
+        taken_at: Timestamp::from_micros(1_700_000_000_000_000 + version as i64),
+    };
+    assert_eq!(store.load_snapshot("snap").await.unwrap(), None);
+    store.save_snapshot("snap", snap(10, "ten")).await.unwrap();
+    assert_eq!(
+        store.load_snapshot("snap").await.unwrap(),
+        Some(snap(10, "ten"))
+    );
+    store
+        .save_snapshot("snap", snap(20, "twenty"))
+        .await
+        .unwrap();
+    store
+        .save_snapshot("snap", snap(15, "stale"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_snapshot("snap").await.unwrap(),
+        Some(snap(20, "twenty"))
+    );
+    let hostile = "x'); DROP TABLE snapshots; --";
+    store.save_snapshot(hostile, snap(1, "h")).await.unwrap();
+    assert_eq!(
+        store.load_snapshot(hostile).await.unwrap(),
+        Some(snap(1, "h"))
+    );
+    assert_eq!(store.load_snapshot("other").await.unwrap(), None);
 }

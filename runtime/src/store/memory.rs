@@ -1,14 +1,14 @@
 //! [`InMemoryStore`]: the whole log in process memory, for tests and benchmarks.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use foldhash::fast::RandomState;
 
 use tokio::sync::watch;
 
-use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, StoreError};
+use super::head::Head;
+use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 use crate::envelope::{NewEvent, RecordedEvent};
 
 /// An event store in process memory: fast, exact, and gone when the process ends.
@@ -35,10 +35,7 @@ pub struct InMemoryStore {
 #[derive(Debug)]
 struct Inner {
     log: RwLock<Log>,
-    /// The last global position, always current.
-    head: AtomicU64,
-    /// Wakes subscribers; only signalled while someone listens.
-    head_signal: watch::Sender<u64>,
+    head: Head,
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +43,7 @@ struct Log {
     events: Vec<RecordedEvent>,
     // Seeded hashing: stream ids may come from untrusted input.
     streams: HashMap<Arc<str>, Stream, RandomState>,
+    snapshots: HashMap<String, Snapshot, RandomState>,
 }
 
 #[derive(Debug)]
@@ -70,8 +68,7 @@ impl InMemoryStore {
         Self {
             inner: Arc::new(Inner {
                 log: RwLock::new(Log::default()),
-                head: AtomicU64::new(0),
-                head_signal: watch::Sender::new(0),
+                head: Head::new(0),
             }),
         }
     }
@@ -171,28 +168,11 @@ impl InMemoryStore {
         if let Some(key) = idempotency_key {
             entry.idempotency.insert(key.to_owned(), appended);
         }
-        if let Some(position) = position {
-            self.inner.head.store(position, Ordering::SeqCst);
-        }
         drop(guard);
-        if position.is_some() {
-            self.signal_head();
+        if let Some(position) = position {
+            self.inner.head.raise(position);
         }
         Ok(AppendOutcome::Appended(appended))
-    }
-
-    /// Wakes subscribers, if any. Appends finishing out of order never move the signalled
-    /// head backwards.
-    fn signal_head(&self) {
-        if self.inner.head_signal.receiver_count() == 0 {
-            return;
-        }
-        let head = self.inner.head.load(Ordering::SeqCst);
-        self.inner.head_signal.send_if_modified(|signalled| {
-            let raised = head > *signalled;
-            *signalled = (*signalled).max(head);
-            raised
-        });
     }
 }
 
@@ -267,9 +247,22 @@ impl EventStore for InMemoryStore {
     }
 
     fn head(&self) -> watch::Receiver<u64> {
-        let receiver = self.inner.head_signal.subscribe();
-        // Appends made while nobody listened did not signal; catch the value up.
-        self.signal_head();
-        receiver
+        self.inner.head.subscribe()
+    }
+
+    async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        let mut log = self.write();
+        let newer = log
+            .snapshots
+            .get(stream)
+            .is_none_or(|kept| kept.stream_version <= snapshot.stream_version);
+        if newer {
+            log.snapshots.insert(stream.to_owned(), snapshot);
+        }
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        Ok(self.read().snapshots.get(stream).cloned())
     }
 }

@@ -1,17 +1,24 @@
 //! The [`EventStore`] trait every backend implements, with the types of its requests and
 //! answers. Backends: [`InMemoryStore`].
 
+mod columns;
 mod error;
+mod head;
 mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod subscription;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use self::subscription::Subscription;
-use crate::envelope::{NewEvent, RecordedEvent};
+use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// The version a writer expects a stream to be at, checked atomically with the append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +84,21 @@ pub enum AppendOutcome {
     /// The key was already recorded for this stream: nothing was written; this is what the
     /// first append with the key wrote.
     Duplicate(Appended),
+}
+
+/// An aggregate's state at a stream version, serialized, so that loading it need not replay
+/// the whole stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The stream version the state reflects.
+    pub stream_version: u64,
+    /// The version of the aggregate's serialized shape; a snapshot of another version is
+    /// ignored when loading.
+    pub snapshot_version: u32,
+    /// The serialized state.
+    pub payload: Arc<[u8]>,
+    /// When it was taken.
+    pub taken_at: Timestamp,
 }
 
 /// A durable, ordered log of events, split into streams.
@@ -149,6 +171,26 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// A receiver of the highest global position a reader can see; it changes after appends.
     /// Subscriptions wait on it instead of polling.
     fn head(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Keeps `snapshot` as the stream's snapshot, unless the one kept is at a later stream
+    /// version.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn save_snapshot(
+        &self,
+        stream: &str,
+        snapshot: Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The stream's snapshot, if one was saved.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn load_snapshot(
+        &self,
+        stream: &str,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
 
     /// Follows the global log from `from_position`: first the stored events, then new ones as
     /// they are appended, with no gap and no duplicate at the hand-over.

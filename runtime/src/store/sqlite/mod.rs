@@ -1,0 +1,405 @@
+//! [`SqliteStore`]: the embedded default. One file on disk in WAL mode, one writer thread that
+//! batches concurrent appends into one transaction, and a pool of read connections.
+
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{oneshot, watch};
+
+use self::writer::{Write, Writer};
+use super::head::Head;
+use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
+
+/// How far a commit is synced before it is acknowledged.
+///
+/// Both survive a crash of the process (the database file is never corrupt and every
+/// acknowledged append is there). They differ on a crash of the machine or a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = FULL`: every batch is synced to disk before it is acknowledged, so an
+    /// acknowledged append survives a power loss too. The default: group commit keeps the cost
+    /// to one sync per batch of concurrent appends.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: WAL is synced at checkpoints only. An acknowledged append
+    /// survives a process crash but the last ones may be lost on a power loss.
+    Normal,
+}
+
+/// Settings of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteOptions {
+    durability: Durability,
+    readers: usize,
+    max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Full,
+            readers: 4,
+            max_batch: 1024,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// The durability of commits (default [`Durability::Full`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How many read connections stay open (default 4).
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// The most appends committed in one transaction (default 1,024).
+    pub fn max_batch(mut self, appends: usize) -> Self {
+        self.max_batch = appends.max(1);
+        self
+    }
+}
+
+/// An event store in one SQLite file: durable, embedded, no server.
+///
+/// The schema is created or migrated on open. Appends from any number of tasks go to one
+/// writer thread, which commits all that are waiting in one transaction; reads run on a pool
+/// of connections in blocking threads, beside the writer (WAL mode).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use eventsmith::{EventStore, ExpectedVersion, NewEvent, SqliteStore};
+///
+/// let dir = std::env::temp_dir().join(format!("eventsmith-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let store = SqliteStore::open(dir.join("events.db"))?;
+/// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
+/// store.append("ping-1", ExpectedVersion::NoStream, vec![event], None).await?;
+/// assert_eq!(store.stream_version("ping-1").await?, 1);
+/// # drop(store); std::fs::remove_dir_all(&dir)?;
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writes: SyncSender<Write>,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+    head: Arc<Head>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in the file at `path`, with default settings.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be opened; [`StoreError::Backend`]
+    /// when its schema is newer than this build or a migration fails.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the store with explicit settings.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(unavailable)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(backend_error)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(backend_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(
+                format!("the database refused WAL mode ({mode})").into(),
+            ));
+        }
+        let synchronous = match options.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(backend_error)?;
+        schema::migrate(&mut conn).map_err(|e| StoreError::Backend(e.into()))?;
+        let last: i64 = conn
+            .query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+                r.get(0)
+            })
+            .map_err(backend_error)?;
+        let head = Arc::new(Head::new(last.unsigned_abs()));
+        // A bounded queue: when the disk falls behind, appenders wait instead of piling up.
+        let (writes, queue) = mpsc::sync_channel(options.max_batch * 4);
+        let writer = Writer {
+            conn,
+            head: Arc::clone(&head),
+            next_position: last.unsigned_abs() + 1,
+            max_batch: options.max_batch,
+        };
+        std::thread::Builder::new()
+            .name("eventsmith-sqlite-writer".to_owned())
+            .spawn(move || writer.run(&queue))
+            .map_err(|e| StoreError::Backend(e.into()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writes,
+                readers: Mutex::new(Vec::new()),
+                max_readers: options.readers,
+                head,
+            }),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let sender = self.inner.writes.clone();
+        let write = make(reply);
+        // The queue is bounded; waiting for room must not block the async runtime.
+        let sent = match sender.try_send(write) {
+            Ok(()) => Ok(()),
+            Err(mpsc::TrySendError::Full(write)) => {
+                tokio::task::spawn_blocking(move || sender.send(write).map_err(|_| ()))
+                    .await
+                    .map_err(|e| StoreError::Backend(e.into()))?
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(()),
+        };
+        if sent.is_err() {
+            return Err(writer_gone());
+        }
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Runs `read` on a pooled read connection in a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let result = read(&conn);
+            let mut readers = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if readers.len() < inner.max_readers {
+                readers.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.into()))?
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend_error)?;
+    Ok(conn)
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the SQLite writer thread has stopped".into())
+}
+
+/// Busy or locked databases may free up; other failures are the backend's.
+pub(crate) fn backend_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{CannotOpen, DatabaseBusy, DatabaseLocked, SystemIoFailure};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked | CannotOpen | SystemIoFailure) => unavailable(e),
+        _ => StoreError::Backend(e.into()),
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.into())
+}
+
+fn query_events(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(backend_error)?;
+    let mut rows = stmt.query(params).map_err(backend_error)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next().map_err(backend_error)? {
+        events.push(rows::recorded(row)?);
+    }
+    Ok(events)
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn from(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        idempotency_key: Option<&str>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if stream.is_empty() {
+            return Err(StoreError::Invalid("the stream id is empty".to_owned()));
+        }
+        let stream = stream.to_owned();
+        let key = idempotency_key.map(str::to_owned);
+        self.write(|reply| Write::Append {
+            stream,
+            expected,
+            events,
+            key,
+            reply,
+        })
+        .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        stream: &str,
+        key: &str,
+    ) -> Result<Option<Appended>, StoreError> {
+        let (stream, key) = (stream.to_owned(), key.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT version, count, position FROM idempotency WHERE stream_id = ?1 AND key = ?2")
+                .and_then(|mut s| {
+                    s.query_row(params![stream, key], |r| {
+                        Ok(Appended {
+                            version: r.get::<_, i64>(0)?.unsigned_abs(),
+                            count: r.get::<_, i64>(1)?.unsigned_abs(),
+                            position: r.get::<_, Option<i64>>(2)?.map(i64::unsigned_abs),
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(backend_error)
+        })
+        .await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit_n: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3",
+                rows::COLUMNS
+            );
+            query_events(conn, &sql, params![stream, from(from_version), limit(limit_n)])
+        })
+        .await
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit_n: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2",
+                rows::COLUMNS
+            );
+            query_events(conn, &sql, params![from(from_position), limit(limit_n)])
+        })
+        .await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
+                .and_then(|mut s| s.query_row([stream], |r| r.get::<_, i64>(0)).optional())
+                .map(|v| v.map_or(0, i64::unsigned_abs))
+                .map_err(backend_error)
+        })
+        .await
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.inner.head.subscribe()
+    }
+
+    async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        let stream = stream.to_owned();
+        self.write(|reply| Write::Snapshot {
+            stream,
+            snapshot,
+            reply,
+        })
+        .await
+    }
+
+    async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT snapshot_version, stream_version, payload, taken_at FROM snapshots WHERE stream_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([&stream], |r| {
+                    Ok(Snapshot {
+                        snapshot_version: r.get(0)?,
+                        stream_version: r.get::<_, i64>(1)?.unsigned_abs(),
+                        payload: Arc::from(r.get::<_, Vec<u8>>(2)?),
+                        taken_at: Timestamp::from_micros(r.get(3)?),
+                    })
+                })
+                .optional()
+            })
+            .map_err(backend_error)
+        })
+        .await
+    }
+}

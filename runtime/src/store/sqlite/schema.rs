@@ -1,0 +1,72 @@
+//! The SQLite schema, created and migrated on open. The schema version lives in
+//! `PRAGMA user_version`; each migration runs once, in order, in one transaction.
+
+use rusqlite::Connection;
+
+/// The schema version this build writes.
+pub(crate) const VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: events, streams, idempotency keys, snapshots.
+    "
+    CREATE TABLE events (
+        position       INTEGER PRIMARY KEY,
+        stream_id      TEXT    NOT NULL,
+        stream_version INTEGER NOT NULL,
+        event_id       BLOB    NOT NULL,
+        event_type     TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL,
+        recorded_at    INTEGER NOT NULL,
+        payload        BLOB    NOT NULL,
+        metadata       BLOB
+    );
+    CREATE UNIQUE INDEX events_by_stream ON events (stream_id, stream_version);
+    CREATE TABLE streams (
+        stream_id TEXT PRIMARY KEY,
+        version   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE idempotency (
+        stream_id TEXT    NOT NULL,
+        key       TEXT    NOT NULL,
+        version   INTEGER NOT NULL,
+        count     INTEGER NOT NULL,
+        position  INTEGER,
+        PRIMARY KEY (stream_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshots (
+        stream_id        TEXT    PRIMARY KEY,
+        snapshot_version INTEGER NOT NULL,
+        stream_version   INTEGER NOT NULL,
+        payload          BLOB    NOT NULL,
+        taken_at         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
+];
+
+/// Brings the database to [`VERSION`].
+///
+/// # Errors
+/// A database newer than this build, or a failed migration (rolled back whole).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    if current > VERSION {
+        return Err(format!(
+            "the database has schema version {current}, newer than this build's {VERSION}; upgrade eventsmith"
+        ));
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .map_err(|e| format!("migration {} failed: {e}", index + 1))?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! The conformance suite on SQLite files, plus what only a file can show: reopening keeps
+//! everything, and a damaged row is a typed error.
+
+mod conformance;
+
+use std::sync::Arc;
+
+use eventsmith::{EventStore, ExpectedVersion, NewEvent, SqliteStore, StoreError};
+
+fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("events.db")).unwrap();
+    (dir, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_passes_the_conformance_suite() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    conformance::run_all(|| {
+        let (dir, store) = temp_store();
+        dirs.lock().unwrap().push(dir);
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_events_positions_keys_and_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let e = conformance::event("Opened", "{}");
+        store
+            .append("s", ExpectedVersion::NoStream, vec![e], Some("k"))
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.stream_version("s").await.unwrap(), 1);
+    assert!(store.idempotency_record("s", "k").await.unwrap().is_some());
+    let e = conformance::event("Closed", "{}");
+    let appended = store
+        .append("t", ExpectedVersion::NoStream, vec![e], None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(appended, eventsmith::AppendOutcome::Appended(a) if a.position == Some(2)),
+        "positions continue: {appended:?}"
+    );
+    let mut head = store.head();
+    assert_eq!(*head.borrow_and_update(), 2);
+}
+
+#[tokio::test]
+async fn a_damaged_row_is_a_typed_error_naming_stream_and_version() {
+    let (dir, store) = temp_store();
+    let events = (0..3)
+        .map(|i| conformance::event("Tested", &format!("{{\"i\":{i}}}")))
+        .collect();
+    store
+        .append("dmg", ExpectedVersion::NoStream, events, None)
+        .await
+        .unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
+    raw.execute(
+        "UPDATE events SET event_id = x'0102' WHERE stream_id = 'dmg' AND stream_version = 2",
+        [],
+    )
+    .unwrap();
+    let err = store.read_stream("dmg", 1, 10).await.unwrap_err();
+    match &err {
+        StoreError::Corrupt {
+            stream,
+            version,
+            reason,
+        } => {
+            assert_eq!((stream.as_str(), *version), ("dmg", 2));
+            assert!(reason.contains("event id"), "{reason}");
+        }
+        other => panic!("expected a corrupt-row error, got {other:?}"),
+    }
+    raw.execute(
+        "UPDATE events SET event_id = randomblob(16), metadata = x'7b7b' WHERE stream_version = 2",
+        [],
+    )
+    .unwrap();
+    let err = store.read_all(1, 10).await.unwrap_err();
+    assert!(
+        err.to_string().contains("`dmg` at version 2") && err.to_string().contains("metadata"),
+        "{err}"
+    );
+    raw.execute(
+        "UPDATE events SET metadata = NULL, stream_version = 'two' WHERE stream_version = 2",
+        [],
+    )
+    .unwrap();
+    let err = store.read_stream("dmg", 1, 10).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.pragma_update(None, "user_version", 99).unwrap();
+    drop(raw);
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
+    let (_dir, store) = temp_store();
+    let mut tasks = Vec::new();
+    for t in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20u64 {
+                let e = NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default());
+                store
+                    .append(&format!("c-{t}"), ExpectedVersion::Exact(i), vec![e], None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = store.read_all(1, 10_000).await.unwrap();
+    assert_eq!(all.len(), 64 * 20);
+    assert!(
+        all.iter()
+            .enumerate()
+            .all(|(i, e)| e.global_position == i as u64 + 1)
+    );
+}
