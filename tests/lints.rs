@@ -41,13 +41,13 @@ pub enum Refused {
 }
 
 /// An aggregate.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Ledger {
     open: bool,
     notes: u32,
 }
 
-#[aggregate(events = LedgerHappened)]
+#[aggregate(events = LedgerHappened, snapshot_every = 2, snapshot_version = 3)]
 impl Ledger {
     /// Opens.
     ///

@@ -16,6 +16,8 @@ pub(crate) const ID: &str = "id";
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency_key";
 pub(crate) const EVENTS: &str = "events";
 pub(crate) const VIS: &str = "vis";
+pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";
+pub(crate) const SNAPSHOT_VERSION: &str = "snapshot_version";
 
 /// A value given at most once.
 pub(crate) struct Slot<T> {

@@ -1,5 +1,6 @@
 //! The [`Aggregate`] trait that `#[aggregate]` implements.
 
+use crate::codec::{Codec, CodecError};
 use crate::event::EventSet;
 
 /// A consistency boundary whose state is the fold of its events.
@@ -16,8 +17,29 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// The enum of every event the aggregate applies.
     type Event: EventSet;
 
+    /// Take a snapshot whenever the stream version crosses a multiple of this; 0 (the
+    /// default) for never. Set with `#[aggregate(snapshot_every = N)]`.
+    const SNAPSHOT_EVERY: u64 = 0;
+
+    /// The version of the state's serialized shape. Bump it (`#[aggregate(snapshot_version =
+    /// N)]`) when the state's fields change: snapshots of other versions are then ignored and
+    /// the state is rebuilt from the events.
+    const SNAPSHOT_VERSION: u32 = 1;
+
     /// Evolves the state by one event.
     fn apply(&mut self, event: &Self::Event);
+
+    /// The serialized state, when the aggregate takes snapshots.
+    fn encode_snapshot<C: Codec>(&self, codec: &C) -> Option<Result<Vec<u8>, CodecError>> {
+        let _ = codec;
+        None
+    }
+
+    /// The state from a snapshot, when the aggregate takes snapshots.
+    fn decode_snapshot<C: Codec>(codec: &C, bytes: &[u8]) -> Option<Result<Self, CodecError>> {
+        let _ = (codec, bytes);
+        None
+    }
 
     /// The stream id of the instance with `id`.
     ///

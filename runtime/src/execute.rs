@@ -17,7 +17,7 @@ use crate::envelope::{CommandContext, Metadata, NewEvent, Timestamp};
 use crate::error::{CommandError, DecodeError};
 use crate::event::EventSet;
 use crate::panic;
-use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, StoreError};
+use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 
 /// What a successful command did.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +113,9 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                 .await;
             match appended {
                 Ok(AppendOutcome::Appended(appended)) => {
+                    let before = slot.version;
                     slot.version = appended.version;
+                    self.snapshot_if_due(slot, &stream, before).await;
                     return Ok(Executed {
                         stream_id: stream,
                         version: appended.version,
@@ -184,13 +186,92 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         Ok(encoded)
     }
 
-    /// Folds the stream into a fresh state.
+    /// Saves a snapshot when the stream version just crossed a multiple of the aggregate's
+    /// `SNAPSHOT_EVERY`. The events are committed already, so a failure here is only logged:
+    /// the next load replays a little more.
+    async fn snapshot_if_due<A: Aggregate>(&self, slot: &Slot<A>, stream: &str, before: u64) {
+        let every = A::SNAPSHOT_EVERY;
+        if every == 0 || before / every == slot.version / every {
+            return;
+        }
+        let payload = match panic::call(|| slot.state.encode_snapshot(self.codec)) {
+            Ok(Some(Ok(payload))) => payload,
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                tracing::warn!(stream, error = %e, "the aggregate state does not serialize; no snapshot taken");
+                return;
+            }
+            Err(message) => {
+                tracing::warn!(
+                    stream,
+                    message,
+                    "serializing a snapshot panicked; no snapshot taken"
+                );
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            stream_version: slot.version,
+            snapshot_version: A::SNAPSHOT_VERSION,
+            payload: payload.into(),
+            taken_at: Timestamp::now(),
+        };
+        if let Err(e) = self.store.save_snapshot(stream, snapshot).await {
+            tracing::warn!(stream, error = %e, "saving a snapshot failed");
+        }
+    }
+
+    /// Starts a fresh state from the stream's snapshot, if it has a usable one. A snapshot of
+    /// another shape version, or one that does not decode, is ignored: the events rebuild the
+    /// state.
+    async fn restore_snapshot<A: Aggregate>(
+        &self,
+        slot: &mut Slot<A>,
+        stream: &str,
+    ) -> Result<(), LoadError> {
+        if A::SNAPSHOT_EVERY == 0 {
+            return Ok(());
+        }
+        let Some(snapshot) = self.store.load_snapshot(stream).await? else {
+            return Ok(());
+        };
+        if snapshot.snapshot_version != A::SNAPSHOT_VERSION {
+            tracing::debug!(
+                stream,
+                found = snapshot.snapshot_version,
+                current = A::SNAPSHOT_VERSION,
+                "ignoring a snapshot of another shape version"
+            );
+            return Ok(());
+        }
+        match panic::call(|| A::decode_snapshot(self.codec, &snapshot.payload)) {
+            Ok(Some(Ok(state))) => {
+                slot.state = state;
+                slot.version = snapshot.stream_version;
+            }
+            Ok(None) => {}
+            Ok(Some(Err(e))) => {
+                tracing::warn!(stream, error = %e, "ignoring a snapshot that does not decode");
+            }
+            Err(message) => {
+                tracing::warn!(
+                    stream,
+                    message,
+                    "ignoring a snapshot whose decoding panicked"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Folds the stream (from its snapshot, if any) into a fresh state.
     pub(crate) async fn load<A: Aggregate>(
         &self,
         slot: &mut Slot<A>,
         stream: &str,
     ) -> Result<(), LoadError> {
         slot.invalidate();
+        self.restore_snapshot(slot, stream).await?;
         loop {
             let batch = self
                 .store

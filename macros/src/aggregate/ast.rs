@@ -15,6 +15,8 @@ pub(crate) struct Args {
     pub(crate) events: Option<syn::Ident>,
     pub(crate) vis: Option<syn::Visibility>,
     pub(crate) krate: Option<syn::Path>,
+    pub(crate) snapshot_every: Option<u32>,
+    pub(crate) snapshot_version: Option<u32>,
 }
 
 /// An `#[apply]` method: `fn method(&mut self, event: &Event)`.
@@ -91,6 +93,8 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     let mut events = Slot::<syn::Ident>::new(attr::EVENTS);
     let mut vis = Slot::<syn::Visibility>::new(attr::VIS);
     let mut krate = Slot::<syn::Path>::new(attr::CRATE);
+    let mut snapshot_every = Slot::<u32>::new(attr::SNAPSHOT_EVERY);
+    let mut snapshot_version = Slot::<u32>::new(attr::SNAPSHOT_VERSION);
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident(attr::NAME) {
             if let Some(lit) = attr::string_value(cx, &meta)? {
@@ -108,23 +112,48 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
         } else if meta.path.is_ident(attr::CRATE) {
             let path = meta.value()?.parse::<syn::Path>()?;
             krate.set(cx, &meta.path, path);
+        } else if meta.path.is_ident(attr::SNAPSHOT_EVERY) {
+            if let Some((n, _)) = attr::positive_int_value(cx, &meta)? {
+                snapshot_every.set(cx, &meta.path, n);
+            }
+        } else if meta.path.is_ident(attr::SNAPSHOT_VERSION) {
+            if let Some((n, _)) = attr::positive_int_value(cx, &meta)? {
+                snapshot_version.set(cx, &meta.path, n);
+            }
         } else {
             attr::unknown_key(
                 cx,
                 &meta,
                 "aggregate",
-                &[attr::NAME, attr::EVENTS, attr::VIS, attr::CRATE],
+                &[
+                    attr::NAME,
+                    attr::EVENTS,
+                    attr::VIS,
+                    attr::CRATE,
+                    attr::SNAPSHOT_EVERY,
+                    attr::SNAPSHOT_VERSION,
+                ],
             )?;
         }
         Ok(())
     });
     let result = syn::parse::Parser::parse2(parser, args);
     cx.ok(result);
+    let snapshot_every = snapshot_every.get();
+    let snapshot_version = snapshot_version.get();
+    if snapshot_every.is_none() && snapshot_version.is_some() {
+        cx.push(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "`snapshot_version` needs `snapshot_every = N`: without it the aggregate takes no snapshots",
+        ));
+    }
     Args {
         name: name.get(),
         events: events.get(),
         vis: vis.get(),
         krate: krate.get(),
+        snapshot_every,
+        snapshot_version,
     }
 }
 

@@ -57,6 +57,32 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
     let handlers = handles
         .iter()
         .map(|h| handled_command(&p, self_ty, &enum_ident, h));
+    let snapshots = args.snapshot_every.map(|every| {
+        let version = args.snapshot_version.unwrap_or(1);
+        let every = u64::from(every);
+        // Spanned at the aggregate's type: a state that is not serde-serializable is
+        // reported there.
+        let encode = quote_spanned!(self_ty.span()=> #p::Codec::encode(codec, self));
+        let decode = quote_spanned!(self_ty.span()=> #p::Codec::decode::<Self>(codec, bytes));
+        quote! {
+            const SNAPSHOT_EVERY: u64 = #every;
+            const SNAPSHOT_VERSION: u32 = #version;
+
+            fn encode_snapshot<__C: #p::Codec>(
+                &self,
+                codec: &__C,
+            ) -> #p::Option<#p::Result<#p::Vec<u8>, #p::CodecError>> {
+                #p::Some(#encode)
+            }
+
+            fn decode_snapshot<__C: #p::Codec>(
+                codec: &__C,
+                bytes: &[u8],
+            ) -> #p::Option<#p::Result<Self, #p::CodecError>> {
+                #p::Some(#decode)
+            }
+        }
+    });
 
     quote! {
         #item
@@ -76,6 +102,8 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
                 fn apply(&mut self, event: &#enum_ident) {
                     #dispatch
                 }
+
+                #snapshots
             }
 
             #(#handlers)*

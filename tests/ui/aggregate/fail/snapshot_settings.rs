@@ -1,0 +1,16 @@
+use eventsmith::{aggregate, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct Opened;
+
+#[derive(Default)]
+struct Door;
+
+#[aggregate(snapshot_version = 2, snapshot_every = 0)]
+impl Door {
+    #[apply]
+    fn opened(&mut self, _event: &Opened) {}
+}
+
+fn main() {}
