@@ -5,7 +5,7 @@
 //! stored event with its envelope.
 
 use eventsmith::{
-    App, Command, CommandContext, CommandError, Event, EventStore, InMemoryStore, aggregate,
+    App, Command, CommandContext, CommandError, Event, EventStore, SqliteStore, aggregate,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,61 +118,41 @@ impl BankAccount {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let app = App::new(InMemoryStore::new())?;
+    let path = std::env::var("EVENTSMITH_BANK_DB").unwrap_or_else(|_| "bank.db".to_owned());
+    let store = SqliteStore::open(&path)?;
+    let earlier = store.read_all(1, usize::MAX).await?.len();
+    println!("store {path}: {earlier} events from earlier runs");
+    let app = App::new(store)?;
     let ctx = CommandContext::new().actor("alice").source("bank-example");
 
     for (account, owner) in [("acc-1", "Alice"), ("acc-2", "Bob")] {
-        let opened = app
-            .execute_with(
-                OpenAccount {
-                    account: account.into(),
-                    owner: owner.into(),
-                },
-                &ctx,
-            )
-            .await?;
-        println!("opened {} at version {}", opened.stream_id, opened.version);
+        let open = OpenAccount { account: account.into(), owner: owner.into() };
+        match app.execute_with(open, &ctx).await {
+            Ok(opened) => println!("opened {} at version {}", opened.stream_id, opened.version),
+            Err(CommandError::Rejected(BankError::AlreadyOpen)) => {
+                println!("{account} is already open (an earlier run opened it)");
+            }
+            Err(other) => return Err(other.into()),
+        }
     }
 
-    let deposit = Deposit {
-        account: "acc-1".into(),
-        amount: 100,
-        request_id: Some("req-42".into()),
-    };
+    // A client request with an idempotency key: only the first run ever applies it.
+    let deposit = Deposit { account: "acc-1".into(), amount: 100, request_id: Some("req-42".into()) };
     let done = app.execute_with(deposit.clone(), &ctx).await?;
     println!(
-        "deposited 100 into acc-1: version {}, global position {:?}",
-        done.version, done.position
+        "request req-42 (deposit 100): version {}, position {:?}, replayed = {}",
+        done.version, done.position, done.replayed
     );
-
-    // The same request again (a client retry): the first outcome, nothing appended.
     let again = app.execute_with(deposit, &ctx).await?;
-    println!(
-        "retried req-42: replayed = {}, version still {}",
-        again.replayed, again.version
-    );
+    println!("request req-42 retried: replayed = {}, version still {}", again.replayed, again.version);
 
-    app.execute_with(
-        Withdraw {
-            account: "acc-1".into(),
-            amount: 30,
-        },
-        &ctx,
-    )
-    .await?;
-    println!("withdrew 30 from acc-1");
+    // Without a key, every run deposits.
+    app.execute_with(Deposit { account: "acc-1".into(), amount: 50, request_id: None }, &ctx).await?;
+    app.execute_with(Withdraw { account: "acc-1".into(), amount: 30 }, &ctx).await?;
+    println!("deposited 50 and withdrew 30 on acc-1");
 
-    match app
-        .execute_with(
-            Withdraw {
-                account: "acc-1".into(),
-                amount: 500,
-            },
-            &ctx,
-        )
-        .await
-    {
-        Err(CommandError::Rejected(error)) => println!("withdrawal of 500 rejected: {error}"),
+    match app.execute_with(Withdraw { account: "acc-1".into(), amount: 10_000 }, &ctx).await {
+        Err(CommandError::Rejected(error)) => println!("withdrawal of 10000 rejected: {error}"),
         other => return Err(format!("expected a rejection, got {other:?}").into()),
     }
 
@@ -191,12 +171,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             String::from_utf8_lossy(&event.payload),
             event.timestamp,
             event.event_id,
-            meta.correlation_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            meta.causation_id
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
+            meta.correlation_id.map(|id| id.to_string()).unwrap_or_default(),
+            meta.causation_id.map(|id| id.to_string()).unwrap_or_default(),
             meta.actor.as_deref().unwrap_or("-"),
         );
     }
