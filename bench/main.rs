@@ -9,6 +9,7 @@
 //! every figure. `--quick` makes every workload about ten times smaller. Timing lives here,
 //! never in tests.
 
+mod backends;
 mod dispatch;
 mod domain;
 mod stats;
@@ -16,22 +17,37 @@ mod workloads;
 
 use std::process::ExitCode;
 
+use backends::Backend;
+
 /// Command-line settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) quick: bool,
     pub(crate) runs: usize,
     pub(crate) workloads: Vec<String>,
+    /// Backends chosen on the command line; each workload's own list when empty.
+    pub(crate) backends: Vec<Backend>,
 }
 
-const ALL: &[&str] = &["W1", "W2", "W8"];
-const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [W1 W2 W8 ...]";
+const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W6", "W8"];
+const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite]... [--sqlite-sync full|normal] [W1 W2 W3 W4 W6 W8 ...]";
+
+/// The backends each workload runs on by default.
+fn default_backends(workload: &str) -> &'static [Backend] {
+    match workload {
+        "W1" => &[Backend::Memory, Backend::Sqlite],
+        "W3" | "W4" => &[Backend::Sqlite],
+        "W8" => &[Backend::Memory],
+        _ => &Backend::ALL,
+    }
+}
 
 fn parse_args() -> Result<Settings, String> {
     let mut settings = Settings {
         quick: false,
         runs: 0,
         workloads: Vec::new(),
+        backends: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -40,6 +56,20 @@ fn parse_args() -> Result<Settings, String> {
             "--runs" => {
                 let n = args.next().ok_or("--runs needs a number")?;
                 settings.runs = n.parse().map_err(|_| format!("--runs {n}: not a number"))?;
+            }
+            "--sqlite-sync" => match args.next().as_deref() {
+                Some("full") => {
+                    backends::SQLITE_NORMAL.store(false, std::sync::atomic::Ordering::Relaxed)
+                }
+                Some("normal") => {
+                    backends::SQLITE_NORMAL.store(true, std::sync::atomic::Ordering::Relaxed)
+                }
+                other => return Err(format!("--sqlite-sync takes full or normal, not {other:?}")),
+            },
+            "--backend" => {
+                let name = args.next().ok_or("--backend needs a name")?;
+                let backend = Backend::parse(&name).ok_or(format!("unknown backend {name:?}"))?;
+                settings.backends.push(backend);
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             w if ALL.contains(&w.to_uppercase().as_str()) => {
@@ -76,21 +106,31 @@ fn main() -> ExitCode {
         }
     };
     for workload in &settings.workloads {
-        let result = match workload.as_str() {
-            "W1" => runtime.block_on(workloads::w1(&settings)),
-            "W2" => runtime.block_on(workloads::w2(&settings)),
-            "W8" => Ok(dispatch::w8(&settings)),
-            _ => unreachable!("arguments are validated"),
-        };
-        match result {
-            Ok(lines) => {
-                for line in lines {
-                    println!("{line}");
+        let backends: Vec<Backend> = default_backends(workload)
+            .iter()
+            .copied()
+            .filter(|b| settings.backends.is_empty() || settings.backends.contains(b))
+            .collect();
+        for backend in backends {
+            let result = match workload.as_str() {
+                "W1" => runtime.block_on(workloads::w1(&settings, backend)),
+                "W2" => runtime.block_on(workloads::w2(&settings, backend)),
+                "W3" => runtime.block_on(workloads::w3(&settings, backend)),
+                "W4" => runtime.block_on(workloads::w4(&settings, backend)),
+                "W6" => runtime.block_on(workloads::w6(&settings, backend)),
+                "W8" => Ok(dispatch::w8(&settings)),
+                _ => unreachable!("arguments are validated"),
+            };
+            match result {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
                 }
-            }
-            Err(e) => {
-                eprintln!("{workload} failed: {e}");
-                return ExitCode::FAILURE;
+                Err(e) => {
+                    eprintln!("{workload} on {} failed: {e}", backend.name());
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }

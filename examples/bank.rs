@@ -126,7 +126,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = CommandContext::new().actor("alice").source("bank-example");
 
     for (account, owner) in [("acc-1", "Alice"), ("acc-2", "Bob")] {
-        let open = OpenAccount { account: account.into(), owner: owner.into() };
+        let open = OpenAccount {
+            account: account.into(),
+            owner: owner.into(),
+        };
         match app.execute_with(open, &ctx).await {
             Ok(opened) => println!("opened {} at version {}", opened.stream_id, opened.version),
             Err(CommandError::Rejected(BankError::AlreadyOpen)) => {
@@ -137,21 +140,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A client request with an idempotency key: only the first run ever applies it.
-    let deposit = Deposit { account: "acc-1".into(), amount: 100, request_id: Some("req-42".into()) };
+    let deposit = Deposit {
+        account: "acc-1".into(),
+        amount: 100,
+        request_id: Some("req-42".into()),
+    };
     let done = app.execute_with(deposit.clone(), &ctx).await?;
     println!(
         "request req-42 (deposit 100): version {}, position {:?}, replayed = {}",
         done.version, done.position, done.replayed
     );
     let again = app.execute_with(deposit, &ctx).await?;
-    println!("request req-42 retried: replayed = {}, version still {}", again.replayed, again.version);
+    println!(
+        "request req-42 retried: replayed = {}, version still {}",
+        again.replayed, again.version
+    );
 
     // Without a key, every run deposits.
-    app.execute_with(Deposit { account: "acc-1".into(), amount: 50, request_id: None }, &ctx).await?;
-    app.execute_with(Withdraw { account: "acc-1".into(), amount: 30 }, &ctx).await?;
+    app.execute_with(
+        Deposit {
+            account: "acc-1".into(),
+            amount: 50,
+            request_id: None,
+        },
+        &ctx,
+    )
+    .await?;
+    app.execute_with(
+        Withdraw {
+            account: "acc-1".into(),
+            amount: 30,
+        },
+        &ctx,
+    )
+    .await?;
     println!("deposited 50 and withdrew 30 on acc-1");
 
-    match app.execute_with(Withdraw { account: "acc-1".into(), amount: 10_000 }, &ctx).await {
+    match app
+        .execute_with(
+            Withdraw {
+                account: "acc-1".into(),
+                amount: 10_000,
+            },
+            &ctx,
+        )
+        .await
+    {
         Err(CommandError::Rejected(error)) => println!("withdrawal of 10000 rejected: {error}"),
         other => return Err(format!("expected a rejection, got {other:?}").into()),
     }
@@ -171,8 +205,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             String::from_utf8_lossy(&event.payload),
             event.timestamp,
             event.event_id,
-            meta.correlation_id.map(|id| id.to_string()).unwrap_or_default(),
-            meta.causation_id.map(|id| id.to_string()).unwrap_or_default(),
+            meta.correlation_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            meta.causation_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
             meta.actor.as_deref().unwrap_or("-"),
         );
     }

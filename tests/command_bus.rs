@@ -288,7 +288,7 @@ async fn a_conflict_that_outlasts_every_attempt_is_a_retriable_error() {
     interferer.strike().await;
     // The first attempt conflicts, the reload sees version 2, and the retry succeeds.
     let done = app.execute(deposit("a", 5)).await.unwrap();
-    assert_eq!(done.version, 3);
+    assert_eq!((done.version, done.attempts), (3, 2));
 
     // With a store whose appends always conflict the app gives up after max_attempts.
     let err = app_always_conflicting().await;

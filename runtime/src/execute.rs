@@ -34,6 +34,8 @@ pub struct Executed<E> {
     /// `true` when this is the recorded outcome of an earlier command with the same
     /// idempotency key: nothing was appended this time.
     pub replayed: bool,
+    /// How many decisions it took: 1, plus one per version conflict with another writer.
+    pub attempts: u32,
 }
 
 /// Tuning of command execution.
@@ -66,7 +68,7 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         let key = command.idempotency_key().map(std::borrow::Cow::into_owned);
         if let Some(key) = &key {
             if let Some(first) = self.store.idempotency_record(&stream, key).await? {
-                return self.replay::<C>(stream, first).await;
+                return self.replay::<C>(stream, first, 1).await;
             }
         }
         let command_id = Uuid::now_v7();
@@ -95,6 +97,7 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                     position: None,
                     events,
                     replayed: false,
+                    attempts: attempt,
                 });
             }
             let new_events = self.encode::<C>(&events, &metadata, &stream)?;
@@ -122,11 +125,12 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                         position: appended.position,
                         events,
                         replayed: false,
+                        attempts: attempt,
                     });
                 }
                 Ok(AppendOutcome::Duplicate(first)) => {
                     slot.invalidate();
-                    return self.replay::<C>(stream, first).await;
+                    return self.replay::<C>(stream, first, attempt).await;
                 }
                 Err(conflict @ StoreError::Conflict { .. }) => {
                     slot.invalidate();
@@ -300,7 +304,12 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
     }
 
     /// The outcome an earlier command with the same idempotency key recorded.
-    async fn replay<C: HandledCommand>(&self, stream: String, first: Appended) -> Outcome<C> {
+    async fn replay<C: HandledCommand>(
+        &self,
+        stream: String,
+        first: Appended,
+        attempts: u32,
+    ) -> Outcome<C> {
         let mut events = Vec::with_capacity(usize::try_from(first.count).unwrap_or(0));
         let mut next = first.first_version();
         while next <= first.version {
@@ -336,6 +345,7 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
             position: first.position,
             events,
             replayed: true,
+            attempts,
         })
     }
 }

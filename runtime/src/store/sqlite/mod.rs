@@ -6,13 +6,12 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
-use self::writer::{Write, Writer};
+use self::writer::{GroupCommit, Write, Writer};
 use super::head::Head;
 use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
@@ -75,9 +74,10 @@ impl SqliteOptions {
 
 /// An event store in one SQLite file: durable, embedded, no server.
 ///
-/// The schema is created or migrated on open. Appends from any number of tasks go to one
-/// writer thread, which commits all that are waiting in one transaction; reads run on a pool
-/// of connections in blocking threads, beside the writer (WAL mode).
+/// The schema is created or migrated on open. Appends from any number of tasks join one
+/// queue; whoever finds the writer free commits all that are waiting in one transaction
+/// (group commit), so the appending task blocks its thread for the commit it leads. Reads run
+/// on a pool of connections in blocking threads, beside the writer (WAL mode).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -100,7 +100,7 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    writes: SyncSender<Write>,
+    writes: GroupCommit,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
     head: Arc<Head>,
@@ -146,22 +146,17 @@ impl SqliteStore {
             })
             .map_err(backend_error)?;
         let head = Arc::new(Head::new(last.unsigned_abs()));
-        // A bounded queue: when the disk falls behind, appenders wait instead of piling up.
-        let (writes, queue) = mpsc::sync_channel(options.max_batch * 4);
         let writer = Writer {
             conn,
             head: Arc::clone(&head),
             next_position: last.unsigned_abs() + 1,
             max_batch: options.max_batch,
+            versions: writer::StreamVersions::default(),
         };
-        std::thread::Builder::new()
-            .name("eventsmith-sqlite-writer".to_owned())
-            .spawn(move || writer.run(&queue))
-            .map_err(|e| StoreError::Backend(e.into()))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writes,
+                writes: GroupCommit::new(writer),
                 readers: Mutex::new(Vec::new()),
                 max_readers: options.readers,
                 head,
@@ -180,22 +175,11 @@ impl SqliteStore {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let sender = self.inner.writes.clone();
         let write = make(reply);
-        // The queue is bounded; waiting for room must not block the async runtime.
-        let sent = match sender.try_send(write) {
-            Ok(()) => Ok(()),
-            Err(mpsc::TrySendError::Full(write)) => {
-                tokio::task::spawn_blocking(move || sender.send(write).map_err(|_| ()))
-                    .await
-                    .map_err(|e| StoreError::Backend(e.into()))?
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => Err(()),
-        };
-        if sent.is_err() {
-            return Err(writer_gone());
-        }
-        answer.await.map_err(|_| writer_gone())?
+        self.inner.writes.submit(write);
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the SQLite writer dropped the append unanswered".into())
+        })?
     }
 
     /// Runs `read` on a pooled read connection in a blocking thread.
@@ -237,10 +221,6 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(backend_error)?;
     Ok(conn)
-}
-
-fn writer_gone() -> StoreError {
-    StoreError::Unavailable("the SQLite writer thread has stopped".into())
 }
 
 /// Busy or locked databases may free up; other failures are the backend's.
@@ -307,21 +287,8 @@ impl EventStore for SqliteStore {
         key: &str,
     ) -> Result<Option<Appended>, StoreError> {
         let (stream, key) = (stream.to_owned(), key.to_owned());
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT version, count, position FROM idempotency WHERE stream_id = ?1 AND key = ?2")
-                .and_then(|mut s| {
-                    s.query_row(params![stream, key], |r| {
-                        Ok(Appended {
-                            version: r.get::<_, i64>(0)?.unsigned_abs(),
-                            count: r.get::<_, i64>(1)?.unsigned_abs(),
-                            position: r.get::<_, Option<i64>>(2)?.map(i64::unsigned_abs),
-                        })
-                    })
-                    .optional()
-                })
-                .map_err(backend_error)
-        })
-        .await
+        self.read(move |conn| writer::idempotency_record(conn, &stream, &key))
+            .await
     }
 
     async fn read_stream(
@@ -358,13 +325,8 @@ impl EventStore for SqliteStore {
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
         let stream = stream.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
-                .and_then(|mut s| s.query_row([stream], |r| r.get::<_, i64>(0)).optional())
-                .map(|v| v.map_or(0, i64::unsigned_abs))
-                .map_err(backend_error)
-        })
-        .await
+        self.read(move |conn| writer::stored_version(conn, &stream))
+            .await
     }
 
     fn head(&self) -> watch::Receiver<u64> {

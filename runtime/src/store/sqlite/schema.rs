@@ -7,7 +7,8 @@ use rusqlite::Connection;
 pub(crate) const VERSION: i64 = 1;
 
 const MIGRATIONS: &[&str] = &[
-    // 1: events, streams, idempotency keys, snapshots.
+    // 1: events (a stream's version is its last event's, found through the unique index),
+    // idempotency keys, snapshots.
     "
     CREATE TABLE events (
         position       INTEGER PRIMARY KEY,
@@ -21,10 +22,6 @@ const MIGRATIONS: &[&str] = &[
         metadata       BLOB
     );
     CREATE UNIQUE INDEX events_by_stream ON events (stream_id, stream_version);
-    CREATE TABLE streams (
-        stream_id TEXT PRIMARY KEY,
-        version   INTEGER NOT NULL
-    ) WITHOUT ROWID;
     CREATE TABLE idempotency (
         stream_id TEXT    NOT NULL,
         key       TEXT    NOT NULL,

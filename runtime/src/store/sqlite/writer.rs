@@ -1,13 +1,16 @@
-//! The one writer of a SQLite store: a thread that takes every append waiting in its queue
-//! and commits them in one transaction (group commit), so durability costs one sync per
-//! batch, not per command.
+//! The one writer of a SQLite store, with leader-based group commit: every append joins a
+//! queue, and whoever finds the writer free commits everything queued in one transaction, on
+//! its own thread, then answers the others. Durability costs one sync per batch, not per
+//! command, and a lone writer pays no thread hand-off at all.
 //!
 //! Each append runs inside its own savepoint: a conflict or a failed insert rolls back that
-//! append only, and the batch commits the rest. Replies go out only after the commit, so an
+//! append only, and the batch commits the rest. Answers go out only after the commit, so an
 //! acknowledged append is durable; if the commit fails, every append of the batch fails.
 
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use foldhash::fast::RandomState;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
@@ -40,6 +43,95 @@ pub(crate) struct Writer {
     /// The position the next event gets.
     pub(crate) next_position: u64,
     pub(crate) max_batch: usize,
+    /// Stream versions as this writer last wrote or read them. Only a hint: the unique index
+    /// on (stream, version) is the guard, and a conflict the hint predicts is confirmed
+    /// against the database, so another process writing the same file stays correct.
+    pub(crate) versions: StreamVersions,
+}
+
+/// Known stream versions, forgotten wholesale when there are too many.
+#[derive(Default)]
+pub(crate) struct StreamVersions {
+    known: HashMap<String, u64, RandomState>,
+}
+
+impl StreamVersions {
+    const MAX: usize = 100_000;
+
+    fn get(&self, stream: &str) -> Option<u64> {
+        self.known.get(stream).copied()
+    }
+
+    fn set(&mut self, stream: &str, version: u64) {
+        if let Some(v) = self.known.get_mut(stream) {
+            *v = version;
+            return;
+        }
+        if self.known.len() >= Self::MAX {
+            self.known.clear();
+        }
+        self.known.insert(stream.to_owned(), version);
+    }
+
+    fn forget(&mut self, stream: &str) {
+        self.known.remove(stream);
+    }
+}
+
+/// The queue of writes and the writer that commits them.
+pub(crate) struct GroupCommit {
+    queue: Mutex<Vec<Write>>,
+    writer: Mutex<Writer>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("queued", &self.lock_queue().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupCommit {
+    pub(crate) fn new(writer: Writer) -> Self {
+        Self {
+            queue: Mutex::new(Vec::new()),
+            writer: Mutex::new(writer),
+        }
+    }
+
+    /// Queues `write` and, if no one is committing, commits every queued write. Blocks for the
+    /// duration of the commits it leads.
+    pub(crate) fn submit(&self, write: Write) {
+        self.lock_queue().push(write);
+        loop {
+            let Ok(mut writer) = self.writer.try_lock() else {
+                // The leader re-checks the queue after it lets go of the writer: it takes ours.
+                return;
+            };
+            loop {
+                let mut batch = {
+                    let mut queue = self.lock_queue();
+                    let take = queue.len().min(writer.max_batch);
+                    queue.drain(..take).collect::<Vec<_>>()
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                writer.commit(&mut batch);
+            }
+            drop(writer);
+            // A write queued after our last look found the writer taken: lead again for it.
+            if self.lock_queue().is_empty() {
+                return;
+            }
+        }
+    }
+
+    // The queue holds plain data and no user code runs under its lock.
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Write>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What one write answers, before the commit decides.
@@ -55,21 +147,6 @@ enum Answer {
 }
 
 impl Writer {
-    /// Serves the queue until every store handle is gone.
-    pub(crate) fn run(mut self, queue: &Receiver<Write>) {
-        let mut batch = Vec::with_capacity(self.max_batch);
-        while let Ok(first) = queue.recv() {
-            batch.push(first);
-            while batch.len() < self.max_batch {
-                match queue.try_recv() {
-                    Ok(write) => batch.push(write),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-                }
-            }
-            self.commit(&mut batch);
-        }
-    }
-
     fn commit(&mut self, batch: &mut Vec<Write>) {
         let start_position = self.next_position;
         let mut answers = Vec::with_capacity(batch.len());
@@ -85,6 +162,8 @@ impl Writer {
             }
             Err(e) => {
                 self.next_position = start_position;
+                // What the rolled-back batch wrote into the hints is void.
+                self.versions = StreamVersions::default();
                 let message = e.to_string();
                 for answer in answers {
                     answer.fail(&message);
@@ -98,13 +177,13 @@ impl Writer {
         batch: &mut Vec<Write>,
         answers: &mut Vec<Answer>,
     ) -> Result<(), StoreError> {
-        let mut tx = self
+        let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend_error)?;
         for write in batch.drain(..) {
             let savepoint_position = self.next_position;
-            let mut sp = tx.savepoint().map_err(backend_error)?;
+            statement(&tx, "SAVEPOINT append")?;
             let answer = match write {
                 Write::Append {
                     stream,
@@ -113,33 +192,40 @@ impl Writer {
                     key,
                     reply,
                 } => {
-                    let result = append(
-                        &sp,
-                        &stream,
-                        expected,
-                        events,
-                        key.as_deref(),
-                        &mut self.next_position,
-                    );
+                    let mut append = Append {
+                        conn: &tx,
+                        versions: &mut self.versions,
+                        next_position: &mut self.next_position,
+                    };
+                    let result = append.run(&stream, expected, &events, key.as_deref());
+                    if result.is_err() {
+                        self.versions.forget(&stream);
+                    }
                     Answer::Append(reply, result)
                 }
                 Write::Snapshot {
                     stream,
                     snapshot,
                     reply,
-                } => Answer::Snapshot(reply, save_snapshot(&sp, &stream, &snapshot)),
+                } => Answer::Snapshot(reply, save_snapshot(&tx, &stream, &snapshot)),
             };
-            if answer.is_ok() {
-                sp.commit().map_err(backend_error)?;
-            } else {
+            if !answer.is_ok() {
                 self.next_position = savepoint_position;
-                sp.rollback().map_err(backend_error)?;
-                drop(sp);
+                statement(&tx, "ROLLBACK TO append")?;
             }
+            statement(&tx, "RELEASE append")?;
             answers.push(answer);
         }
         tx.commit().map_err(backend_error)
     }
+}
+
+/// Runs a fixed statement through the statement cache.
+fn statement(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(drop)
+        .map_err(backend_error)
 }
 
 impl Answer {
@@ -170,109 +256,157 @@ impl Answer {
     }
 }
 
-fn append(
-    conn: &Connection,
-    stream: &str,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-    key: Option<&str>,
-    next_position: &mut u64,
-) -> Result<AppendOutcome, StoreError> {
-    if let Some(key) = key {
-        let first = conn
-            .prepare_cached("SELECT version, count, position FROM idempotency WHERE stream_id = ?1 AND key = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![stream, key], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))
-                })
-                .optional()
-            })
-            .map_err(backend_error)?;
-        if let Some((version, count, position)) = first {
-            return Ok(AppendOutcome::Duplicate(Appended {
-                version: version.unsigned_abs(),
-                count: count.unsigned_abs(),
-                position: position.map(i64::unsigned_abs),
+/// One append inside the batch's transaction.
+struct Append<'a> {
+    conn: &'a Connection,
+    versions: &'a mut StreamVersions,
+    next_position: &'a mut u64,
+}
+
+impl Append<'_> {
+    fn run(
+        &mut self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        key: Option<&str>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if let Some(key) = key {
+            if let Some(first) = idempotency_record(self.conn, stream, key)? {
+                return Ok(AppendOutcome::Duplicate(first));
+            }
+        }
+        let current = self.current_version(stream, expected)?;
+        if !expected.accepts(current) {
+            return Err(StoreError::Conflict {
+                stream: stream.to_owned(),
+                expected,
+                actual: current,
+            });
+        }
+        if events.is_empty() && key.is_none() {
+            return Ok(AppendOutcome::Appended(Appended {
+                version: current,
+                count: 0,
+                position: None,
             }));
         }
-    }
-    let current: u64 = conn
-        .prepare_cached("SELECT version FROM streams WHERE stream_id = ?1")
-        .and_then(|mut s| s.query_row([stream], |r| r.get::<_, i64>(0)).optional())
-        .map_err(backend_error)?
-        .map_or(0, i64::unsigned_abs);
-    if !expected.accepts(current) {
-        return Err(StoreError::Conflict {
-            stream: stream.to_owned(),
-            expected,
-            actual: current,
-        });
-    }
-    if events.is_empty() && key.is_none() {
-        return Ok(AppendOutcome::Appended(Appended {
-            version: current,
-            count: 0,
-            position: None,
-        }));
-    }
-    let count = events.len() as u64;
-    let mut position = None;
-    {
-        let mut insert = conn
+        let count = events.len() as u64;
+        let mut position = None;
+        let mut insert = self
+            .conn
             .prepare_cached(
                 "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, schema_version, recorded_at, payload, metadata)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(backend_error)?;
-        for (offset, event) in (1..).zip(&events) {
+        for (offset, event) in (1..).zip(events) {
             let metadata = metadata_bytes(&event.metadata)?;
-            insert
-                .execute(params![
-                    int(*next_position).map_err(backend_error)?,
-                    stream,
-                    int(current + offset).map_err(backend_error)?,
-                    event.event_id.as_bytes().as_slice(),
-                    event.event_type.as_ref(),
-                    event.schema_version,
-                    event.timestamp.as_micros(),
-                    event.payload,
-                    metadata,
-                ])
-                .map_err(backend_error)?;
-            position = Some(*next_position);
-            *next_position += 1;
-        }
-    }
-    let version = current + count;
-    if count > 0 {
-        conn.prepare_cached(
-            "INSERT INTO streams (stream_id, version) VALUES (?1, ?2)
-             ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
-        )
-        .and_then(|mut s| s.execute(params![stream, int(version)?]))
-        .map_err(backend_error)?;
-    }
-    let appended = Appended {
-        version,
-        count,
-        position,
-    };
-    if let Some(key) = key {
-        conn.prepare_cached(
-            "INSERT INTO idempotency (stream_id, key, version, count, position) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
+            let inserted = insert.execute(params![
+                int(*self.next_position).map_err(backend_error)?,
                 stream,
-                key,
-                int(version)?,
-                int(count)?,
-                position.map(int).transpose()?
-            ])
-        })
-        .map_err(backend_error)?;
+                int(current + offset).map_err(backend_error)?,
+                event.event_id.as_bytes().as_slice(),
+                event.event_type.as_ref(),
+                event.schema_version,
+                event.timestamp.as_micros(),
+                event.payload,
+                metadata,
+            ]);
+            match inserted {
+                Ok(_) => {}
+                // Another process appended to the stream since this writer last looked.
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
+                {
+                    return Err(StoreError::Conflict {
+                        stream: stream.to_owned(),
+                        expected,
+                        actual: stored_version(self.conn, stream)?,
+                    });
+                }
+                Err(e) => return Err(backend_error(e)),
+            }
+            position = Some(*self.next_position);
+            *self.next_position += 1;
+        }
+        let version = current + count;
+        let appended = Appended {
+            version,
+            count,
+            position,
+        };
+        if let Some(key) = key {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO idempotency (stream_id, key, version, count, position) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        stream,
+                        key,
+                        int(version)?,
+                        int(count)?,
+                        position.map(int).transpose()?
+                    ])
+                })
+                .map_err(backend_error)?;
+        }
+        self.versions.set(stream, version);
+        Ok(AppendOutcome::Appended(appended))
     }
-    Ok(AppendOutcome::Appended(appended))
+
+    /// The stream's version: the hint when it satisfies the expectation (the unique index
+    /// catches a stale one), otherwise the database's.
+    fn current_version(
+        &mut self,
+        stream: &str,
+        expected: ExpectedVersion,
+    ) -> Result<u64, StoreError> {
+        if let Some(hint) = self.versions.get(stream) {
+            if expected.accepts(hint)
+                && !matches!(
+                    expected,
+                    ExpectedVersion::Any | ExpectedVersion::StreamExists
+                )
+            {
+                return Ok(hint);
+            }
+        }
+        let version = stored_version(self.conn, stream)?;
+        self.versions.set(stream, version);
+        Ok(version)
+    }
+}
+
+/// The version of the stream's last stored event, 0 when it has none.
+pub(crate) fn stored_version(conn: &Connection, stream: &str) -> Result<u64, StoreError> {
+    conn.prepare_cached("SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?1")
+        .and_then(|mut s| s.query_row([stream], |r| r.get::<_, i64>(0)))
+        .map(i64::unsigned_abs)
+        .map_err(backend_error)
+}
+
+/// What the first append with `key` on `stream` wrote, if one did.
+pub(crate) fn idempotency_record(
+    conn: &Connection,
+    stream: &str,
+    key: &str,
+) -> Result<Option<Appended>, StoreError> {
+    conn.prepare_cached(
+        "SELECT version, count, position FROM idempotency WHERE stream_id = ?1 AND key = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![stream, key], |r| {
+            Ok(Appended {
+                version: r.get::<_, i64>(0)?.unsigned_abs(),
+                count: r.get::<_, i64>(1)?.unsigned_abs(),
+                position: r.get::<_, Option<i64>>(2)?.map(i64::unsigned_abs),
+            })
+        })
+        .optional()
+    })
+    .map_err(backend_error)
 }
 
 fn save_snapshot(conn: &Connection, stream: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
