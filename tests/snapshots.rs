@@ -2,6 +2,8 @@
 //! ignored (the events rebuild the state) when of another shape version or undecodable.
 //! Run on every backend.
 
+mod services;
+
 use std::sync::Arc;
 
 use eventsmith::{
@@ -115,4 +117,13 @@ async fn in_memory() {
 async fn sqlite() {
     let dir = tempfile::tempdir().unwrap();
     snapshots_are_taken_and_used(SqliteStore::open(dir.path().join("e.db")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres() {
+    let Some(store) = services::pg_store("snapshots").await else {
+        return;
+    };
+    snapshots_are_taken_and_used(store.clone()).await;
+    store.drop_schema().await.unwrap();
 }

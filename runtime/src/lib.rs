@@ -57,6 +57,8 @@ pub use crate::store::{
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteStore};
+#[cfg(feature = "postgres")]
+pub use crate::store::{PgOptions, PgStore};
 
 /// Re-exported so that users can name ids without depending on `uuid` themselves.
 pub use uuid::Uuid;

@@ -5,6 +5,8 @@ mod columns;
 mod error;
 mod head;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod subscription;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 
 pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PgOptions, PgStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use self::subscription::Subscription;

@@ -1,0 +1,415 @@
+//! [`PgStore`]: PostgreSQL, for production and for several processes sharing one store.
+
+mod append;
+mod listen;
+mod rows;
+mod schema;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::watch;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use super::head::Head;
+use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
+
+/// Settings of a [`PgStore`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PgOptions {
+    schema: String,
+    table_prefix: String,
+    pool_size: usize,
+    poll_interval: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            schema: "eventsmith".to_owned(),
+            table_prefix: String::new(),
+            pool_size: 16,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl PgOptions {
+    /// The schema that holds the tables (default `eventsmith`); created if missing.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// A prefix for every table name (default none).
+    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.table_prefix = prefix.into();
+        self
+    }
+
+    /// The most connections kept open (default 16).
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(2);
+        self
+    }
+
+    /// How often subscribers look for new events when no notification arrives (default
+    /// 500 ms). Notifications wake them at once; this is the fallback.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+}
+
+/// Quoted names of the store's objects.
+#[derive(Debug)]
+pub(crate) struct Names {
+    /// The schema's name as configured (unquoted).
+    configured_schema: String,
+    /// The schema, quoted.
+    quoted_schema: String,
+    events: String,
+    idempotency: String,
+    snapshots: String,
+    version: String,
+    /// The LISTEN/NOTIFY channel (a plain string, quoted where it is an identifier).
+    channel: String,
+}
+
+impl Names {
+    fn new(options: &PgOptions) -> Self {
+        let schema = schema::quote_ident(&options.schema);
+        let table = |name: &str| {
+            format!(
+                "{schema}.{}",
+                schema::quote_ident(&format!("{}{name}", options.table_prefix))
+            )
+        };
+        Self {
+            events: table("events"),
+            idempotency: table("idempotency"),
+            snapshots: table("snapshots"),
+            version: table("schema_version"),
+            channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),
+            configured_schema: options.schema.clone(),
+            quoted_schema: schema,
+        }
+    }
+}
+
+/// An event store in PostgreSQL.
+///
+/// - Optimistic concurrency is enforced by the database: a unique index on (stream, version),
+///   with appenders of one stream ordered by an advisory lock.
+/// - Global positions can be followed without ever skipping an event whose transaction
+///   commits after a later position's: readers only see events of transactions older than
+///   every transaction still running (see the `append` module for how positions and
+///   transaction ids are made to grow together).
+/// - Appends NOTIFY at commit; subscribers wake on it, with a polling fallback.
+/// - A lost connection is [`StoreError::Unavailable`] (retriable); the pool replaces broken
+///   connections once the server is back.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), eventsmith::StoreError> {
+/// use eventsmith::{PgOptions, PgStore};
+///
+/// let store = PgStore::connect_with(
+///     "postgres://postgres@127.0.0.1:5432/app",
+///     PgOptions::default().schema("bank"),
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pool: Pool,
+    pub(crate) names: Names,
+    /// Seed of the advisory-lock keys of this store (schema and prefix).
+    pub(crate) lock_key: i64,
+    head: Head,
+}
+
+impl PgStore {
+    /// Connects with default settings (schema `eventsmith`), creating or migrating the schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the server cannot be reached; [`StoreError::Backend`]
+    /// for an invalid URL, a schema newer than this build or a failed migration.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PgOptions::default()).await
+    }
+
+    /// Connects with explicit settings.
+    ///
+    /// # Errors
+    /// As [`PgStore::connect`].
+    pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(Duration::from_secs(5)))
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|e| StoreError::Backend(e.into()))?;
+        let names = Names::new(&options);
+        let mut client = pool_client(&pool).await?;
+        schema::migrate(&mut client, &names).await?;
+        let lock_key: i64 = client
+            .query_one("SELECT hashtextextended($1, 1)", &[&names.events])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        drop(client);
+        let inner = Arc::new(Inner {
+            pool,
+            names,
+            lock_key,
+            head: Head::new(0),
+        });
+        inner.refresh_head().await?;
+        listen::spawn(Arc::downgrade(&inner), config, options.poll_interval);
+        Ok(Self { inner })
+    }
+
+    /// The schema that holds the store's tables.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.inner.names.configured_schema
+    }
+
+    /// Drops the store's schema and everything in it. For tests and tools.
+    ///
+    /// # Errors
+    /// From the server.
+    pub async fn drop_schema(&self) -> Result<(), StoreError> {
+        let client = self.inner.client().await?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                self.inner.names.quoted_schema
+            ))
+            .await
+            .map_err(pg_error)
+    }
+}
+
+impl Inner {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        pool_client(&self.pool).await
+    }
+
+    /// Raises the head to the last position a reader can see now.
+    pub(crate) async fn refresh_head(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT coalesce(max(position), 0) FROM {} WHERE tx < pg_snapshot_xmin(pg_current_snapshot())",
+            self.names.events
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let head: i64 = client.query_one(&stmt, &[]).await.map_err(pg_error)?.get(0);
+        self.head.raise(head.unsigned_abs());
+        Ok(())
+    }
+
+    async fn query_events(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+        let rows = client.query(&stmt, params).await.map_err(pg_error)?;
+        rows.iter().map(rows::recorded).collect()
+    }
+}
+
+async fn pool_client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(e) => pg_error(e),
+        other => StoreError::Unavailable(other.into()),
+    })
+}
+
+/// Connection failures and server shutdowns are retriable; everything else is the backend's.
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let retriable = e.is_closed()
+        || e.code().is_none_or(|code| {
+            code.code().starts_with("08")
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+        });
+    if retriable {
+        StoreError::Unavailable(e.into())
+    } else {
+        StoreError::Backend(e.into())
+    }
+}
+
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl EventStore for PgStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        idempotency_key: Option<&str>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if stream.is_empty() {
+            return Err(StoreError::Invalid("the stream id is empty".to_owned()));
+        }
+        append::append(&self.inner, stream, expected, events, idempotency_key).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        stream: &str,
+        key: &str,
+    ) -> Result<Option<Appended>, StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "SELECT version, count, position FROM {} WHERE stream_id = $1 AND key = $2",
+            self.inner.names.idempotency
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let row = client
+            .query_opt(&stmt, &[&stream, &key])
+            .await
+            .map_err(pg_error)?;
+        Ok(row.map(|r| Appended {
+            version: r.get::<_, i64>(0).unsigned_abs(),
+            count: r.get::<_, i64>(1).unsigned_abs(),
+            position: r.get::<_, Option<i64>>(2).map(i64::unsigned_abs),
+        }))
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3",
+            rows::COLUMNS,
+            self.inner.names.events
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.inner
+            .query_events(&sql, &[&stream, &int(from_version), &limit])
+            .await
+    }
+
+    /// Events of transactions older than every transaction still running: a position is
+    /// returned only once every lower position is either visible or never will be.
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE position >= $1 AND tx < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY position LIMIT $2",
+            rows::COLUMNS,
+            self.inner.names.events
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.inner
+            .query_events(&sql, &[&int(from_position), &limit])
+            .await
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "SELECT coalesce(max(stream_version), 0) FROM {} WHERE stream_id = $1",
+            self.inner.names.events
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let v: i64 = client
+            .query_one(&stmt, &[&stream])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        Ok(v.unsigned_abs())
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.inner.head.subscribe()
+    }
+
+    async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "INSERT INTO {t} (stream_id, snapshot_version, stream_version, payload, taken_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (stream_id) DO UPDATE SET
+                 snapshot_version = excluded.snapshot_version,
+                 stream_version = excluded.stream_version,
+                 payload = excluded.payload,
+                 taken_at = excluded.taken_at
+             WHERE excluded.stream_version >= {t}.stream_version",
+            t = self.inner.names.snapshots
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let snapshot_version = i32::try_from(snapshot.snapshot_version)
+            .map_err(|_| StoreError::Invalid("the snapshot version is too large".to_owned()))?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &stream,
+                    &snapshot_version,
+                    &int(snapshot.stream_version),
+                    &snapshot.payload.as_ref(),
+                    &snapshot.taken_at.as_micros(),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "SELECT snapshot_version, stream_version, payload, taken_at FROM {} WHERE stream_id = $1",
+            self.inner.names.snapshots
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let row = client
+            .query_opt(&stmt, &[&stream])
+            .await
+            .map_err(pg_error)?;
+        Ok(row.map(|r| Snapshot {
+            snapshot_version: r.get::<_, i32>(0).unsigned_abs(),
+            stream_version: r.get::<_, i64>(1).unsigned_abs(),
+            payload: Arc::from(r.get::<_, Vec<u8>>(2)),
+            taken_at: Timestamp::from_micros(r.get(3)),
+        }))
+    }
+}

@@ -1,0 +1,49 @@
+//! Finding the services the integration tests need. A missing service makes a test report
+//! that it skipped, loudly, unless `EVENTSMITH_REQUIRE_SERVICES=1` (set by CI) turns that
+//! into a failure.
+
+#![allow(dead_code, reason = "each test binary uses the services it needs")]
+
+use std::time::Duration;
+
+use eventsmith::{PgOptions, PgStore, Uuid};
+
+pub(crate) fn pg_url() -> String {
+    std::env::var("EVENTSMITH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn required() -> bool {
+    std::env::var("EVENTSMITH_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// A schema name of its own for one test, so tests run in parallel and re-run without cleanup.
+pub(crate) fn unique_schema(test: &str) -> String {
+    format!("es_{test}_{}", Uuid::now_v7().simple())
+}
+
+/// A store in a fresh schema, or `None` (after saying so) when PostgreSQL is unreachable.
+pub(crate) async fn pg_store(test: &str) -> Option<PgStore> {
+    let options = PgOptions::default()
+        .schema(unique_schema(test))
+        .poll_interval(Duration::from_millis(50));
+    pg_store_with(test, options).await
+}
+
+pub(crate) async fn pg_store_with(test: &str, options: PgOptions) -> Option<PgStore> {
+    let url = pg_url();
+    match PgStore::connect_with(&url, options).await {
+        Ok(store) => Some(store),
+        Err(e) if required() => {
+            panic!(
+                "{test}: PostgreSQL at {url} is required (EVENTSMITH_REQUIRE_SERVICES=1) but failed: {e}"
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED {test}: PostgreSQL at {url} is unreachable ({e}); set EVENTSMITH_PG_URL"
+            );
+            None
+        }
+    }
+}
