@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use eventsmith::{Durability, InMemoryStore, SqliteOptions, SqliteStore};
+use eventsmith::{Durability, InMemoryStore, PgOptions, PgStore, SqliteOptions, SqliteStore, Uuid};
 
 /// `--sqlite-sync normal`: SQLite with synchronous=NORMAL instead of FULL.
 pub(crate) static SQLITE_NORMAL: AtomicBool = AtomicBool::new(false);
@@ -21,15 +21,17 @@ pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) enum Backend {
     Memory,
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
-    pub(crate) const ALL: [Self; 2] = [Self::Memory, Self::Sqlite];
+    pub(crate) const ALL: [Self; 3] = [Self::Memory, Self::Sqlite, Self::Postgres];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Memory => "memory",
             Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 
@@ -45,6 +47,7 @@ impl Backend {
                 Durability::Normal => "WAL, synchronous=NORMAL, group commit",
                 _ => "WAL, synchronous=FULL, group commit",
             },
+            Self::Postgres => "server defaults (synchronous_commit=on)",
         }
     }
 }
@@ -57,6 +60,33 @@ pub(crate) fn sqlite() -> Result<(tempfile::TempDir, SqliteStore), Error> {
     let options = SqliteOptions::default().durability(sqlite_durability());
     let store = SqliteStore::open_with(dir.path().join("events.db"), options)?;
     Ok((dir, store))
+}
+
+/// The server the PostgreSQL runs use (`EVENTSMITH_PG_URL`).
+pub(crate) fn pg_url() -> String {
+    std::env::var("EVENTSMITH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A PostgreSQL store in a fresh schema, dropped when the guard drops.
+pub(crate) async fn postgres() -> Result<(PgGuard, PgStore), Error> {
+    let schema = format!("es_bench_{}", Uuid::now_v7().simple());
+    let store =
+        PgStore::connect_with(&pg_url(), PgOptions::default().schema(schema).pool_size(32)).await?;
+    Ok((PgGuard(store.clone()), store))
+}
+
+/// Drops the benchmark's schema.
+pub(crate) struct PgGuard(PgStore);
+
+impl Drop for PgGuard {
+    fn drop(&mut self) {
+        let store = self.0.clone();
+        // Best effort, on the runtime the benchmark runs in.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            drop(handle.spawn(async move { store.drop_schema().await }));
+        }
+    }
 }
 
 pub(crate) fn memory() -> InMemoryStore {
@@ -73,6 +103,10 @@ macro_rules! with_store {
             }
             $crate::backends::Backend::Sqlite => {
                 let (_guard, $store) = $crate::backends::sqlite()?;
+                $body
+            }
+            $crate::backends::Backend::Postgres => {
+                let (_guard, $store) = $crate::backends::postgres().await?;
                 $body
             }
         }

@@ -30,13 +30,13 @@ pub(crate) struct Settings {
 }
 
 const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W6", "W8"];
-const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite]... [--sqlite-sync full|normal] [W1 W2 W3 W4 W6 W8 ...]";
+const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [W1 W2 W3 W4 W6 W8 ...]";
 
 /// The backends each workload runs on by default.
 fn default_backends(workload: &str) -> &'static [Backend] {
     match workload {
         "W1" => &[Backend::Memory, Backend::Sqlite],
-        "W3" | "W4" => &[Backend::Sqlite],
+        "W3" | "W4" => &[Backend::Sqlite, Backend::Postgres],
         "W8" => &[Backend::Memory],
         _ => &Backend::ALL,
     }

@@ -1,22 +1,61 @@
-//! One append, as one transaction:
+//! One append, as one transaction in two pipelined round trips:
 //!
-//! 1. a transaction-scoped advisory lock on the stream orders appenders of one stream, so the
-//!    version check and the insert cannot race (the unique index on (stream, version) is the
-//!    guard behind it);
-//! 2. the idempotency key and the stream's version are checked;
-//! 3. inside a short global critical section (a session advisory lock taken and released
-//!    around the INSERT only, not held until commit), the events get their positions and the
-//!    transaction its id: so transaction ids and positions grow together, which is what lets
-//!    readers follow positions without skipping a late commit (see `read_all`);
-//! 4. the key is recorded and subscribers notified, at commit.
+//! 1. `BEGIN`; a transaction-scoped advisory lock on the stream, which orders appenders of
+//!    one stream so the version check and the insert cannot race (the unique index on
+//!    (stream, version) is the guard behind it); the stream's version; the idempotency key.
+//! 2. Inside a short global critical section (a session advisory lock taken and released
+//!    around the INSERT only, not held until commit) the events get their positions and the
+//!    transaction its id, so transaction ids and positions grow together: that is what lets
+//!    readers follow positions without skipping a late commit (see `read_all`). Then the key
+//!    is recorded, `COMMIT`, and a `NOTIFY` wakes subscribers.
 //!
-//! The statements of each step are pipelined: two round trips per append.
+//! The NOTIFY runs after the commit, in its own statement: inside the transaction it would
+//! take PostgreSQL's global notification lock through the commit's WAL flush and serialize
+//! every append (measured: 1.3k appends/s with 16 clients, against 9k rows/s for plain
+//! inserts).
 
-use tokio_postgres::types::Json;
+use deadpool_postgres::Object;
+use tokio_postgres::types::{Json, ToSql};
 
 use super::{Inner, pg_error};
 use crate::envelope::{Metadata, NewEvent};
 use crate::store::{AppendOutcome, Appended, ExpectedVersion, StoreError};
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// A pooled connection inside a transaction. Dropped before [`Tx::finish`] (an error, or the
+/// caller's future dropped mid-way), the connection is closed rather than returned to the
+/// pool in an unknown state; the server then rolls back and releases every lock.
+struct Tx(Option<Object>);
+
+impl Tx {
+    fn client(&self) -> &Object {
+        // Only `finish` takes the object out, and it consumes the guard.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the guard holds its connection until finished"))
+    }
+
+    /// The transaction ended cleanly: the connection goes back to the pool.
+    fn finish(mut self) {
+        drop(self.0.take());
+    }
+
+    /// Ends the transaction without writing, keeping the connection if it answers.
+    async fn rollback(self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.finish();
+        }
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if let Some(object) = self.0.take() {
+            drop(Object::take(object));
+        }
+    }
+}
 
 pub(crate) async fn append(
     store: &Inner,
@@ -25,35 +64,36 @@ pub(crate) async fn append(
     events: Vec<NewEvent>,
     key: Option<&str>,
 ) -> Result<AppendOutcome, StoreError> {
-    let mut client = store.client().await?;
     let n = &store.names;
-    let tx = client.transaction().await.map_err(pg_error)?;
-    let lock = tx
+    let tx = Tx(Some(store.client().await?));
+    let client = tx.client();
+    let lock = client
         .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
         .await
         .map_err(pg_error)?;
-    let version = tx
+    let version = client
         .prepare_cached(&format!(
             "SELECT coalesce(max(stream_version), 0) FROM {} WHERE stream_id = $1",
             n.events
         ))
         .await
         .map_err(pg_error)?;
-    let idempotency = tx
+    let idempotency = client
         .prepare_cached(&format!(
             "SELECT version, count, position FROM {} WHERE stream_id = $1 AND key = $2",
             n.idempotency
         ))
         .await
         .map_err(pg_error)?;
-    let lock_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&stream, &store.lock_key];
-    let stream_param: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&stream];
-    let (_, current, first) = tokio::try_join!(
-        tx.execute(&lock, &lock_params),
-        tx.query_one(&version, &stream_param),
+    let lock_params: [Param<'_>; 2] = [&stream, &store.lock_key];
+    let stream_param: [Param<'_>; 1] = [&stream];
+    let (_, _, current, first) = tokio::try_join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&lock, &lock_params),
+        client.query_one(&version, &stream_param),
         async {
             match key {
-                Some(key) => tx.query_opt(&idempotency, &[&stream, &key]).await,
+                Some(key) => client.query_opt(&idempotency, &[&stream, &key]).await,
                 None => Ok(None),
             }
         }
@@ -65,10 +105,12 @@ pub(crate) async fn append(
             count: row.get::<_, i64>(1).unsigned_abs(),
             position: row.get::<_, Option<i64>>(2).map(i64::unsigned_abs),
         };
+        tx.rollback().await;
         return Ok(AppendOutcome::Duplicate(appended));
     }
     let current = current.get::<_, i64>(0).unsigned_abs();
     if !expected.accepts(current) {
+        tx.rollback().await;
         return Err(StoreError::Conflict {
             stream: stream.to_owned(),
             expected,
@@ -76,6 +118,7 @@ pub(crate) async fn append(
         });
     }
     if events.is_empty() && key.is_none() {
+        tx.rollback().await;
         return Ok(AppendOutcome::Appended(Appended {
             version: current,
             count: 0,
@@ -83,69 +126,117 @@ pub(crate) async fn append(
         }));
     }
     let count = events.len() as u64;
-    let version = current + count;
-    let position = if events.is_empty() {
-        None
-    } else {
-        let columns = Columns::new(&events, current)?;
-        let inserted = insert(&tx, store, stream, &columns).await;
-        match inserted {
-            Ok(position) => Some(position),
-            Err(e) => {
-                // The transaction is aborted, so the pipelined unlock did not run: roll back,
-                // then let go of the session lock (or of the connection, which does too).
-                drop(tx);
-                if client
-                    .batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()")
-                    .await
-                    .is_err()
-                {
-                    drop(deadpool_postgres::Object::take(client));
-                }
-                return Err(e);
-            }
-        }
-    };
-    let appended = Appended {
-        version,
+    let appended_version = current + count;
+    let columns = Columns::new(&events, current)?;
+    let position = write(&tx, store, stream, key, &columns, appended_version).await?;
+    tx.finish();
+    Ok(AppendOutcome::Appended(Appended {
+        version: appended_version,
         count,
         position,
-    };
-    let record = tx
+    }))
+}
+
+/// The second round trip: insert in the critical section, record the key, commit, notify.
+/// Answers the last position written. Any failure leaves `tx` unfinished, so the connection
+/// is closed: that also releases the session lock if the unlock did not run.
+async fn write(
+    tx: &Tx,
+    store: &Inner,
+    stream: &str,
+    key: Option<&str>,
+    c: &Columns,
+    version: u64,
+) -> Result<Option<u64>, StoreError> {
+    let client = tx.client();
+    let n = &store.names;
+    let lock = client
+        .prepare_cached("SELECT pg_advisory_lock($1)")
+        .await
+        .map_err(pg_error)?;
+    let unlock = client
+        .prepare_cached("SELECT pg_advisory_unlock($1)")
+        .await
+        .map_err(pg_error)?;
+    let insert = client
         .prepare_cached(&format!(
-            "INSERT INTO {} (stream_id, key, version, count, position) VALUES ($1, $2, $3, $4, $5)",
-            n.idempotency
+            "INSERT INTO {} (stream_id, stream_version, event_id, event_type, schema_version, recorded_at, payload, metadata)
+             SELECT $1, * FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::jsonb[])
+             RETURNING position",
+            n.events
         ))
         .await
         .map_err(pg_error)?;
-    let notify = tx
+    // The key's position is that of the stream's event at the new version, inserted just
+    // before in the same transaction (none when the append wrote no event).
+    let record = client
+        .prepare_cached(&format!(
+            "INSERT INTO {} (stream_id, key, version, count, position)
+             VALUES ($1, $2, $3, $4, (SELECT position FROM {} WHERE stream_id = $1 AND stream_version = $3 AND $4::bigint > 0))",
+            n.idempotency, n.events
+        ))
+        .await
+        .map_err(pg_error)?;
+    let notify = client
         .prepare_cached("SELECT pg_notify($1, '')")
         .await
         .map_err(pg_error)?;
-    let version_i = to_i64(version)?;
-    let count_i = to_i64(count)?;
-    let position_i = position.map(to_i64).transpose()?;
-    tokio::try_join!(
+    let has_events = !c.versions.is_empty();
+    let version = to_i64(version)?;
+    let count = to_i64(c.versions.len() as u64)?;
+    let lock_key: [Param<'_>; 1] = [&store.lock_key];
+    let columns: [Param<'_>; 8] = [
+        &stream,
+        &c.versions,
+        &c.ids,
+        &c.types,
+        &c.schema_versions,
+        &c.recorded_at,
+        &c.payloads,
+        &c.metadata,
+    ];
+    let (_, rows, _, _, _, _) = tokio::try_join!(
+        async {
+            if has_events {
+                client.execute(&lock, &lock_key).await.map(drop)
+            } else {
+                Ok(())
+            }
+        },
+        async {
+            if has_events {
+                client.query(&insert, &columns).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if has_events {
+                client.execute(&unlock, &lock_key).await.map(drop)
+            } else {
+                Ok(())
+            }
+        },
         async {
             match key {
-                Some(key) => tx
-                    .execute(&record, &[&stream, &key, &version_i, &count_i, &position_i])
+                Some(key) => client
+                    .execute(&record, &[&stream, &key, &version, &count])
                     .await
                     .map(drop),
                 None => Ok(()),
             }
         },
+        client.batch_execute("COMMIT"),
         async {
-            if position.is_some() {
-                tx.execute(&notify, &[&store.names.channel]).await.map(drop)
+            if has_events {
+                client.execute(&notify, &[&n.channel]).await.map(drop)
             } else {
                 Ok(())
             }
-        }
+        },
     )
     .map_err(pg_error)?;
-    tx.commit().await.map_err(pg_error)?;
-    Ok(AppendOutcome::Appended(appended))
+    Ok(rows.iter().map(|r| r.get::<_, i64>(0).unsigned_abs()).max())
 }
 
 /// The events as column arrays, for one `INSERT … SELECT FROM unnest(…)`.
@@ -185,53 +276,6 @@ impl Columns {
         }
         Ok(c)
     }
-}
-
-/// Inserts the events inside the global critical section; answers the last position.
-async fn insert(
-    tx: &deadpool_postgres::Transaction<'_>,
-    store: &Inner,
-    stream: &str,
-    c: &Columns,
-) -> Result<u64, StoreError> {
-    let lock = tx
-        .prepare_cached("SELECT pg_advisory_lock($1)")
-        .await
-        .map_err(pg_error)?;
-    let unlock = tx
-        .prepare_cached("SELECT pg_advisory_unlock($1)")
-        .await
-        .map_err(pg_error)?;
-    let insert = tx
-        .prepare_cached(&format!(
-            "INSERT INTO {} (stream_id, stream_version, event_id, event_type, schema_version, recorded_at, payload, metadata)
-             SELECT $1, * FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::jsonb[])
-             RETURNING position",
-            store.names.events
-        ))
-        .await
-        .map_err(pg_error)?;
-    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&store.lock_key];
-    let columns: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-        &stream,
-        &c.versions,
-        &c.ids,
-        &c.types,
-        &c.schema_versions,
-        &c.recorded_at,
-        &c.payloads,
-        &c.metadata,
-    ];
-    let (_, rows, _) = tokio::try_join!(
-        tx.execute(&lock, &key),
-        tx.query(&insert, &columns),
-        tx.execute(&unlock, &key),
-    )
-    .map_err(pg_error)?;
-    rows.iter()
-        .map(|r| r.get::<_, i64>(0).unsigned_abs())
-        .max()
-        .ok_or_else(|| StoreError::Backend("the insert returned no position".into()))
 }
 
 fn to_i64(value: u64) -> Result<i64, StoreError> {
