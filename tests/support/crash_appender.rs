@@ -45,14 +45,15 @@ async fn run<S: EventStore>(store: S) {
                         out.flush().unwrap();
                         version = a.version;
                     }
-                    other => panic!("append failed: {other:?}"),
+                    other => return format!("{stream}: append failed: {other:?}"),
                 }
             }
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    // The tasks run until the process is killed; the first that stops reports why.
+    let first = tasks.into_iter().next().expect("64 tasks");
+    let failure = first.await.unwrap_or_else(|e| e.to_string());
+    panic!("{failure}");
 }
 
 #[tokio::main]
