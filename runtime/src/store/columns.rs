@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{Appended, StoreError};
 use crate::envelope::Metadata;
 
 /// Metadata as stored: `None` for the default (most events in tests and benchmarks).
@@ -60,5 +60,14 @@ pub(crate) fn corrupt(stream: &str, version: u64, reason: String) -> StoreError 
         stream: stream.to_owned(),
         version,
         reason,
+    }
+}
+
+/// An idempotency record from its stored columns (SQL integers are signed).
+pub(crate) fn appended(version: i64, count: i64, position: Option<i64>) -> Appended {
+    Appended {
+        version: version.unsigned_abs(),
+        count: count.unsigned_abs(),
+        position: position.map(i64::unsigned_abs),
     }
 }

@@ -184,9 +184,7 @@ impl EventStore for InMemoryStore {
         events: Vec<NewEvent>,
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        if stream.is_empty() {
-            return Err(StoreError::Invalid("the stream id is empty".to_owned()));
-        }
+        super::check_stream_id(stream)?;
         self.append_now(stream, expected, events, idempotency_key)
     }
 

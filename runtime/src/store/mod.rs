@@ -90,6 +90,14 @@ pub enum AppendOutcome {
     Duplicate(Appended),
 }
 
+/// Rejects stream ids no backend can store.
+pub(crate) fn check_stream_id(stream: &str) -> Result<(), StoreError> {
+    if stream.is_empty() {
+        return Err(StoreError::Invalid("the stream id is empty".to_owned()));
+    }
+    Ok(())
+}
+
 /// An aggregate's state at a stream version, serialized, so that loading it need not replay
 /// the whole stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 use super::{Inner, pg_error};
 use crate::envelope::{Metadata, NewEvent};
+use crate::store::columns::appended;
 use crate::store::{AppendOutcome, Appended, ExpectedVersion, StoreError};
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -100,13 +101,9 @@ pub(crate) async fn append(
     )
     .map_err(pg_error)?;
     if let Some(row) = first {
-        let appended = Appended {
-            version: row.get::<_, i64>(0).unsigned_abs(),
-            count: row.get::<_, i64>(1).unsigned_abs(),
-            position: row.get::<_, Option<i64>>(2).map(i64::unsigned_abs),
-        };
+        let first = appended(row.get(0), row.get(1), row.get(2));
         tx.rollback().await;
-        return Ok(AppendOutcome::Duplicate(appended));
+        return Ok(AppendOutcome::Duplicate(first));
     }
     let current = current.get::<_, i64>(0).unsigned_abs();
     if !expected.accepts(current) {

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+use super::columns::appended;
 use super::head::Head;
 use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
@@ -279,9 +280,7 @@ impl EventStore for PgStore {
         events: Vec<NewEvent>,
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        if stream.is_empty() {
-            return Err(StoreError::Invalid("the stream id is empty".to_owned()));
-        }
+        crate::store::check_stream_id(stream)?;
         append::append(&self.inner, stream, expected, events, idempotency_key).await
     }
 
@@ -300,11 +299,7 @@ impl EventStore for PgStore {
             .query_opt(&stmt, &[&stream, &key])
             .await
             .map_err(pg_error)?;
-        Ok(row.map(|r| Appended {
-            version: r.get::<_, i64>(0).unsigned_abs(),
-            count: r.get::<_, i64>(1).unsigned_abs(),
-            position: r.get::<_, Option<i64>>(2).map(i64::unsigned_abs),
-        }))
+        Ok(row.map(|r| appended(r.get(0), r.get(1), r.get(2))))
     }
 
     async fn read_stream(

@@ -266,9 +266,7 @@ impl EventStore for SqliteStore {
         events: Vec<NewEvent>,
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        if stream.is_empty() {
-            return Err(StoreError::Invalid("the stream id is empty".to_owned()));
-        }
+        crate::store::check_stream_id(stream)?;
         let stream = stream.to_owned();
         let key = idempotency_key.map(str::to_owned);
         self.write(|reply| Write::Append {

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::backend_error;
 use crate::envelope::NewEvent;
-use crate::store::columns::metadata_bytes;
+use crate::store::columns::{appended, metadata_bytes};
 use crate::store::head::Head;
 use crate::store::{AppendOutcome, Appended, ExpectedVersion, Snapshot, StoreError};
 
@@ -398,11 +398,7 @@ pub(crate) fn idempotency_record(
     )
     .and_then(|mut s| {
         s.query_row(params![stream, key], |r| {
-            Ok(Appended {
-                version: r.get::<_, i64>(0)?.unsigned_abs(),
-                count: r.get::<_, i64>(1)?.unsigned_abs(),
-                position: r.get::<_, Option<i64>>(2)?.map(i64::unsigned_abs),
-            })
+            Ok(appended(r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()
     })
