@@ -71,3 +71,9 @@ pub(crate) fn appended(version: i64, count: i64, position: Option<i64>) -> Appen
         position: position.map(i64::unsigned_abs),
     }
 }
+
+/// A position, version or limit as an SQL integer (signed), saturating far beyond any real
+/// value so that "from here on" queries stay valid.
+pub(crate) fn sql_int(value: impl TryInto<i64>) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}

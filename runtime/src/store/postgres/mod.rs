@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use super::columns::appended;
+use super::columns::{appended, sql_int as int};
 use super::head::Head;
 use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
@@ -268,10 +268,6 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-fn int(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 impl EventStore for PgStore {
     async fn append(
         &self,
@@ -313,9 +309,8 @@ impl EventStore for PgStore {
             rows::COLUMNS,
             self.inner.names.events
         );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.inner
-            .query_events(&sql, &[&stream, &int(from_version), &limit])
+            .query_events(&sql, &[&stream, &int(from_version), &int(limit)])
             .await
     }
 
@@ -332,9 +327,8 @@ impl EventStore for PgStore {
             rows::COLUMNS,
             self.inner.names.events
         );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.inner
-            .query_events(&sql, &[&int(from_position), &limit])
+            .query_events(&sql, &[&int(from_position), &int(limit)])
             .await
     }
 

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use self::writer::{GroupCommit, Write, Writer};
+use super::columns::sql_int;
 use super::head::Head;
 use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
@@ -250,14 +251,6 @@ fn query_events(
     Ok(events)
 }
 
-fn limit(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn from(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 impl EventStore for SqliteStore {
     async fn append(
         &self,
@@ -301,7 +294,7 @@ impl EventStore for SqliteStore {
                 "SELECT {} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3",
                 rows::COLUMNS
             );
-            query_events(conn, &sql, params![stream, from(from_version), limit(limit_n)])
+            query_events(conn, &sql, params![stream, sql_int(from_version), sql_int(limit_n)])
         })
         .await
     }
@@ -316,7 +309,11 @@ impl EventStore for SqliteStore {
                 "SELECT {} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2",
                 rows::COLUMNS
             );
-            query_events(conn, &sql, params![from(from_position), limit(limit_n)])
+            query_events(
+                conn,
+                &sql,
+                params![sql_int(from_position), sql_int(limit_n)],
+            )
         })
         .await
     }
