@@ -116,19 +116,8 @@ impl InMemoryStore {
             }
         }
         let version = current.as_deref().map_or(0, |s| s.events.len() as u64);
-        if !expected.accepts(version) {
-            return Err(StoreError::Conflict {
-                stream: stream.to_owned(),
-                expected,
-                actual: version,
-            });
-        }
-        if events.is_empty() && idempotency_key.is_none() {
-            return Ok(AppendOutcome::Appended(Appended {
-                version,
-                count: 0,
-                position: None,
-            }));
+        if let Some(done) = super::admit(stream, expected, version, &events, idempotency_key)? {
+            return Ok(done);
         }
         let entry = match current {
             Some(entry) => entry,

@@ -98,6 +98,33 @@ pub(crate) fn check_stream_id(stream: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The part of an append every backend decides the same way once it knows the stream's
+/// current version: an unmet expectation is a conflict, and an append with neither events nor
+/// key writes nothing and answers the current version. `Ok(None)`: go on and write.
+pub(crate) fn admit(
+    stream: &str,
+    expected: ExpectedVersion,
+    current: u64,
+    events: &[NewEvent],
+    key: Option<&str>,
+) -> Result<Option<AppendOutcome>, StoreError> {
+    if !expected.accepts(current) {
+        return Err(StoreError::Conflict {
+            stream: stream.to_owned(),
+            expected,
+            actual: current,
+        });
+    }
+    if events.is_empty() && key.is_none() {
+        return Ok(Some(AppendOutcome::Appended(Appended {
+            version: current,
+            count: 0,
+            position: None,
+        })));
+    }
+    Ok(None)
+}
+
 /// An aggregate's state at a stream version, serialized, so that loading it need not replay
 /// the whole stream.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use tokio_postgres::types::{Json, ToSql};
 use super::{Inner, pg_error};
 use crate::envelope::{Metadata, NewEvent};
 use crate::store::columns::appended;
-use crate::store::{AppendOutcome, Appended, ExpectedVersion, StoreError};
+use crate::store::{AppendOutcome, Appended, ExpectedVersion, StoreError, admit};
 
 type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -106,21 +106,10 @@ pub(crate) async fn append(
         return Ok(AppendOutcome::Duplicate(first));
     }
     let current = current.get::<_, i64>(0).unsigned_abs();
-    if !expected.accepts(current) {
+    if let Some(decided) = admit(stream, expected, current, &events, key).transpose() {
+        // A conflict, or nothing to write: end the transaction untouched.
         tx.rollback().await;
-        return Err(StoreError::Conflict {
-            stream: stream.to_owned(),
-            expected,
-            actual: current,
-        });
-    }
-    if events.is_empty() && key.is_none() {
-        tx.rollback().await;
-        return Ok(AppendOutcome::Appended(Appended {
-            version: current,
-            count: 0,
-            position: None,
-        }));
+        return decided;
     }
     let count = events.len() as u64;
     let appended_version = current + count;

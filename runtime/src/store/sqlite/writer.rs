@@ -19,7 +19,7 @@ use super::backend_error;
 use crate::envelope::NewEvent;
 use crate::store::columns::{appended, metadata_bytes};
 use crate::store::head::Head;
-use crate::store::{AppendOutcome, Appended, ExpectedVersion, Snapshot, StoreError};
+use crate::store::{AppendOutcome, Appended, ExpectedVersion, Snapshot, StoreError, admit};
 
 /// Work for the writer.
 pub(crate) enum Write {
@@ -277,19 +277,8 @@ impl Append<'_> {
             }
         }
         let current = self.current_version(stream, expected)?;
-        if !expected.accepts(current) {
-            return Err(StoreError::Conflict {
-                stream: stream.to_owned(),
-                expected,
-                actual: current,
-            });
-        }
-        if events.is_empty() && key.is_none() {
-            return Ok(AppendOutcome::Appended(Appended {
-                version: current,
-                count: 0,
-                position: None,
-            }));
+        if let Some(done) = admit(stream, expected, current, events, key)? {
+            return Ok(done);
         }
         let count = events.len() as u64;
         let mut position = None;
