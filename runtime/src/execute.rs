@@ -77,10 +77,10 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         loop {
             attempt += 1;
             if !slot.loaded {
-                self.load(slot, &stream).await.map_err(|e| {
-                    slot.invalidate();
-                    e.into_command_error::<C>(&stream)
-                })?;
+                // A failed load leaves the slot unloaded: the next attempt starts afresh.
+                self.load(slot, &stream)
+                    .await
+                    .map_err(|e| e.into_command_error::<C>(&stream))?;
             }
             let decided = panic::future(C::handle(&slot.state, command.clone())).await;
             let events = match decided {
@@ -145,9 +145,11 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                     }
                     // The first retry is immediate (the reload sees the winner's events);
                     // later ones back off so that competing processes spread out.
-                    let delay = self.limits.backoff.delay(attempt - 1);
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
+                    if attempt > 1 {
+                        let delay = self.limits.backoff.delay(attempt - 1);
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
                     }
                 }
                 Err(other) => {
