@@ -8,7 +8,7 @@
 //! acknowledged append is durable; if the commit fails, every append of the batch fails.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use foldhash::fast::RandomState;
 
@@ -105,9 +105,19 @@ impl GroupCommit {
     pub(crate) fn submit(&self, write: Write) {
         self.lock_queue().push(write);
         loop {
-            let Ok(mut writer) = self.writer.try_lock() else {
+            let mut writer = match self.writer.try_lock() {
+                Ok(writer) => writer,
+                // A panic while committing rolled its batch back, but may have left the
+                // position counter and version hints ahead of the file: resynchronise, then
+                // lead, rather than leave every later append unanswered.
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    self.writer.clear_poison();
+                    let mut writer = poisoned.into_inner();
+                    writer.resync();
+                    writer
+                }
                 // The leader re-checks the queue after it lets go of the writer: it takes ours.
-                return;
+                Err(TryLockError::WouldBlock) => return,
             };
             loop {
                 let mut batch = {
@@ -147,6 +157,19 @@ enum Answer {
 }
 
 impl Writer {
+    /// Forgets the version hints and reads the next position from the file again.
+    fn resync(&mut self) {
+        self.versions = StreamVersions::default();
+        let last = self
+            .conn
+            .query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        if let Ok(last) = last {
+            self.next_position = last.unsigned_abs() + 1;
+        }
+    }
+
     fn commit(&mut self, batch: &mut Vec<Write>) {
         let start_position = self.next_position;
         let mut answers = Vec::with_capacity(batch.len());
