@@ -197,7 +197,9 @@ impl<S: EventStore, C: Codec> App<S, C> {
     ///
     /// # Errors
     /// [`CommandError`]: the handler's domain error, a conflict that persisted through every
-    /// attempt, a panic in user code, or a store failure. On any error nothing was appended.
+    /// attempt, a panic in user code, or a store failure. On every error but a store failure
+    /// nothing was appended; after a store failure (a connection lost during the commit) the
+    /// append may have happened: retry with the same idempotency key to find out safely.
     pub async fn execute<Cmd: HandledCommand>(&self, command: Cmd) -> ExecuteResult<Cmd> {
         self.execute_with(command, &CommandContext::default()).await
     }
