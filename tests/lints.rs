@@ -8,10 +8,35 @@ use serde::{Deserialize, Serialize};
 
 /// An event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-#[event(name = "lint.opened", version = 2)]
+#[event(name = "lint.opened", version = 3, renamed_from = ["lint.created"])]
+#[upcast(from = 1, json = opened_v1_to_v2)]
+#[upcast(from = 2, typed = OpenedV2)]
 pub struct Opened {
     /// Who.
     pub owner: String,
+}
+
+/// Version 2 of `Opened`.
+#[derive(Deserialize)]
+pub struct OpenedV2 {
+    /// Who.
+    pub name: String,
+}
+
+impl From<OpenedV2> for Opened {
+    fn from(old: OpenedV2) -> Self {
+        Self { owner: old.name }
+    }
+}
+
+/// Version 1 had no name at all.
+///
+/// # Errors
+/// Never.
+pub fn opened_v1_to_v2(
+    _: eventsmith::upcast::Value,
+) -> Result<eventsmith::upcast::Value, eventsmith::upcast::UpcastError> {
+    Ok(eventsmith::upcast::json!({"name": "unknown"}))
 }
 
 /// Another event.

@@ -1,5 +1,7 @@
 //! The start-up registry: what the macros registered, and the clashes the compiler cannot
-//! see within one crate (two modules storing events under one name and version).
+//! see: two crates storing events under one name and version (within one crate that is a
+//! compile error, `tests/ui/event/fail/same_name_and_version_twice.rs`), and a previous name
+//! of one type that another type uses.
 
 use eventsmith::{App, InMemoryStore, Registry, RegistryError};
 
@@ -12,11 +14,13 @@ mod accounts {
 }
 
 mod shops {
+    pub(crate) use eventsmith_test_shop_events::{ShopClosed, ShopOpened};
     use serde::{Deserialize, Serialize};
 
+    /// Renamed from `Closed`, which the other crate's `ShopClosed` still uses.
     #[derive(Debug, Serialize, Deserialize, eventsmith::Event)]
-    #[event(name = "Opened")]
-    pub(crate) struct ShopOpened;
+    #[event(name = "Shut", renamed_from = ["Closed"])]
+    pub(crate) struct ShopShut;
 }
 
 #[test]
@@ -27,16 +31,14 @@ fn a_name_stored_by_two_types_is_an_error_naming_both() {
         RegistryError::DuplicateEvent {
             name: "Opened",
             version: 1,
-            first: "registry::accounts::AccountOpened",
-            second: "registry::shops::ShopOpened",
+            first: "eventsmith_test_shop_events::ShopOpened",
+            second: "registry::accounts::AccountOpened",
         }
     );
     let app_err = App::new(InMemoryStore::new()).unwrap_err();
-    assert!(
-        app_err
-            .to_string()
-            .contains("`registry::accounts::AccountOpened` and `registry::shops::ShopOpened`")
-    );
+    assert!(app_err.to_string().contains(
+        "`eventsmith_test_shop_events::ShopOpened` and `registry::accounts::AccountOpened`"
+    ));
 }
 
 #[test]
@@ -56,4 +58,21 @@ fn a_registry_built_by_hand_is_validated_the_same_way() {
         .event::<accounts::AccountOpened>()
         .build();
     assert!(matches!(clash, Err(RegistryError::DuplicateEvent { .. })));
+}
+
+#[test]
+fn a_previous_name_that_another_type_uses_is_an_error_naming_both() {
+    let err = Registry::builder()
+        .event::<shops::ShopClosed>()
+        .event::<shops::ShopShut>()
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RegistryError::RenamedOnto {
+            name: "Closed",
+            renamed: "registry::shops::ShopShut",
+            other: "eventsmith_test_shop_events::ShopClosed",
+        }
+    );
 }

@@ -18,6 +18,12 @@ pub(crate) const EVENTS: &str = "events";
 pub(crate) const VIS: &str = "vis";
 pub(crate) const SNAPSHOT_EVERY: &str = "snapshot_every";
 pub(crate) const SNAPSHOT_VERSION: &str = "snapshot_version";
+pub(crate) const SKIP_UNKNOWN: &str = "skip_unknown";
+pub(crate) const RENAMED_FROM: &str = "renamed_from";
+pub(crate) const FROM: &str = "from";
+pub(crate) const JSON: &str = "json";
+pub(crate) const TYPED: &str = "typed";
+pub(crate) const WITH: &str = "with";
 
 /// A value given at most once.
 pub(crate) struct Slot<T> {
@@ -95,6 +101,32 @@ pub(crate) fn string_value(
             Ok(None)
         }
     }
+}
+
+/// Parses `= "text"` or `= ["text", ...]`, reporting other values and empty strings.
+pub(crate) fn string_list_value(
+    cx: &mut Ctxt,
+    meta: &ParseNestedMeta<'_>,
+) -> syn::Result<Vec<LitStr>> {
+    let key = meta.path.to_token_stream().to_string();
+    let expr: Expr = meta.value()?.parse()?;
+    let items: Vec<&Expr> = match &expr {
+        Expr::Array(array) => array.elems.iter().collect(),
+        single => vec![single],
+    };
+    let mut strings = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) if !s.value().is_empty() => strings.push(s.clone()),
+            other => cx.error_at(
+                other,
+                format!("`{key}` takes non-empty strings, as in `{key} = [\"A\", \"B\"]`"),
+            ),
+        }
+    }
+    Ok(strings)
 }
 
 /// Parses `= N` with N a whole number of at least 1.

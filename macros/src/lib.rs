@@ -14,8 +14,9 @@ mod misplaced;
 use proc_macro::TokenStream;
 
 /// Derives `eventsmith::Event`: a stored name (default: the type's name) and a schema version
-/// (default 1). Keys: `#[event(name = "...", version = N, crate = path)]`.
-#[proc_macro_derive(Event, attributes(event))]
+/// (default 1). Keys: `#[event(name = "...", version = N, renamed_from = ["..."], crate =
+/// path)]`, and one `#[upcast(from = N, typed = OldType | json = path)]` per older version.
+#[proc_macro_derive(Event, attributes(event, upcast))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     event::expand(&input).into()

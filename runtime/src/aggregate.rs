@@ -14,6 +14,11 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// The names of the commands its `#[handle]` methods take.
     const COMMANDS: &'static [&'static str];
 
+    /// Stored event names that loading skips instead of failing on: events no type of this
+    /// aggregate decodes any more (say, of a retired feature). Any other unknown name is a
+    /// [`DecodeError`](crate::DecodeError). Set with `#[aggregate(skip_unknown = ["..."])]`.
+    const SKIP_UNKNOWN: &'static [&'static str] = &[];
+
     /// The enum of every event the aggregate applies.
     type Event: EventSet;
 

@@ -13,9 +13,9 @@ use crate::aggregate::Aggregate;
 use crate::cache::Slot;
 use crate::codec::Codec;
 use crate::command::HandledCommand;
-use crate::envelope::{CommandContext, Metadata, NewEvent, Timestamp};
+use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
 use crate::error::{CommandError, DecodeError};
-use crate::event::EventSet;
+use crate::event::{DecodeFailure, EventSet};
 use crate::panic;
 use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 
@@ -287,13 +287,9 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
             let last_version = last.stream_version;
             let full = batch.len() == self.limits.read_batch;
             for recorded in &batch {
-                let event = A::Event::decode(
-                    self.codec,
-                    &recorded.event_type,
-                    recorded.schema_version,
-                    &recorded.payload,
-                )
-                .map_err(|source| DecodeError::new(recorded, source))?;
+                let Some(event) = decode_for::<A>(self.codec, recorded)? else {
+                    continue;
+                };
                 panic::call(|| slot.state.apply(&event)).map_err(LoadError::Panicked)?;
             }
             slot.version = last_version;
@@ -330,15 +326,9 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
             }
             for recorded in &batch {
                 next = recorded.stream_version + 1;
-                events.push(
-                    <C::Aggregate as Aggregate>::Event::decode(
-                        self.codec,
-                        &recorded.event_type,
-                        recorded.schema_version,
-                        &recorded.payload,
-                    )
-                    .map_err(|source| DecodeError::new(recorded, source))?,
-                );
+                if let Some(event) = decode_for::<C::Aggregate>(self.codec, recorded)? {
+                    events.push(event);
+                }
             }
         }
         Ok(Executed {
@@ -387,5 +377,33 @@ fn panicked<C: HandledCommand>(
         stream: stream.to_owned(),
         during,
         message,
+    }
+}
+
+/// Decodes a stored event of aggregate `A`; `None` for an unknown name that `A` lists in
+/// `SKIP_UNKNOWN`.
+fn decode_for<A: Aggregate>(
+    codec: &impl Codec,
+    recorded: &RecordedEvent,
+) -> Result<Option<A::Event>, DecodeError> {
+    match A::Event::decode(
+        codec,
+        &recorded.event_type,
+        recorded.schema_version,
+        &recorded.payload,
+    ) {
+        Ok(event) => Ok(Some(event)),
+        Err(DecodeFailure::UnknownEvent { name, .. })
+            if A::SKIP_UNKNOWN.contains(&name.as_str()) =>
+        {
+            tracing::debug!(
+                stream = %recorded.stream_id,
+                version = recorded.stream_version,
+                name,
+                "skipping an unknown event the aggregate lists in skip_unknown"
+            );
+            Ok(None)
+        }
+        Err(source) => Err(DecodeError::new(recorded, source)),
     }
 }

@@ -12,6 +12,8 @@
 //! - [`App`] executes commands against an [`EventStore`]: it loads (or takes from its cache)
 //!   the aggregate, runs the handler, appends with optimistic concurrency, and retries the
 //!   decision on a conflict.
+//! - [`upcast`]: events stored at older versions are read through upcasters whose chain the
+//!   compiler checks.
 //! - [`testing::AggregateTest`] tests aggregates given/when/then, with no store.
 //!
 //! See the README for a walk-through.
@@ -30,8 +32,10 @@ mod event;
 mod execute;
 mod panic;
 mod registry;
+mod shape;
 mod store;
 pub mod testing;
+pub mod upcast;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -49,8 +53,10 @@ pub use crate::error::{CommandError, DecodeError};
 pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
 pub use crate::execute::{Executed, LoadError};
 pub use crate::registry::{
-    AggregateRegistration, EventRegistration, Registry, RegistryBuilder, RegistryError,
+    AggregateRegistration, EventRegistration, OldVersion, Registry, RegistryBuilder, RegistryError,
+    ShapeFn,
 };
+pub use crate::shape::ShapeError;
 pub use crate::store::{
     AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, InMemoryStore, Snapshot,
     StoreError, Subscription,

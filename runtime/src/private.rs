@@ -16,8 +16,13 @@ pub use inventory;
 pub use crate::aggregate::Aggregate;
 pub use crate::codec::{Codec, CodecError};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
-pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_event};
-pub use crate::registry::{AggregateRegistration, EventRegistration};
+pub use crate::event::{
+    DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_current, decode_event,
+    unsupported_version,
+};
+pub use crate::registry::{AggregateRegistration, EventRegistration, OldVersion};
+pub use crate::shape::shape_of;
+pub use crate::upcast::{UpcastInto, decode_json, decode_old, from_json, run_json, upcast_with};
 
 /// Not public API. Used by generated code: encodes one event (bounded by `Event` so that a
 /// type that is not an event is reported as such, not as a missing `Serialize`).

@@ -10,26 +10,51 @@ use std::collections::BTreeMap;
 
 use crate::aggregate::Aggregate;
 use crate::event::{Event, EventSet};
+use crate::shape::{ShapeError, shape_of};
+
+/// Traces the serialized shape of a type (see [`SchemaLock`](crate::testing::SchemaLock)).
+pub type ShapeFn = fn() -> Result<String, ShapeError>;
 
 /// An event type, as registered by `#[derive(Event)]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct EventRegistration {
     /// The stored name.
     pub name: &'static str,
     /// The schema version.
     pub version: u32,
+    /// Names the event was stored under before a rename.
+    pub previous_names: &'static [&'static str],
     /// The Rust type's path.
     pub rust_type: &'static str,
+    /// The serialized shape of the current version.
+    pub shape: ShapeFn,
+    /// The old structs that typed upcasters read, one per such older version.
+    pub old_versions: &'static [OldVersion],
+}
+
+/// An older version of an event read through a typed upcaster's old struct.
+#[derive(Debug, Clone, Copy)]
+pub struct OldVersion {
+    /// The version the old struct reads.
+    pub version: u32,
+    /// The old struct's type, as written in `#[upcast(typed = ...)]`.
+    pub rust_type: &'static str,
+    /// Its serialized shape.
+    pub shape: ShapeFn,
 }
 
 impl EventRegistration {
-    /// The registration of `E`.
+    /// The registration of `E`. Built by hand, it knows no old structs; the one
+    /// `#[derive(Event)]` registers does.
     #[must_use]
     pub fn of<E: Event>() -> Self {
         Self {
             name: E::NAME,
             version: E::VERSION,
+            previous_names: E::PREVIOUS_NAMES,
             rust_type: std::any::type_name::<E>(),
+            shape: shape_of::<E>,
+            old_versions: &[],
         }
     }
 }
@@ -81,6 +106,19 @@ pub enum RegistryError {
         first: &'static str,
         /// The other.
         second: &'static str,
+    },
+    /// A name one type was stored under before a rename is the name of another type, so
+    /// stored events of that name could belong to either.
+    #[error(
+        "stored name `{name}` is a previous name of `{renamed}` (`renamed_from`) and the name of `{other}`; events stored under it could belong to either"
+    )]
+    RenamedOnto {
+        /// The stored name.
+        name: &'static str,
+        /// The type whose `renamed_from` lists it.
+        renamed: &'static str,
+        /// The type that has it as its name or also as a previous name.
+        other: &'static str,
     },
     /// Two aggregates have the same type name, so they would write to the same streams.
     #[error(
@@ -198,6 +236,7 @@ impl RegistryBuilder {
                 _ => {}
             }
         }
+        check_previous_names(events.values())?;
         let mut aggregates = BTreeMap::new();
         for a in self.aggregates {
             match aggregates.insert(a.name, a) {
@@ -219,6 +258,28 @@ impl RegistryBuilder {
     }
 }
 
+/// A previous name must not be claimed by another type, as its name or as its previous name.
+fn check_previous_names<'a>(
+    events: impl Iterator<Item = &'a EventRegistration> + Clone,
+) -> Result<(), RegistryError> {
+    for renamed in events.clone() {
+        for &name in renamed.previous_names {
+            let other = events.clone().find(|e| {
+                e.rust_type != renamed.rust_type
+                    && (e.name == name || e.previous_names.contains(&name))
+            });
+            if let Some(other) = other {
+                return Err(RegistryError::RenamedOnto {
+                    name,
+                    renamed: renamed.rust_type,
+                    other: other.rust_type,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The two names in a fixed order, so the error does not depend on link order.
 fn ordered(a: &'static str, b: &'static str) -> (&'static str, &'static str) {
     if a <= b { (a, b) } else { (b, a) }
@@ -232,8 +293,28 @@ mod tests {
         EventRegistration {
             name,
             version,
+            previous_names: &[],
             rust_type,
+            shape: || Ok(String::new()),
+            old_versions: &[],
         }
+    }
+
+    #[test]
+    fn a_previous_name_taken_by_another_type_names_both() {
+        let mut builder = Registry::builder();
+        let mut renamed = event("MoneyDeposited", 2, "a::MoneyDeposited");
+        renamed.previous_names = &["FundsDeposited"];
+        builder.events = vec![renamed, event("FundsDeposited", 1, "b::FundsDeposited")];
+        let err = builder.build().unwrap_err();
+        assert_eq!(
+            err,
+            RegistryError::RenamedOnto {
+                name: "FundsDeposited",
+                renamed: "a::MoneyDeposited",
+                other: "b::FundsDeposited"
+            }
+        );
     }
 
     #[test]

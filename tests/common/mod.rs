@@ -23,8 +23,23 @@ pub(crate) struct MoneyWithdrawn {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 #[event(name = "bank.flagged", version = 2)]
+#[upcast(from = 1, typed = AccountFlaggedV1)]
 pub(crate) struct AccountFlagged {
     pub(crate) reason: String,
+}
+
+/// Version 1 of `bank.flagged` carried a numeric code instead of a reason.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AccountFlaggedV1 {
+    pub(crate) code: u32,
+}
+
+impl From<AccountFlaggedV1> for AccountFlagged {
+    fn from(old: AccountFlaggedV1) -> Self {
+        Self {
+            reason: format!("code {}", old.code),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Command)]

@@ -17,6 +17,7 @@ pub(crate) struct Args {
     pub(crate) krate: Option<syn::Path>,
     pub(crate) snapshot_every: Option<u32>,
     pub(crate) snapshot_version: Option<u32>,
+    pub(crate) skip_unknown: Vec<LitStr>,
 }
 
 /// An `#[apply]` method: `fn method(&mut self, event: &Event)`.
@@ -95,6 +96,7 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     let mut krate = Slot::<syn::Path>::new(attr::CRATE);
     let mut snapshot_every = Slot::<u32>::new(attr::SNAPSHOT_EVERY);
     let mut snapshot_version = Slot::<u32>::new(attr::SNAPSHOT_VERSION);
+    let mut skip_unknown = Slot::<Vec<LitStr>>::new(attr::SKIP_UNKNOWN);
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident(attr::NAME) {
             if let Some(lit) = attr::string_value(cx, &meta)? {
@@ -120,6 +122,9 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
             if let Some((n, _)) = attr::positive_int_value(cx, &meta)? {
                 snapshot_version.set(cx, &meta.path, n);
             }
+        } else if meta.path.is_ident(attr::SKIP_UNKNOWN) {
+            let names = attr::string_list_value(cx, &meta)?;
+            skip_unknown.set(cx, &meta.path, names);
         } else {
             attr::unknown_key(
                 cx,
@@ -132,6 +137,7 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
                     attr::CRATE,
                     attr::SNAPSHOT_EVERY,
                     attr::SNAPSHOT_VERSION,
+                    attr::SKIP_UNKNOWN,
                 ],
             )?;
         }
@@ -154,6 +160,7 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
         krate: krate.get(),
         snapshot_every,
         snapshot_version,
+        skip_unknown: skip_unknown.get().unwrap_or_default(),
     }
 }
 

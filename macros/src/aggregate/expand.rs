@@ -57,6 +57,7 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
     let handlers = handles
         .iter()
         .map(|h| handled_command(&p, self_ty, &enum_ident, h));
+    let skip_unknown = &args.skip_unknown;
     let snapshots = args.snapshot_every.map(|every| {
         let version = args.snapshot_version.unwrap_or(1);
         let every = u64::from(every);
@@ -96,6 +97,7 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
             impl #p::Aggregate for #self_ty {
                 const TYPE: &'static str = #name;
                 const COMMANDS: &'static [&'static str] = &[#(#commands),*];
+                const SKIP_UNKNOWN: &'static [&'static str] = &[#(#skip_unknown),*];
                 type Event = #enum_ident;
 
                 #[inline]
@@ -222,7 +224,7 @@ fn event_set(p: &TokenStream, enum_ident: &syn::Ident, applies: &[Apply]) -> Tok
         let (variant, event) = (&a.variant, &a.event);
         let e = as_event(a);
         quote! {
-            if name == #e::NAME {
+            if #e::is_stored_as(name) {
                 return #p::Result::map(
                     #p::decode_event::<#event, __C>(codec, version, payload),
                     Self::#variant,

@@ -12,8 +12,25 @@ struct Vec;
 mod inventory {}
 
 #[derive(Debug, Serialize, Deserialize, es::Event)]
-#[event(crate = es, name = "door.opened", version = 3)]
+#[event(crate = es, name = "door.opened", version = 3, renamed_from = ["door.unlocked"])]
+#[upcast(from = 1, json = es_v1)]
+#[upcast(from = 2, typed = OpenedV2)]
 pub struct Opened;
+
+#[derive(Deserialize)]
+pub struct OpenedV2;
+
+impl From<OpenedV2> for Opened {
+    fn from(_: OpenedV2) -> Self {
+        Self
+    }
+}
+
+fn es_v1(
+    value: es::upcast::Value,
+) -> ::core::result::Result<es::upcast::Value, es::upcast::UpcastError> {
+    ::core::result::Result::Ok(value)
+}
 
 #[derive(Clone, es::Command)]
 #[command(crate = es, name = "door.open")]

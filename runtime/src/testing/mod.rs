@@ -1,0 +1,11 @@
+//! Test helpers, with no store: [`AggregateTest`] given/when/then for aggregates,
+//! [`UpcastTest`] for the upcasters of an event, and [`SchemaLock`], which fails a test when
+//! an event's serialized shape changed without a version bump.
+
+mod aggregate;
+mod schema_lock;
+mod upcast;
+
+pub use aggregate::{AggregateTest, Then};
+pub use schema_lock::{BLESS_VAR, LockMismatch, LockProblem, SchemaLock};
+pub use upcast::UpcastTest;

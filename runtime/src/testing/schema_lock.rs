@@ -1,0 +1,346 @@
+//! The schema lock: a committed file recording, for each stored event name and version, the
+//! shape of its serialized form, so that a shape change without a version bump fails a test.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::registry::{EventRegistration, Registry};
+
+/// The environment variable that rewrites the lock instead of checking it.
+pub const BLESS_VAR: &str = "EVENTSMITH_BLESS";
+
+const HEADER: &str = "\
+# eventsmith schema lock: the serialized shape of every stored event name and version.
+# Each line is [name, version, shape]. A changed shape needs a new version:
+# #[event(version = N + 1)] with an #[upcast(from = N, ...)]. Rewrite it after a deliberate
+# change with EVENTSMITH_BLESS=1 cargo test.
+";
+
+/// Checks the shapes of the registered events against a lock file.
+///
+/// Call it from a test of your own crate, with the lock committed beside `Cargo.toml`:
+///
+/// ```no_run
+/// #[test]
+/// fn event_shapes_are_locked() {
+///     eventsmith::testing::SchemaLock::new(concat!(env!("CARGO_MANIFEST_DIR"), "/events.lock"))
+///         .check();
+/// }
+/// ```
+///
+/// It fails when an event's shape differs from the one locked for its name and version (the
+/// type changed without a version bump), when an event or an old struct of a typed upcaster is
+/// not locked yet, and when a locked name has no type that reads it any more. With
+/// `EVENTSMITH_BLESS=1` it rewrites the file instead; older versions that upcasters still read
+/// stay in it.
+#[derive(Debug, Clone)]
+pub struct SchemaLock {
+    path: PathBuf,
+    registry: Option<Registry>,
+    skipped: Vec<String>,
+}
+
+/// One locked line: stored name, version and shape.
+type Entry = ((String, u32), String);
+
+/// Where the shapes and the lock disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockProblem {
+    /// The shape changed under the same name and version.
+    Changed {
+        /// The stored name.
+        name: String,
+        /// The version.
+        version: u32,
+        /// The Rust type now read at that version.
+        rust_type: String,
+        /// The locked shape.
+        locked: String,
+        /// The shape now.
+        now: String,
+    },
+    /// A name and version the lock does not record yet.
+    New {
+        /// The stored name.
+        name: String,
+        /// The version.
+        version: u32,
+        /// The Rust type.
+        rust_type: String,
+    },
+    /// A locked name and version that no type reads any more.
+    Orphaned {
+        /// The stored name.
+        name: String,
+        /// The version.
+        version: u32,
+    },
+    /// The shape of a type cannot be traced.
+    Untraceable {
+        /// The Rust type.
+        rust_type: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for LockProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Changed {
+                name,
+                version,
+                rust_type,
+                locked,
+                now,
+            } => write!(
+                f,
+                "`{name}` version {version} (`{rust_type}`) changed shape without a version bump:\n    locked: {locked}\n    now:    {now}\n  if events of it may be stored, keep the old shape for decoding and bump: `#[event(version = {})]` with `#[upcast(from = {version}, ...)]`; if none were ever stored, bless the change",
+                version + 1
+            ),
+            Self::New {
+                name,
+                version,
+                rust_type,
+            } => write!(
+                f,
+                "`{name}` version {version} (`{rust_type}`) is not in the lock yet; bless it"
+            ),
+            Self::Orphaned { name, version } => write!(
+                f,
+                "`{name}` version {version} is locked, but no type reads it any more; if events of it are stored, keep a type for it (or list the name in `renamed_from`); otherwise bless to drop it"
+            ),
+            Self::Untraceable { rust_type, reason } => write!(
+                f,
+                "the shape of `{rust_type}` cannot be locked: {reason}; skip it with `SchemaLock::skip`"
+            ),
+        }
+    }
+}
+
+/// Every problem found, printed one per paragraph with the way to bless.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", report(.problems, .path))]
+pub struct LockMismatch {
+    /// The lock file.
+    pub path: PathBuf,
+    /// What differs.
+    pub problems: Vec<LockProblem>,
+}
+
+fn report(problems: &[LockProblem], path: &Path) -> String {
+    let mut out = format!("the event schema lock {} does not match:\n", path.display());
+    for p in problems {
+        let _ = writeln!(out, "- {p}");
+    }
+    let _ = write!(
+        out,
+        "after a deliberate change, rewrite the lock with {BLESS_VAR}=1 cargo test, and review its diff"
+    );
+    out
+}
+
+impl SchemaLock {
+    /// A check of the events registered through `inventory` against the lock at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            registry: None,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Checks these registrations instead of the `inventory` ones.
+    #[must_use]
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Leaves out the events stored as `name` (for shapes the tracer cannot follow).
+    #[must_use]
+    pub fn skip(mut self, name: &str) -> Self {
+        self.skipped.push(name.to_owned());
+        self
+    }
+
+    /// Checks the lock, or rewrites it when `EVENTSMITH_BLESS` is set.
+    ///
+    /// # Panics
+    /// With the full report when the lock does not match, the registry has clashes or the
+    /// file cannot be read or written.
+    #[track_caller]
+    pub fn check(self) {
+        let bless = std::env::var_os(BLESS_VAR).is_some_and(|v| !v.is_empty() && v != "0");
+        let result = if bless { self.bless() } else { self.verify() };
+        if let Err(e) = result {
+            panic!("{e}");
+        }
+    }
+
+    /// Compares the shapes with the lock.
+    ///
+    /// # Errors
+    /// [`LockMismatch`] listing every problem; a message for an unreadable file or a registry
+    /// clash.
+    pub fn verify(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let locked = read_lock(&self.path)?;
+        let (current, mut problems) = self.current()?;
+        for ((name, version), (rust_type, shape)) in &current {
+            match locked.get(&(name.clone(), *version)) {
+                None => problems.push(LockProblem::New {
+                    name: name.clone(),
+                    version: *version,
+                    rust_type: rust_type.clone(),
+                }),
+                Some(locked) if locked != shape => problems.push(LockProblem::Changed {
+                    name: name.clone(),
+                    version: *version,
+                    rust_type: rust_type.clone(),
+                    locked: locked.clone(),
+                    now: shape.clone(),
+                }),
+                Some(_) => {}
+            }
+        }
+        let events = self.events()?;
+        for (name, version) in locked.keys() {
+            if !current.contains_key(&(name.clone(), *version))
+                && !self.skipped.contains(name)
+                && !still_read(&events, name, *version)
+            {
+                problems.push(LockProblem::Orphaned {
+                    name: name.clone(),
+                    version: *version,
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Box::new(LockMismatch {
+                path: self.path.clone(),
+                problems,
+            }))
+        }
+    }
+
+    /// Rewrites the lock from the current shapes, keeping the older versions still read.
+    ///
+    /// # Errors
+    /// A shape that cannot be traced, a registry clash, or the file's I/O error.
+    pub fn bless(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let locked = read_lock(&self.path).unwrap_or_default();
+        let (current, problems) = self.current()?;
+        if !problems.is_empty() {
+            return Err(Box::new(LockMismatch {
+                path: self.path.clone(),
+                problems,
+            }));
+        }
+        let events = self.events()?;
+        let mut lines: BTreeMap<(String, u32), String> = locked
+            .into_iter()
+            .filter(|((name, version), _)| {
+                self.skipped.contains(name) || still_read(&events, name, *version)
+            })
+            .collect();
+        lines.extend(current.into_iter().map(|(k, (_, shape))| (k, shape)));
+        let mut text = String::from(HEADER);
+        for ((name, version), shape) in lines {
+            let line = serde_json::to_string(&(name, version, shape))?;
+            text.push_str(&line);
+            text.push('\n');
+        }
+        std::fs::write(&self.path, text)?;
+        Ok(())
+    }
+
+    fn events(&self) -> Result<Vec<EventRegistration>, Box<dyn std::error::Error + Send + Sync>> {
+        let registry = match &self.registry {
+            Some(r) => r.clone(),
+            None => Registry::from_inventory()?,
+        };
+        Ok(registry.events().to_vec())
+    }
+
+    /// The shape of every registered version: the current types and the old structs.
+    #[allow(
+        clippy::type_complexity,
+        reason = "a map from name and version to type and shape, used in two places"
+    )]
+    fn current(
+        &self,
+    ) -> Result<
+        (BTreeMap<(String, u32), (String, String)>, Vec<LockProblem>),
+        Box<dyn std::error::Error + Send + Sync>,
+    > {
+        let mut shapes = BTreeMap::new();
+        let mut problems = Vec::new();
+        for event in self.events()? {
+            if self.skipped.iter().any(|s| s == event.name) {
+                continue;
+            }
+            let versions = std::iter::once((event.version, event.rust_type, event.shape)).chain(
+                event
+                    .old_versions
+                    .iter()
+                    .map(|o| (o.version, o.rust_type, o.shape)),
+            );
+            for (version, rust_type, shape) in versions {
+                match shape() {
+                    Ok(shape) => {
+                        shapes.insert(
+                            (event.name.to_owned(), version),
+                            (rust_type.to_owned(), shape),
+                        );
+                    }
+                    Err(e) => problems.push(LockProblem::Untraceable {
+                        rust_type: rust_type.to_owned(),
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+        }
+        Ok((shapes, problems))
+    }
+}
+
+/// Whether some registered type still decodes events stored as `name` at `version`: an older
+/// version of its current or a previous name, read through its upcasters.
+fn still_read(events: &[EventRegistration], name: &str, version: u32) -> bool {
+    events.iter().any(|e| {
+        (e.name == name || e.previous_names.contains(&name)) && (1..=e.version).contains(&version)
+    })
+}
+
+fn read_lock(path: &Path) -> Result<BTreeMap<(String, u32), String>, std::io::Error> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e),
+    };
+    let mut entries = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let ((name, version), shape): Entry = serde_json::from_str::<(String, u32, String)>(line)
+            .map(|(name, version, shape)| ((name, version), shape))
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} line {}: not a [name, version, shape] entry: {e}",
+                        path.display(),
+                        n + 1
+                    ),
+                )
+            })?;
+        entries.insert((name, version), shape);
+    }
+    Ok(entries)
+}
