@@ -1,0 +1,248 @@
+//! Event versioning against real stores: events written by "older releases" at versions 1
+//! and 2 (and under the event's old name) are read through the upcasters as version 3 by an
+//! aggregate, by a projection-style consumer of the global log and by a snapshot-backed load;
+//! a skip policy skips exactly the names it lists; an upcaster's rejection and an unknown
+//! name are typed errors naming the stream and version.
+
+mod services;
+
+use std::sync::Arc;
+
+use eventsmith::upcast::{UpcastError, Value, object_mut, take_field};
+use eventsmith::{
+    Aggregate, App, Command, DecodeFailure, Event, EventStore, ExpectedVersion, InMemoryStore,
+    LoadError, Metadata, NewEvent, SqliteStore, aggregate,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+struct AccountOpened {
+    owner: String,
+}
+
+/// Version 1 was "FundsDeposited" `{amount}` in whole units; version 2 (first as
+/// "FundsDeposited", later as "MoneyDeposited") `{cents}`; version 3 adds the currency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "MoneyDeposited", version = 3, renamed_from = ["FundsDeposited"])]
+#[upcast(from = 1, json = deposited_v1_to_v2)]
+#[upcast(from = 2, typed = DepositedV2)]
+struct MoneyDeposited {
+    amount_cents: u64,
+    currency: String,
+}
+
+fn deposited_v1_to_v2(mut value: Value) -> Result<Value, UpcastError> {
+    let fields = object_mut(&mut value)?;
+    let amount = take_field(fields, "amount")?
+        .as_u64()
+        .ok_or_else(|| UpcastError::new("`amount` is not a whole number"))?;
+    fields.insert("cents".into(), (amount * 100).into());
+    Ok(value)
+}
+
+#[derive(Deserialize)]
+struct DepositedV2 {
+    cents: u64,
+}
+
+impl From<DepositedV2> for MoneyDeposited {
+    fn from(old: DepositedV2) -> Self {
+        Self {
+            amount_cents: old.cents,
+            currency: "EUR".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Command)]
+struct Deposit {
+    #[command(id)]
+    account: String,
+    cents: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Account {
+    owner: String,
+    cents: u64,
+    deposits: u64,
+}
+
+#[aggregate(snapshot_every = 8, skip_unknown = ["AuditNoted"])]
+impl Account {
+    #[handle]
+    fn deposit(&self, cmd: Deposit) -> MoneyDeposited {
+        MoneyDeposited {
+            amount_cents: cmd.cents,
+            currency: "EUR".into(),
+        }
+    }
+
+    #[apply]
+    fn opened(&mut self, event: &AccountOpened) {
+        self.owner.clone_from(&event.owner);
+    }
+
+    #[apply]
+    fn deposited(&mut self, event: &MoneyDeposited) {
+        assert_eq!(event.currency, "EUR");
+        self.cents += event.amount_cents;
+        self.deposits += 1;
+    }
+}
+
+/// Appends events as an older release wrote them: name, version and JSON as given.
+async fn write_as_old_release<S: EventStore>(store: &S, stream: &str, events: &[(&str, u32, &str)]) {
+    let events = events
+        .iter()
+        .map(|(name, version, json)| {
+            NewEvent::new(
+                name.to_string(),
+                *version,
+                json.as_bytes().to_vec(),
+                Arc::new(Metadata::default()),
+            )
+        })
+        .collect();
+    store
+        .append(stream, ExpectedVersion::Any, events, None)
+        .await
+        .unwrap();
+}
+
+async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
+    let stream = Account::stream_id("a");
+    write_as_old_release(
+        &store,
+        &stream,
+        &[
+            ("AccountOpened", 1, r#"{"owner":"ada"}"#),
+            ("FundsDeposited", 1, r#"{"amount":2}"#),
+            ("FundsDeposited", 2, r#"{"cents":150}"#),
+            ("AuditNoted", 1, r#"{"by":"ops"}"#),
+            ("MoneyDeposited", 2, r#"{"cents":50}"#),
+            ("MoneyDeposited", 3, r#"{"amount_cents":7,"currency":"EUR"}"#),
+        ],
+    )
+    .await;
+    let app = App::new(store.clone()).unwrap();
+
+    // The aggregate: every deposit upcast to version 3, the listed unknown event skipped.
+    let (account, version) = app.load::<Account>("a").await.unwrap();
+    assert_eq!(
+        (account.owner.as_str(), account.cents, account.deposits, version),
+        ("ada", 200 + 150 + 50 + 7, 4, 6)
+    );
+
+    // Commands on top; the second crosses version 8 and takes a snapshot.
+    for cents in [10, 20] {
+        app.execute(Deposit {
+            account: "a".into(),
+            cents,
+        })
+        .await
+        .unwrap();
+    }
+    let snapshot = store.load_snapshot(&stream).await.unwrap().expect("taken");
+    assert_eq!(snapshot.stream_version, 8);
+
+    // A snapshot-backed load with an old-version event after the snapshot.
+    write_as_old_release(&store, &stream, &[("FundsDeposited", 1, r#"{"amount":1}"#)]).await;
+    let fresh = App::new(store.clone()).unwrap();
+    let (account, version) = fresh.load::<Account>("a").await.unwrap();
+    assert_eq!((account.cents, account.deposits, version), (537, 7, 9));
+
+    // A projection-style consumer of the global log: it asks for the deposit's names (current
+    // and previous) and decodes each through the same chain.
+    let mut seen = Vec::new();
+    for recorded in store.read_all(0, 1000).await.unwrap() {
+        if MoneyDeposited::is_stored_as(&recorded.event_type) {
+            let event = MoneyDeposited::decode_stored(
+                &eventsmith::JsonCodec,
+                recorded.schema_version,
+                &recorded.payload,
+            )
+            .unwrap();
+            seen.push(event.amount_cents);
+        }
+    }
+    assert_eq!(seen, [200, 150, 50, 7, 10, 20, 100]);
+}
+
+async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(store: S) {
+    let app = App::new(store.clone()).unwrap();
+
+    // A name the aggregate does not list in `skip_unknown` is not skipped.
+    let mystery = Account::stream_id("mystery");
+    write_as_old_release(
+        &store,
+        &mystery,
+        &[
+            ("AuditNoted", 1, "{}"),
+            ("Mystery", 1, "{}"),
+        ],
+    )
+    .await;
+    let Err(LoadError::Decode(err)) = app.load::<Account>("mystery").await else {
+        panic!("an unknown name must fail the load");
+    };
+    assert_eq!((err.stream.as_str(), err.version), (mystery.as_str(), 2));
+    assert!(
+        matches!(&err.source, DecodeFailure::UnknownEvent { name, .. } if name == "Mystery"),
+        "{err}"
+    );
+
+    // An upcaster's rejection names the version it read.
+    let bad = Account::stream_id("bad");
+    write_as_old_release(&store, &bad, &[("FundsDeposited", 1, r#"{"amount":"x"}"#)]).await;
+    let Err(LoadError::Decode(err)) = app.load::<Account>("bad").await else {
+        panic!("a rejected payload must fail the load");
+    };
+    assert!(
+        matches!(&err.source, DecodeFailure::Upcast { name: "MoneyDeposited", from: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not a whole number"), "{err}");
+
+    // A version from a newer release is refused, not guessed at.
+    let newer = Account::stream_id("newer");
+    write_as_old_release(&store, &newer, &[("MoneyDeposited", 4, "{}")]).await;
+    let Err(LoadError::Decode(err)) = app.load::<Account>("newer").await else {
+        panic!("a newer version must fail the load");
+    };
+    assert!(
+        matches!(
+            err.source,
+            DecodeFailure::UnsupportedVersion {
+                found: 4,
+                current: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn in_memory() {
+    old_versions_are_read_as_the_current_one(InMemoryStore::new()).await;
+    unknown_names_and_rejected_payloads_are_typed_errors(InMemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("e.db")).unwrap();
+    old_versions_are_read_as_the_current_one(store.clone()).await;
+    unknown_names_and_rejected_payloads_are_typed_errors(store).await;
+}
+
+#[tokio::test]
+async fn postgres() {
+    let Some(store) = services::pg_store("versioning").await else {
+        return;
+    };
+    old_versions_are_read_as_the_current_one(store.clone()).await;
+    unknown_names_and_rejected_payloads_are_typed_errors(store.clone()).await;
+    store.drop_schema().await.unwrap();
+}
