@@ -92,7 +92,11 @@ impl Account {
 }
 
 /// Appends events as an older release wrote them: name, version and JSON as given.
-async fn write_as_old_release<S: EventStore>(store: &S, stream: &str, events: &[(&str, u32, &str)]) {
+async fn write_as_old_release<S: EventStore>(
+    store: &S,
+    stream: &str,
+    events: &[(&str, u32, &str)],
+) {
     let events = events
         .iter()
         .map(|(name, version, json)| {
@@ -121,7 +125,11 @@ async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
             ("FundsDeposited", 2, r#"{"cents":150}"#),
             ("AuditNoted", 1, r#"{"by":"ops"}"#),
             ("MoneyDeposited", 2, r#"{"cents":50}"#),
-            ("MoneyDeposited", 3, r#"{"amount_cents":7,"currency":"EUR"}"#),
+            (
+                "MoneyDeposited",
+                3,
+                r#"{"amount_cents":7,"currency":"EUR"}"#,
+            ),
         ],
     )
     .await;
@@ -130,7 +138,12 @@ async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
     // The aggregate: every deposit upcast to version 3, the listed unknown event skipped.
     let (account, version) = app.load::<Account>("a").await.unwrap();
     assert_eq!(
-        (account.owner.as_str(), account.cents, account.deposits, version),
+        (
+            account.owner.as_str(),
+            account.cents,
+            account.deposits,
+            version
+        ),
         ("ada", 200 + 150 + 50 + 7, 4, 6)
     );
 
@@ -177,10 +190,7 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
     write_as_old_release(
         &store,
         &mystery,
-        &[
-            ("AuditNoted", 1, "{}"),
-            ("Mystery", 1, "{}"),
-        ],
+        &[("AuditNoted", 1, "{}"), ("Mystery", 1, "{}")],
     )
     .await;
     let Err(LoadError::Decode(err)) = app.load::<Account>("mystery").await else {
@@ -199,7 +209,14 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
         panic!("a rejected payload must fail the load");
     };
     assert!(
-        matches!(&err.source, DecodeFailure::Upcast { name: "MoneyDeposited", from: 1, .. }),
+        matches!(
+            &err.source,
+            DecodeFailure::Upcast {
+                name: "MoneyDeposited",
+                from: 1,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("not a whole number"), "{err}");

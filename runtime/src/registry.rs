@@ -44,8 +44,7 @@ pub struct OldVersion {
 }
 
 impl EventRegistration {
-    /// The registration of `E`. Built by hand, it knows no old structs; the one
-    /// `#[derive(Event)]` registers does.
+    /// The registration of `E`.
     #[must_use]
     pub fn of<E: Event>() -> Self {
         Self {
@@ -54,7 +53,7 @@ impl EventRegistration {
             previous_names: E::PREVIOUS_NAMES,
             rust_type: std::any::type_name::<E>(),
             shape: shape_of::<E>,
-            old_versions: &[],
+            old_versions: E::OLD_VERSIONS,
         }
     }
 }
@@ -206,6 +205,13 @@ impl RegistryBuilder {
     #[must_use]
     pub fn event<E: Event>(mut self) -> Self {
         self.events.push(EventRegistration::of::<E>());
+        self
+    }
+
+    /// Registers an event type described by hand (or taken from another registry).
+    #[must_use]
+    pub fn event_registration(mut self, registration: EventRegistration) -> Self {
+        self.events.push(registration);
         self
     }
 

@@ -26,7 +26,7 @@ pub struct ShapeError(String);
 /// #[derive(serde::Deserialize)]
 /// struct Deposited { currency: String, amount: Option<u64>, tags: Vec<(u8, bool)> }
 /// assert_eq!(
-///     eventsmith::__private::shape_of::<Deposited>().unwrap(),
+///     eventsmith::testing::shape_of::<Deposited>().unwrap(),
 ///     "{amount: option<u64>, currency: str, tags: [(u8, bool)]}"
 /// );
 /// ```

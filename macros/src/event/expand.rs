@@ -56,6 +56,7 @@ pub(crate) fn generate(model: &EventModel<'_>, with_upcasts: bool) -> TokenStrea
                 const NAME: &'static str = #name;
                 const VERSION: u32 = #version;
                 const PREVIOUS_NAMES: &'static [&'static str] = &[#(#renamed_from),*];
+                const OLD_VERSIONS: &'static [#p::OldVersion] = &[#(#old_types),*];
                 #decode
             }
             #guard
@@ -66,7 +67,7 @@ pub(crate) fn generate(model: &EventModel<'_>, with_upcasts: bool) -> TokenStrea
                     previous_names: <#ident as #p::Event>::PREVIOUS_NAMES,
                     rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
                     shape: #p::shape_of::<#ident>,
-                    old_versions: &[#(#old_types),*],
+                    old_versions: <#ident as #p::Event>::OLD_VERSIONS,
                 }
             }
         };

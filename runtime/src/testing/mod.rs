@@ -9,3 +9,5 @@ mod upcast;
 pub use aggregate::{AggregateTest, Then};
 pub use schema_lock::{BLESS_VAR, LockMismatch, LockProblem, SchemaLock};
 pub use upcast::UpcastTest;
+
+pub use crate::shape::shape_of;

@@ -1,120 +1,14 @@
-//! The quick start: a bank account aggregate on the in-memory store.
+//! The quick start: a bank account aggregate on a SQLite file.
 //!
 //! Run with `cargo run --example bank`. It opens two accounts, deposits, withdraws, shows a
 //! rejected withdrawal with its domain error, shows an idempotent retry, and prints every
 //! stored event with its envelope.
 
-use eventsmith::{
-    App, Command, CommandContext, CommandError, Event, EventStore, SqliteStore, aggregate,
-};
-use serde::{Deserialize, Serialize};
+mod domain;
 
-// Events: what happened. Stored as JSON under their names, forever.
+use eventsmith::{App, CommandContext, CommandError, EventStore, SqliteStore};
 
-#[derive(Debug, Serialize, Deserialize, Event)]
-struct AccountOpened {
-    owner: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, Event)]
-struct MoneyDeposited {
-    amount: u64,
-}
-
-#[derive(Debug, Serialize, Deserialize, Event)]
-#[event(name = "MoneyWithdrawn", version = 1)]
-struct MoneyWithdrawn {
-    amount: u64,
-}
-
-// Commands: what is asked. `#[command(id)]` names the target account.
-
-#[derive(Debug, Clone, Command)]
-struct OpenAccount {
-    #[command(id)]
-    account: String,
-    owner: String,
-}
-
-#[derive(Debug, Clone, Command)]
-struct Deposit {
-    #[command(id)]
-    account: String,
-    amount: u64,
-    #[command(idempotency_key)]
-    request_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Command)]
-struct Withdraw {
-    #[command(id)]
-    account: String,
-    amount: u64,
-}
-
-/// Why the bank says no.
-#[derive(Debug, PartialEq, thiserror::Error)]
-enum BankError {
-    #[error("the account is already open")]
-    AlreadyOpen,
-    #[error("the account is not open")]
-    NotOpen,
-    #[error("insufficient funds: balance {balance}, asked {asked}")]
-    InsufficientFunds { balance: u64, asked: u64 },
-}
-
-// The aggregate: its state, how events change it, how it decides.
-
-#[derive(Debug, Default)]
-struct BankAccount {
-    open: bool,
-    balance: u64,
-}
-
-#[aggregate]
-impl BankAccount {
-    #[handle]
-    fn open(&self, cmd: OpenAccount) -> Result<AccountOpened, BankError> {
-        if self.open {
-            return Err(BankError::AlreadyOpen);
-        }
-        Ok(AccountOpened { owner: cmd.owner })
-    }
-
-    #[handle]
-    fn deposit(&self, cmd: Deposit) -> Result<MoneyDeposited, BankError> {
-        if !self.open {
-            return Err(BankError::NotOpen);
-        }
-        Ok(MoneyDeposited { amount: cmd.amount })
-    }
-
-    #[handle]
-    fn withdraw(&self, cmd: Withdraw) -> Result<MoneyWithdrawn, BankError> {
-        if cmd.amount > self.balance {
-            return Err(BankError::InsufficientFunds {
-                balance: self.balance,
-                asked: cmd.amount,
-            });
-        }
-        Ok(MoneyWithdrawn { amount: cmd.amount })
-    }
-
-    #[apply]
-    fn opened(&mut self, _event: &AccountOpened) {
-        self.open = true;
-    }
-
-    #[apply]
-    fn deposited(&mut self, event: &MoneyDeposited) {
-        self.balance += event.amount;
-    }
-
-    #[apply]
-    fn withdrawn(&mut self, event: &MoneyWithdrawn) {
-        self.balance -= event.amount;
-    }
-}
+use crate::domain::{BankAccount, BankError, Deposit, OpenAccount, Withdraw};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
