@@ -161,18 +161,32 @@ impl<'a> Writer<'a> {
     }
 
     fn fields(&mut self, fields: &'a [Named<Format>]) {
-        let mut sorted: Vec<&Named<Format>> = fields.iter().collect();
+        self.sorted_by_name("{", fields.iter(), "}", |w, field| {
+            w.out.push_str(": ");
+            w.format(&field.value);
+        });
+    }
+
+    /// Writes `open`, the named items sorted by name and separated by commas, each as its
+    /// name followed by what `rest` writes, then `close`.
+    fn sorted_by_name<T: 'a>(
+        &mut self,
+        open: &str,
+        items: impl Iterator<Item = &'a Named<T>>,
+        close: &str,
+        mut rest: impl FnMut(&mut Self, &'a Named<T>),
+    ) {
+        let mut sorted: Vec<&Named<T>> = items.collect();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
-        self.out.push('{');
-        for (i, field) in sorted.into_iter().enumerate() {
+        self.out.push_str(open);
+        for (i, item) in sorted.into_iter().enumerate() {
             if i > 0 {
                 self.out.push_str(", ");
             }
-            self.out.push_str(&field.name);
-            self.out.push_str(": ");
-            self.format(&field.value);
+            self.out.push_str(&item.name);
+            rest(self, item);
         }
-        self.out.push('}');
+        self.out.push_str(close);
     }
 
     fn named(&mut self, name: &'a str) {
@@ -191,25 +205,20 @@ impl<'a> Writer<'a> {
             ContainerFormat::TupleStruct(items) => self.tuple(items),
             ContainerFormat::Struct(fields) => self.fields(fields),
             ContainerFormat::Enum(variants) => {
-                let mut sorted: Vec<&Named<VariantFormat>> = variants.values().collect();
-                sorted.sort_by(|a, b| a.name.cmp(&b.name));
-                self.out.push_str("enum {");
-                for (i, variant) in sorted.into_iter().enumerate() {
-                    if i > 0 {
-                        self.out.push_str(", ");
-                    }
-                    self.out.push_str(&variant.name);
-                    match &variant.value {
+                self.sorted_by_name(
+                    "enum {",
+                    variants.values(),
+                    "}",
+                    |w, variant| match &variant.value {
                         VariantFormat::Unit | VariantFormat::Variable(_) => {}
-                        VariantFormat::NewType(inner) => self.wrapped("(", inner, ")"),
-                        VariantFormat::Tuple(items) => self.tuple(items),
+                        VariantFormat::NewType(inner) => w.wrapped("(", inner, ")"),
+                        VariantFormat::Tuple(items) => w.tuple(items),
                         VariantFormat::Struct(fields) => {
-                            self.out.push(' ');
-                            self.fields(fields);
+                            w.out.push(' ');
+                            w.fields(fields);
                         }
-                    }
-                }
-                self.out.push('}');
+                    },
+                );
             }
         }
         self.path.pop();
