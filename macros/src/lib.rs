@@ -10,6 +10,7 @@ mod command;
 mod ctxt;
 mod event;
 mod misplaced;
+mod projection;
 
 use proc_macro::TokenStream;
 
@@ -43,12 +44,26 @@ pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
 /// error.
 #[proc_macro_attribute]
 pub fn apply(args: TokenStream, item: TokenStream) -> TokenStream {
-    misplaced::expand("apply", args.into(), item.into()).into()
+    misplaced::expand("apply", "aggregate", args.into(), item.into()).into()
 }
 
 /// Marks a command-handling method inside an `#[aggregate]` impl block. On its own it is an
 /// error.
 #[proc_macro_attribute]
 pub fn handle(args: TokenStream, item: TokenStream) -> TokenStream {
-    misplaced::expand("handle", args.into(), item.into()).into()
+    misplaced::expand("handle", "aggregate", args.into(), item.into()).into()
+}
+
+/// Turns an impl block of a read model's type into a projection: each `#[on]` method handles
+/// one event type. Keys: `#[projection(name = "...", crate = path)]`; the name (default: the
+/// type's name) keys the projection's checkpoint.
+#[proc_macro_attribute]
+pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
+    projection::expand(args.into(), item.into()).into()
+}
+
+/// Marks an event handler inside a `#[projection]` impl block. On its own it is an error.
+#[proc_macro_attribute]
+pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("on", "projection", args.into(), item.into()).into()
 }

@@ -9,6 +9,8 @@
 //!   dispatch (a `match`) and `#[handle]` methods into the route of each command to its one
 //!   aggregate, so an event without `#[apply]`, a command handled twice or a command nobody
 //!   handles is a compile error.
+//! - `#[projection]` on an impl block turns `#[on]` handlers into a [`Projection`]: the
+//!   stored names it needs and the routing, a `match` on the name.
 //! - [`App`] executes commands against an [`EventStore`]: it loads (or takes from its cache)
 //!   the aggregate, runs the handler, appends with optimistic concurrency, and retries the
 //!   decision on a conflict.
@@ -31,6 +33,7 @@ mod error;
 mod event;
 mod execute;
 mod panic;
+mod projection;
 mod registry;
 mod shape;
 mod store;
@@ -41,7 +44,7 @@ pub mod upcast;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use eventsmith_macros::{Command, Event, aggregate, apply, handle};
+pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection};
 
 pub use crate::aggregate::Aggregate;
 pub use crate::app::{App, AppBuilder, ExecuteResult};
@@ -52,9 +55,12 @@ pub use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Tim
 pub use crate::error::{CommandError, DecodeError};
 pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
 pub use crate::execute::{Executed, LoadError};
+pub use crate::projection::{
+    HandledEvent, HandlerError, OnOutput, Projection, ProjectionError, stored_names,
+};
 pub use crate::registry::{
-    AggregateRegistration, EventRegistration, OldVersion, Registry, RegistryBuilder, RegistryError,
-    ShapeFn,
+    AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration, Registry,
+    RegistryBuilder, RegistryError, ShapeFn,
 };
 pub use crate::shape::ShapeError;
 pub use crate::store::{

@@ -16,11 +16,18 @@ pub use inventory;
 pub use crate::aggregate::Aggregate;
 pub use crate::codec::{Codec, CodecError};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
+pub use crate::envelope::RecordedEvent;
 pub use crate::event::{
     DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_current, decode_event,
     unsupported_version,
 };
-pub use crate::registry::{AggregateRegistration, EventRegistration, OldVersion};
+pub use crate::projection::{
+    HandledEvent, Projection, ProjectionError, decode_for as projection_decode,
+    outcome as projection_outcome,
+};
+pub use crate::registry::{
+    AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration,
+};
 pub use crate::shape::shape_of;
 pub use crate::upcast::{UpcastInto, decode_json, decode_old, from_json, run_json, upcast_with};
 

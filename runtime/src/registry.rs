@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::aggregate::Aggregate;
 use crate::event::{Event, EventSet};
+use crate::projection::Projection;
 use crate::shape::{ShapeError, shape_of};
 
 /// Traces the serialized shape of a type (see [`SchemaLock`](crate::testing::SchemaLock)).
@@ -84,6 +85,27 @@ impl AggregateRegistration {
     }
 }
 
+/// A projection, as registered by `#[projection]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectionRegistration {
+    /// The projection's name (the key of its checkpoint).
+    pub name: &'static str,
+    /// The Rust type's path.
+    pub rust_type: &'static str,
+}
+
+impl ProjectionRegistration {
+    /// The registration of `P`.
+    #[must_use]
+    pub fn of<P: Projection>() -> Self {
+        Self {
+            name: P::NAME,
+            rust_type: std::any::type_name::<P>(),
+        }
+    }
+}
+
+inventory::collect!(ProjectionRegistration);
 inventory::collect!(EventRegistration);
 inventory::collect!(AggregateRegistration);
 
@@ -119,6 +141,18 @@ pub enum RegistryError {
         /// The type that has it as its name or also as a previous name.
         other: &'static str,
     },
+    /// Two projections have the same name, so they would share one checkpoint.
+    #[error(
+        "projection name `{name}` is used by both `{first}` and `{second}`; give one of them another `#[projection(name = \"...\")]`"
+    )]
+    DuplicateProjection {
+        /// The projection name.
+        name: &'static str,
+        /// One Rust type.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
     /// Two aggregates have the same type name, so they would write to the same streams.
     #[error(
         "aggregate name `{name}` is used by both `{first}` and `{second}`; give one of them another `#[aggregate(name = \"...\")]`"
@@ -145,6 +179,7 @@ pub enum RegistryError {
 pub struct Registry {
     events: Vec<EventRegistration>,
     aggregates: Vec<AggregateRegistration>,
+    projections: Vec<ProjectionRegistration>,
 }
 
 impl Registry {
@@ -160,6 +195,9 @@ impl Registry {
         builder
             .aggregates
             .extend(inventory::iter::<AggregateRegistration>().copied());
+        builder
+            .projections
+            .extend(inventory::iter::<ProjectionRegistration>().copied());
         builder.build()
     }
 
@@ -181,6 +219,12 @@ impl Registry {
     pub fn aggregates(&self) -> &[AggregateRegistration] {
         &self.aggregates
     }
+
+    /// The projections, sorted by name.
+    #[must_use]
+    pub fn projections(&self) -> &[ProjectionRegistration] {
+        &self.projections
+    }
 }
 
 /// Builds a [`Registry`] by hand.
@@ -198,6 +242,7 @@ impl Registry {
 pub struct RegistryBuilder {
     events: Vec<EventRegistration>,
     aggregates: Vec<AggregateRegistration>,
+    projections: Vec<ProjectionRegistration>,
 }
 
 impl RegistryBuilder {
@@ -212,6 +257,13 @@ impl RegistryBuilder {
     #[must_use]
     pub fn event_registration(mut self, registration: EventRegistration) -> Self {
         self.events.push(registration);
+        self
+    }
+
+    /// Registers a projection.
+    #[must_use]
+    pub fn projection<P: Projection>(mut self) -> Self {
+        self.projections.push(ProjectionRegistration::of::<P>());
         self
     }
 
@@ -257,9 +309,24 @@ impl RegistryBuilder {
                 _ => {}
             }
         }
+        let mut projections = BTreeMap::new();
+        for p in self.projections {
+            match projections.insert(p.name, p) {
+                Some(other) if other.rust_type != p.rust_type => {
+                    let (first, second) = ordered(other.rust_type, p.rust_type);
+                    return Err(RegistryError::DuplicateProjection {
+                        name: p.name,
+                        first,
+                        second,
+                    });
+                }
+                _ => {}
+            }
+        }
         Ok(Registry {
             events: events.into_values().collect(),
             aggregates: aggregates.into_values().collect(),
+            projections: projections.into_values().collect(),
         })
     }
 }

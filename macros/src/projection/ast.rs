@@ -1,0 +1,192 @@
+//! The model of a `#[projection]` impl block: its keys and its `#[on]` handlers, with the
+//! rules a handler's signature follows.
+
+use proc_macro2::TokenStream;
+use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Type};
+
+use crate::attr::{self, Slot};
+use crate::ctxt::Ctxt;
+
+const SHAPE: &str = "an `#[on]` handler looks like `fn on_event(&mut self, event: &EventType)`, optionally with `envelope: &RecordedEvent` after the event";
+
+pub(crate) struct Args {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+pub(crate) struct Projection {
+    /// The impl block with the `#[on]` markers removed.
+    pub(crate) item: ItemImpl,
+    pub(crate) args: Args,
+    pub(crate) handlers: Vec<On>,
+}
+
+/// One `#[on]` method.
+pub(crate) struct On {
+    pub(crate) method: syn::Ident,
+    pub(crate) event: Type,
+    pub(crate) with_envelope: bool,
+}
+
+pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
+    let mut name = Slot::<LitStr>::new(attr::NAME);
+    let mut krate = Slot::<syn::Path>::new(attr::CRATE);
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident(attr::NAME) {
+            if let Some(lit) = attr::string_value(cx, &meta)? {
+                if lit.value().is_empty() {
+                    cx.error_at(&lit, "the projection name must not be empty");
+                }
+                name.set(cx, &meta.path, lit);
+            }
+        } else if meta.path.is_ident(attr::CRATE) {
+            let path = meta.value()?.parse::<syn::Path>()?;
+            krate.set(cx, &meta.path, path);
+        } else {
+            attr::unknown_key(cx, &meta, "projection", &[attr::NAME, attr::CRATE])?;
+        }
+        Ok(())
+    });
+    let result = syn::parse::Parser::parse2(parser, args);
+    cx.ok(result);
+    Args {
+        name: name.get(),
+        krate: krate.get(),
+    }
+}
+
+pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection {
+    if let Some((_, path, _)) = &item.trait_ {
+        cx.error_at(
+            path,
+            "`#[projection]` goes on an inherent impl block (`impl Balances { ... }`), not on a trait impl",
+        );
+    }
+    if !item.generics.params.is_empty() {
+        cx.error_at(
+            &item.generics,
+            "a projection cannot be generic: its name and checkpoint belong to one concrete type",
+        );
+    }
+    let mut handlers: Vec<On> = Vec::new();
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        if !take_marker(cx, method) {
+            continue;
+        }
+        if let Some(on) = signature(cx, method) {
+            if handlers.iter().any(|h| same_type(&h.event, &on.event)) {
+                cx.error_at(
+                    &on.event,
+                    "a second `#[on]` handler takes this event; one handler per event type, so the order of effects is clear",
+                );
+            } else {
+                handlers.push(on);
+            }
+        }
+    }
+    if handlers.is_empty() {
+        cx.error_at(
+            &item.self_ty,
+            format!("this projection handles no events: add an `#[on]` method; {SHAPE}"),
+        );
+    }
+    Projection {
+        item,
+        args,
+        handlers,
+    }
+}
+
+/// Removes `#[on]` markers; `true` when the method had one.
+fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn) -> bool {
+    let before = method.attrs.len();
+    method.attrs.retain(|a| {
+        if !a.path().is_ident("on") {
+            return true;
+        }
+        if !matches!(a.meta, syn::Meta::Path(_)) {
+            cx.error_at(&a.meta, "`#[on]` takes no arguments");
+        }
+        false
+    });
+    let markers = before - method.attrs.len();
+    if markers > 1 {
+        cx.error_at(&method.sig.ident, "duplicate `#[on]` on one method");
+    }
+    markers > 0
+}
+
+/// `fn name(&mut self, event: &Event[, envelope: &RecordedEvent])`, synchronous.
+fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<On> {
+    let sig = &method.sig;
+    let mut ok = true;
+    if let Some(asyncness) = sig.asyncness {
+        cx.error_at(
+            asyncness,
+            format!("`#[on]` handlers are synchronous; {SHAPE}"),
+        );
+        ok = false;
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_at(
+            &sig.generics,
+            format!("`#[on]` handlers are not generic; {SHAPE}"),
+        );
+        ok = false;
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some() => {}
+        Some(other) => {
+            cx.error_at(
+                other,
+                format!("an `#[on]` handler takes `&mut self`; {SHAPE}"),
+            );
+            ok = false;
+        }
+        None => {
+            cx.error_at(
+                &sig.ident,
+                format!("an `#[on]` handler takes `&mut self`; {SHAPE}"),
+            );
+            return None;
+        }
+    }
+    let rest: Vec<&FnArg> = inputs.collect();
+    let event = match rest.first() {
+        Some(FnArg::Typed(pat)) => match &*pat.ty {
+            Type::Reference(r) if r.mutability.is_none() => Some((*r.elem).clone()),
+            other => {
+                cx.error_at(
+                    other,
+                    format!("take the event by shared reference (`&EventType`); {SHAPE}"),
+                );
+                None
+            }
+        },
+        _ => {
+            cx.error_at(
+                &sig.ident,
+                format!("an `#[on]` handler takes the event; {SHAPE}"),
+            );
+            None
+        }
+    };
+    if rest.len() > 2 {
+        cx.error_at(rest[2], format!("too many parameters; {SHAPE}"));
+        ok = false;
+    }
+    let event = event?;
+    ok.then(|| On {
+        method: sig.ident.clone(),
+        event,
+        with_envelope: rest.len() == 2,
+    })
+}
+
+fn same_type(a: &Type, b: &Type) -> bool {
+    quote::quote!(#a).to_string() == quote::quote!(#b).to_string()
+}

@@ -1,0 +1,98 @@
+//! Generates the `Projection` impl: the handled event names and the routing as a `match` on
+//! the stored name, then an inventory registration.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::ast::Projection;
+
+// expands to:
+// impl Balances { ... }                      // the user's block, markers removed
+// const _: () = {
+//     impl Projection for Balances {
+//         const NAME = "Balances"; const HANDLES = &[HandledEvent::of::<A>(), ...];
+//         fn handle(&mut self, codec, event) {
+//             match &*event.event_type {
+//                 <A as Event>::NAME => { let e = decode::<A>; outcome(self.on_a(&e)) }
+//                 name if <A as Event>::is_stored_as(name) => ...   // renamed events
+//                 _ => Ok(false),
+//             }
+//         }
+//     }
+//     inventory::submit! { ProjectionRegistration { name, rust_type, events } }
+// };
+pub(crate) fn generate(model: &Projection) -> TokenStream {
+    let item = &model.item;
+    let self_ty = &item.self_ty;
+    let krate = model
+        .args
+        .krate
+        .clone()
+        .unwrap_or_else(|| syn::parse_quote!(::eventsmith));
+    let p = quote!(#krate::__private);
+    let name = model.args.name.as_ref().map_or_else(
+        || {
+            let ty = quote!(#self_ty).to_string().replace(' ', "");
+            quote!(#ty)
+        },
+        |lit| quote!(#lit),
+    );
+    let as_event = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::Event>);
+    let call = |h: &super::ast::On| {
+        let (method, ty) = (&h.method, &h.event);
+        let args = if h.with_envelope {
+            quote!(&__event, event)
+        } else {
+            quote!(&__event)
+        };
+        quote! {{
+            let __event = #p::projection_decode::<Self, #ty, __C>(codec, event)?;
+            #p::projection_outcome::<Self, _>(self.#method(#args), event)
+        }}
+    };
+    let by_name = model.handlers.iter().map(|h| {
+        let e = as_event(&h.event);
+        let call = call(h);
+        quote!(#e::NAME => #call,)
+    });
+    let by_previous_name = model.handlers.iter().map(|h| {
+        let e = as_event(&h.event);
+        let call = call(h);
+        quote!(__name if #e::is_stored_as(__name) => #call,)
+    });
+    let handles = model.handlers.iter().map(|h| {
+        let ty = &h.event;
+        quote_spanned!(ty.span()=> #p::HandledEvent::of::<#ty>())
+    });
+    quote! {
+        #item
+
+        const _: () = {
+            #[automatically_derived]
+            impl #p::Projection for #self_ty {
+                const NAME: &'static str = #name;
+                const HANDLES: &'static [#p::HandledEvent] = &[#(#handles),*];
+
+                fn handle<__C: #p::Codec>(
+                    &mut self,
+                    codec: &__C,
+                    event: &#p::RecordedEvent,
+                ) -> #p::Result<bool, #p::ProjectionError> {
+                    match &*event.event_type {
+                        #(#by_name)*
+                        #(#by_previous_name)*
+                        _ => #p::Ok(false),
+                    }
+                }
+            }
+
+            #p::inventory::submit! {
+                #p::ProjectionRegistration {
+                    name: <#self_ty as #p::Projection>::NAME,
+                    rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#self_ty)),
+                }
+            }
+        };
+    }
+}

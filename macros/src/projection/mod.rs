@@ -1,0 +1,48 @@
+//! `#[projection]`: parse (`ast.rs`, with the signature rules) → generate (`expand.rs`).
+//!
+//! Enters: an inherent impl block of the read model's type with `#[on]` methods, and
+//! `#[projection(name = "...", crate = path)]`.
+//! Reports: the wrong kind of item, trait impls, generics, no handlers, bad handler signatures,
+//! two handlers of one event type, unknown or repeated keys, all in one compile. With errors,
+//! it still emits the impl block, so that the methods stay callable.
+
+mod ast;
+mod expand;
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+
+use crate::ctxt::Ctxt;
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let args = ast::parse_args(&mut cx, args);
+    let item_impl = match syn::parse2::<syn::Item>(item.clone()) {
+        Ok(syn::Item::Impl(item_impl)) => item_impl,
+        Ok(other) => {
+            cx.push(syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "`#[projection]` goes on the impl block that holds the `#[on]` handlers, as in `#[projection] impl Balances { ... }`",
+            ));
+            return with_errors(cx, other.into_token_stream());
+        }
+        Err(e) => {
+            cx.push(e);
+            return with_errors(cx, item);
+        }
+    };
+    let model = ast::parse(&mut cx, args, item_impl);
+    match cx.into_compile_errors() {
+        None => expand::generate(&model),
+        Some(mut errors) => {
+            errors.extend(model.item.into_token_stream());
+            errors
+        }
+    }
+}
+
+fn with_errors(cx: Ctxt, item: TokenStream) -> TokenStream {
+    let mut out = cx.into_compile_errors().unwrap_or_default();
+    out.extend(item);
+    out
+}
