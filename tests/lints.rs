@@ -119,3 +119,38 @@ async fn the_strictly_linted_aggregate_works() {
     assert_eq!(done.events.len(), 2);
     assert!(matches!(done.events[1], LedgerHappened::Noted(Noted(1))));
 }
+
+/// A strictly linted projection.
+#[derive(Debug, Default)]
+pub struct Openings {
+    /// How many.
+    pub count: u64,
+    /// Where the last one was.
+    pub last_position: u64,
+}
+
+#[eventsmith::projection(name = "lint.openings")]
+impl Openings {
+    #[on]
+    fn opened(&mut self, _event: &Opened, envelope: &eventsmith::RecordedEvent) {
+        self.count += 1;
+        self.last_position = envelope.global_position;
+    }
+
+    #[on]
+    fn noted(&mut self, event: &Noted) -> Result<(), std::io::Error> {
+        self.count = self
+            .count
+            .checked_add(u64::from(event.0))
+            .ok_or_else(|| std::io::Error::other("overflow"))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn the_strictly_linted_projection_works() {
+    eventsmith::testing::ProjectionTest::new(Openings::default())
+        .given("l", Opened { owner: "o".into() })
+        .given("l", Noted(2))
+        .then(|p| assert_eq!((p.count, p.last_position), (3, 1)));
+}

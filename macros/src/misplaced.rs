@@ -10,8 +10,13 @@ pub(crate) fn expand(
     _args: TokenStream,
     item: TokenStream,
 ) -> TokenStream {
+    let article = if block.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     let message = format!(
-        "`#[{name}]` only works on a method inside an `#[{block}]` impl block: put `#[{block}]` on the impl block that holds this method"
+        "`#[{name}]` only works on a method inside {article} `#[{block}]` impl block: put `#[{block}]` on the impl block that holds this method"
     );
     let mut out = syn::Error::new(Span::call_site(), message).to_compile_error();
     // Re-emit the item so that the one mistake does not cascade into missing-item errors.

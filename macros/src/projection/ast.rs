@@ -26,6 +26,8 @@ pub(crate) struct On {
     pub(crate) method: syn::Ident,
     pub(crate) event: Type,
     pub(crate) with_envelope: bool,
+    /// The return type, or the method's name when it returns nothing.
+    pub(crate) output_span: proc_macro2::Span,
 }
 
 pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
@@ -184,6 +186,10 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<On> {
         method: sig.ident.clone(),
         event,
         with_envelope: rest.len() == 2,
+        output_span: match &sig.output {
+            syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(&**ty),
+            syn::ReturnType::Default => sig.ident.span(),
+        },
     })
 }
 

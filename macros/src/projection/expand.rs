@@ -38,7 +38,6 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
         },
         |lit| quote!(#lit),
     );
-    let as_event = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #p::Event>);
     let call = |h: &super::ast::On| {
         let (method, ty) = (&h.method, &h.event);
         let args = if h.with_envelope {
@@ -46,20 +45,30 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
         } else {
             quote!(&__event)
         };
-        quote! {{
-            let __event = #p::projection_decode::<Self, #ty, __C>(codec, event)?;
+        // Spanned at the user's tokens: a type that is not an event is reported at the
+        // parameter, a return type that is not allowed at the return type.
+        let decode = quote_spanned! {ty.span()=>
+            #p::projection_decode::<Self, #ty, __C>(codec, event)
+        };
+        let outcome = quote_spanned! {h.output_span=>
             #p::projection_outcome::<Self, _>(self.#method(#args), event)
+        };
+        quote! {{
+            let __event = #decode?;
+            #outcome
         }}
     };
     let by_name = model.handlers.iter().map(|h| {
-        let e = as_event(&h.event);
+        let ty = &h.event;
+        let name = quote_spanned!(ty.span()=> <#ty as #p::Event>::NAME);
         let call = call(h);
-        quote!(#e::NAME => #call,)
+        quote!(#name => #call,)
     });
     let by_previous_name = model.handlers.iter().map(|h| {
-        let e = as_event(&h.event);
+        let ty = &h.event;
+        let renamed = quote_spanned!(ty.span()=> <#ty as #p::Event>::is_stored_as(__name));
         let call = call(h);
-        quote!(__name if #e::is_stored_as(__name) => #call,)
+        quote!(__name if #renamed => #call,)
     });
     let handles = model.handlers.iter().map(|h| {
         let ty = &h.event;

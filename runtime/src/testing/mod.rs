@@ -1,12 +1,15 @@
 //! Test helpers, with no store: [`AggregateTest`] given/when/then for aggregates,
+//! [`ProjectionTest`] for projections,
 //! [`UpcastTest`] for the upcasters of an event, and [`SchemaLock`], which fails a test when
 //! an event's serialized shape changed without a version bump.
 
 mod aggregate;
+mod projection;
 mod schema_lock;
 mod upcast;
 
 pub use aggregate::{AggregateTest, Then};
+pub use projection::ProjectionTest;
 pub use schema_lock::{BLESS_VAR, LockMismatch, LockProblem, SchemaLock};
 pub use upcast::UpcastTest;
 

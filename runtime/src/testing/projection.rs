@@ -1,0 +1,127 @@
+//! Given/when/then for projections: events in, through the same decoding and routing a
+//! projection runner uses, then assertions on the read model.
+
+use std::sync::Arc;
+
+use crate::codec::{Codec, JsonCodec};
+use crate::envelope::{Metadata, RecordedEvent, Timestamp};
+use crate::event::Event;
+use crate::projection::{Projection, ProjectionError};
+use crate::upcast::Value;
+
+/// A projection under test, fed events as if read from a store.
+///
+/// ```
+/// use eventsmith::testing::ProjectionTest;
+/// # use eventsmith::{Event, projection};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Serialize, Deserialize, Event)] struct Deposited { amount: u64 }
+/// # #[derive(Default)] struct Total { sum: u64 }
+/// # #[projection] impl Total { #[on] fn on(&mut self, e: &Deposited) { self.sum += e.amount; } }
+/// ProjectionTest::new(Total::default())
+///     .given("acc-1", Deposited { amount: 5 })
+///     .given("acc-2", Deposited { amount: 7 })
+///     .then(|total| assert_eq!(total.sum, 12));
+/// ```
+#[derive(Debug)]
+pub struct ProjectionTest<P> {
+    projection: P,
+    position: u64,
+    versions: std::collections::HashMap<String, u64>,
+}
+
+impl<P: Projection> ProjectionTest<P> {
+    /// A test of `projection` in its initial state.
+    #[must_use]
+    pub fn new(projection: P) -> Self {
+        Self {
+            projection,
+            position: 0,
+            versions: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Feeds one event of `stream`.
+    ///
+    /// # Panics
+    /// When the event does not serialize or the projection fails on it.
+    #[must_use]
+    #[track_caller]
+    pub fn given<E: Event>(self, stream: &str, event: E) -> Self {
+        let payload = JsonCodec.encode(&event).expect("the event serializes");
+        self.feed(stream, E::NAME, E::VERSION, payload)
+    }
+
+    /// Feeds an event as an older release stored it: name, version and JSON payload, to test
+    /// that the projection reads it through the upcasters.
+    ///
+    /// # Panics
+    /// When the projection fails on it.
+    #[must_use]
+    #[track_caller]
+    pub fn given_stored(self, stream: &str, name: &str, version: u32, payload: Value) -> Self {
+        let payload = JsonCodec.encode(&payload).expect("a JSON value serializes");
+        self.feed(stream, name, version, payload)
+    }
+
+    /// Feeds one stored event and returns the projection's outcome instead of panicking.
+    ///
+    /// # Errors
+    /// The projection's error.
+    pub fn try_given_stored(
+        &mut self,
+        stream: &str,
+        name: &str,
+        version: u32,
+        payload: Value,
+    ) -> Result<bool, ProjectionError> {
+        let payload = JsonCodec.encode(&payload).expect("a JSON value serializes");
+        let event = self.record(stream, name, version, payload);
+        self.projection.handle(&JsonCodec, &event)
+    }
+
+    /// Runs assertions on the read model.
+    #[track_caller]
+    pub fn then(self, check: impl FnOnce(&P)) -> Self {
+        check(&self.projection);
+        self
+    }
+
+    /// The read model.
+    #[must_use]
+    pub fn into_inner(self) -> P {
+        self.projection
+    }
+
+    #[track_caller]
+    fn feed(mut self, stream: &str, name: &str, version: u32, payload: Vec<u8>) -> Self {
+        let event = self.record(stream, name, version, payload);
+        match self.projection.handle(&JsonCodec, &event) {
+            Ok(_) => self,
+            Err(e) => panic!("the projection failed: {e}"),
+        }
+    }
+
+    fn record(
+        &mut self,
+        stream: &str,
+        name: &str,
+        version: u32,
+        payload: Vec<u8>,
+    ) -> RecordedEvent {
+        self.position += 1;
+        let stream_version = self.versions.entry(stream.to_owned()).or_default();
+        *stream_version += 1;
+        RecordedEvent {
+            event_id: uuid::Uuid::now_v7(),
+            stream_id: Arc::from(stream),
+            stream_version: *stream_version,
+            global_position: self.position,
+            event_type: Arc::from(name),
+            schema_version: version,
+            payload: Arc::from(payload),
+            metadata: Arc::new(Metadata::default()),
+            timestamp: Timestamp::now(),
+        }
+    }
+}
