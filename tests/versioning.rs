@@ -1,6 +1,6 @@
 //! Event versioning against real stores: events written by "older releases" at versions 1
 //! and 2 (and under the event's old name) are read through the upcasters as version 3 by an
-//! aggregate, by a projection-style consumer of the global log and by a snapshot-backed load;
+//! aggregate, by a `#[projection]` fed from the global log and by a snapshot-backed load;
 //! a skip policy skips exactly the names it lists; an upcaster's rejection and an unknown
 //! name are typed errors naming the stream and version.
 
@@ -11,7 +11,8 @@ use std::sync::Arc;
 use eventsmith::upcast::{UpcastError, Value, object_mut, take_field};
 use eventsmith::{
     Aggregate, App, Command, DecodeFailure, Event, EventStore, ExpectedVersion, InMemoryStore,
-    LoadError, Metadata, NewEvent, SqliteStore, aggregate,
+    JsonCodec, LoadError, Metadata, NewEvent, Projection, RecordedEvent, SqliteStore, aggregate,
+    projection,
 };
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,22 @@ impl Account {
     }
 }
 
+/// The deposits seen in global order, by amount.
+#[derive(Default)]
+struct Deposits {
+    amounts: Vec<u64>,
+    streams: Vec<String>,
+}
+
+#[projection]
+impl Deposits {
+    #[on]
+    fn deposited(&mut self, event: &MoneyDeposited, envelope: &RecordedEvent) {
+        self.amounts.push(event.amount_cents);
+        self.streams.push(envelope.stream_id.to_string());
+    }
+}
+
 /// Appends events as an older release wrote them: name, version and JSON as given.
 async fn write_as_old_release<S: EventStore>(
     store: &S,
@@ -165,21 +182,17 @@ async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
     let (account, version) = fresh.load::<Account>("a").await.unwrap();
     assert_eq!((account.cents, account.deposits, version), (537, 7, 9));
 
-    // A projection-style consumer of the global log: it asks for the deposit's names (current
-    // and previous) and decodes each through the same chain.
-    let mut seen = Vec::new();
+    // A projection fed from the global log: it needs the deposit's current and previous
+    // names, and reads each through the same chain.
+    let names = eventsmith::stored_names::<Deposits>();
+    assert_eq!(names, ["MoneyDeposited", "FundsDeposited"]);
+    let mut deposits = Deposits::default();
     for recorded in store.read_all(0, 1000).await.unwrap() {
-        if MoneyDeposited::is_stored_as(&recorded.event_type) {
-            let event = MoneyDeposited::decode_stored(
-                &eventsmith::JsonCodec,
-                recorded.schema_version,
-                &recorded.payload,
-            )
-            .unwrap();
-            seen.push(event.amount_cents);
-        }
+        let handled = deposits.handle(&JsonCodec, &recorded).unwrap();
+        assert_eq!(handled, names.contains(&&*recorded.event_type));
     }
-    assert_eq!(seen, [200, 150, 50, 7, 10, 20, 100]);
+    assert_eq!(deposits.amounts, [200, 150, 50, 7, 10, 20, 100]);
+    assert!(deposits.streams.iter().all(|s| *s == stream));
 }
 
 async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(store: S) {
@@ -220,6 +233,16 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
         "{err}"
     );
     assert!(err.to_string().contains("not a whole number"), "{err}");
+    // A projection reading the same event fails the same way, naming itself.
+    let bad_event = store.read_stream(&bad, 1, 1).await.unwrap().remove(0);
+    let err = Deposits::default()
+        .handle(&JsonCodec, &bad_event)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("projection `Deposits`: cannot decode event `FundsDeposited`"),
+        "{err}"
+    );
 
     // A version from a newer release is refused, not guessed at.
     let newer = Account::stream_id("newer");

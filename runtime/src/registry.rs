@@ -423,6 +423,28 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_projection_names_both_types() {
+        let proj = |rust_type| ProjectionRegistration {
+            name: "balances",
+            rust_type,
+        };
+        let mut builder = Registry::builder();
+        builder.projections = vec![
+            proj("b::Balances"),
+            proj("a::Balances"),
+            proj("b::Balances"),
+        ];
+        assert_eq!(
+            builder.build().unwrap_err(),
+            RegistryError::DuplicateProjection {
+                name: "balances",
+                first: "a::Balances",
+                second: "b::Balances"
+            }
+        );
+    }
+
+    #[test]
     fn duplicate_aggregate_names_both_types() {
         let agg = |rust_type| AggregateRegistration {
             name: "Account",
