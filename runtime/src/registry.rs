@@ -279,56 +279,63 @@ impl RegistryBuilder {
     /// # Errors
     /// [`RegistryError`] naming both Rust types of the first clash in sorted order.
     pub fn build(self) -> Result<Registry, RegistryError> {
-        let mut events = BTreeMap::new();
-        for e in self.events {
-            match events.insert((e.name, e.version), e) {
-                Some(other) if other.rust_type != e.rust_type => {
-                    let (first, second) = ordered(other.rust_type, e.rust_type);
-                    return Err(RegistryError::DuplicateEvent {
-                        name: e.name,
-                        version: e.version,
-                        first,
-                        second,
-                    });
-                }
-                _ => {}
-            }
-        }
+        let events = unique(
+            self.events,
+            |e| ((e.name, e.version), e.rust_type),
+            |e, first, second| RegistryError::DuplicateEvent {
+                name: e.name,
+                version: e.version,
+                first,
+                second,
+            },
+        )?;
         check_previous_names(events.values())?;
-        let mut aggregates = BTreeMap::new();
-        for a in self.aggregates {
-            match aggregates.insert(a.name, a) {
-                Some(other) if other.rust_type != a.rust_type => {
-                    let (first, second) = ordered(other.rust_type, a.rust_type);
-                    return Err(RegistryError::DuplicateAggregate {
-                        name: a.name,
-                        first,
-                        second,
-                    });
-                }
-                _ => {}
-            }
-        }
-        let mut projections = BTreeMap::new();
-        for p in self.projections {
-            match projections.insert(p.name, p) {
-                Some(other) if other.rust_type != p.rust_type => {
-                    let (first, second) = ordered(other.rust_type, p.rust_type);
-                    return Err(RegistryError::DuplicateProjection {
-                        name: p.name,
-                        first,
-                        second,
-                    });
-                }
-                _ => {}
-            }
-        }
+        let aggregates = unique(
+            self.aggregates,
+            |a| (a.name, a.rust_type),
+            |a, first, second| RegistryError::DuplicateAggregate {
+                name: a.name,
+                first,
+                second,
+            },
+        )?;
+        let projections = unique(
+            self.projections,
+            |p| (p.name, p.rust_type),
+            |p, first, second| RegistryError::DuplicateProjection {
+                name: p.name,
+                first,
+                second,
+            },
+        )?;
         Ok(Registry {
             events: events.into_values().collect(),
             aggregates: aggregates.into_values().collect(),
             projections: projections.into_values().collect(),
         })
     }
+}
+
+/// The registrations keyed and sorted by `key`; the same Rust type registered twice counts
+/// once, two types under one key are the error `clash` builds from the later one and both
+/// type names in a fixed order.
+fn unique<T: Copy, K: Ord>(
+    registrations: Vec<T>,
+    key: impl Fn(&T) -> (K, &'static str),
+    clash: impl Fn(&T, &'static str, &'static str) -> RegistryError,
+) -> Result<BTreeMap<K, T>, RegistryError> {
+    let mut unique = BTreeMap::new();
+    for registration in registrations {
+        let (k, rust_type) = key(&registration);
+        if let Some(other) = unique.insert(k, registration) {
+            let (_, other_type) = key(&other);
+            if other_type != rust_type {
+                let (first, second) = ordered(other_type, rust_type);
+                return Err(clash(&registration, first, second));
+            }
+        }
+    }
+    Ok(unique)
 }
 
 /// A previous name must not be claimed by another type, as its name or as its previous name.
