@@ -111,6 +111,33 @@ async fn a_database_from_a_newer_build_is_refused() {
     assert!(err.to_string().contains("schema version 99"), "{err}");
 }
 
+#[tokio::test]
+async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let e = NewEvent::new("Kept", 1, b"{}".to_vec(), Arc::default());
+    store
+        .append("s", ExpectedVersion::NoStream, vec![e], None)
+        .await
+        .unwrap();
+    drop(store);
+    // Back to what a build of schema version 1 left: no checkpoints table.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("DROP TABLE checkpoints; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.read_stream("s", 1, 10).await.unwrap().len(), 1);
+    store.save_checkpoint("p", 1).await.unwrap();
+    assert_eq!(store.load_checkpoint("p").await.unwrap(), Some(1));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
     let (_dir, store) = temp_store();

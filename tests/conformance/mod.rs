@@ -58,6 +58,7 @@ where
     hostile_stream_names(make().await).await;
     idempotency_keys(make().await).await;
     snapshots(make().await).await;
+    checkpoints(make().await).await;
 }
 
 /// An appended event reads back with every envelope field intact.
@@ -491,4 +492,19 @@ pub(crate) async fn snapshots<S: EventStore>(store: S) {
         Some(snap(1, "h"))
     );
     assert_eq!(store.load_snapshot("other").await.unwrap(), None);
+}
+
+/// A checkpoint is kept per consumer name, replaced on save, reset by saving 0, and names are
+/// stored verbatim.
+pub(crate) async fn checkpoints<S: EventStore>(store: S) {
+    let hostile = "bal'ances\"; DROP TABLE checkpoints; --ü";
+    assert_eq!(store.load_checkpoint("balances").await.unwrap(), None);
+    store.save_checkpoint("balances", 41).await.unwrap();
+    store.save_checkpoint(hostile, 7).await.unwrap();
+    store.save_checkpoint("balances", 42).await.unwrap();
+    assert_eq!(store.load_checkpoint("balances").await.unwrap(), Some(42));
+    assert_eq!(store.load_checkpoint(hostile).await.unwrap(), Some(7));
+    store.save_checkpoint("balances", 0).await.unwrap();
+    assert_eq!(store.load_checkpoint("balances").await.unwrap(), Some(0));
+    assert_eq!(store.load_checkpoint("other").await.unwrap(), None);
 }

@@ -44,6 +44,7 @@ struct Log {
     // Seeded hashing: stream ids may come from untrusted input.
     streams: HashMap<Arc<str>, Stream, RandomState>,
     snapshots: HashMap<String, Snapshot, RandomState>,
+    checkpoints: HashMap<String, u64, RandomState>,
 }
 
 #[derive(Debug)]
@@ -251,5 +252,14 @@ impl EventStore for InMemoryStore {
 
     async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
         Ok(self.read().snapshots.get(stream).cloned())
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        self.write().checkpoints.insert(name.to_owned(), position);
+        Ok(())
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.read().checkpoints.get(name).copied())
     }
 }

@@ -231,6 +231,27 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         stream: &str,
     ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
 
+    /// Records that the consumer `name` (a projection) has handled every event up to global
+    /// position `position`, replacing its earlier checkpoint. Setting 0 rebuilds from the
+    /// start.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn save_checkpoint(
+        &self,
+        name: &str,
+        position: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The checkpoint of the consumer `name`, if one was saved.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn load_checkpoint(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
     /// Follows the global log from `from_position`: first the stored events, then new ones as
     /// they are appended, with no gap and no duplicate at the hand-over.
     fn subscribe(&self, from_position: u64) -> Subscription<Self> {

@@ -76,6 +76,7 @@ pub(crate) struct Names {
     events: String,
     idempotency: String,
     snapshots: String,
+    checkpoints: String,
     version: String,
     /// The LISTEN/NOTIFY channel (a plain string, quoted where it is an identifier).
     channel: String,
@@ -94,6 +95,7 @@ impl Names {
             events: table("events"),
             idempotency: table("idempotency"),
             snapshots: table("snapshots"),
+            checkpoints: table("checkpoints"),
             version: table("schema_version"),
             channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),
             configured_schema: options.schema.clone(),
@@ -400,5 +402,36 @@ impl EventStore for PgStore {
             payload: Arc::from(r.get::<_, Vec<u8>>(2)),
             taken_at: Timestamp::from_micros(r.get(3)),
         }))
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "INSERT INTO {t} (name, position, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET
+                 position = excluded.position,
+                 updated_at = excluded.updated_at",
+            t = self.inner.names.checkpoints
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        client
+            .execute(
+                &stmt,
+                &[&name, &int(position), &Timestamp::now().as_micros()],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "SELECT position FROM {} WHERE name = $1",
+            self.inner.names.checkpoints
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let row = client.query_opt(&stmt, &[&name]).await.map_err(pg_error)?;
+        Ok(row.map(|r| r.get::<_, i64>(0).unsigned_abs()))
     }
 }

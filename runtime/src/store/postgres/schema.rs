@@ -9,11 +9,12 @@ use super::{Names, pg_error};
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i32 = 1;
+pub(crate) const VERSION: i32 = 2;
 
 fn migrations(n: &Names) -> Vec<String> {
-    vec![format!(
-        "
+    vec![
+        format!(
+            "
         CREATE TABLE {events} (
             position       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             tx             xid8   NOT NULL DEFAULT pg_current_xact_id(),
@@ -43,10 +44,21 @@ fn migrations(n: &Names) -> Vec<String> {
             taken_at         bigint NOT NULL
         );
         ",
-        events = n.events,
-        idempotency = n.idempotency,
-        snapshots = n.snapshots,
-    )]
+            events = n.events,
+            idempotency = n.idempotency,
+            snapshots = n.snapshots,
+        ),
+        format!(
+            "
+        CREATE TABLE {checkpoints} (
+            name       text   PRIMARY KEY,
+            position   bigint NOT NULL,
+            updated_at bigint NOT NULL
+        );
+        ",
+            checkpoints = n.checkpoints,
+        ),
+    ]
 }
 
 /// Brings the schema to [`VERSION`].

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
-use self::writer::{GroupCommit, Write, Writer};
+use self::writer::{GroupCommit, Put, Write, Writer};
 use super::columns::sql_int;
 use super::head::Head;
 use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
@@ -330,10 +330,31 @@ impl EventStore for SqliteStore {
 
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         let stream = stream.to_owned();
-        self.write(|reply| Write::Snapshot {
-            stream,
-            snapshot,
+        self.write(|reply| Write::Put {
+            put: Put::Snapshot { stream, snapshot },
             reply,
+        })
+        .await
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(|reply| Write::Put {
+            put: Put::Checkpoint { name, position },
+            reply,
+        })
+        .await
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")
+                .and_then(|mut s| {
+                    s.query_row([&name], |r| Ok(r.get::<_, i64>(0)?.unsigned_abs()))
+                        .optional()
+                })
+                .map_err(backend_error)
         })
         .await
     }

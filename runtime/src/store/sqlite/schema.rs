@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 1: events (a stream's version is its last event's, found through the unique index),
@@ -36,6 +36,14 @@ const MIGRATIONS: &[&str] = &[
         stream_version   INTEGER NOT NULL,
         payload          BLOB    NOT NULL,
         taken_at         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
+    // 2: projection checkpoints.
+    "
+    CREATE TABLE checkpoints (
+        name       TEXT    PRIMARY KEY,
+        position   INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
 ];

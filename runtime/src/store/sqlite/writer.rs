@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::backend_error;
-use crate::envelope::NewEvent;
+use crate::envelope::{NewEvent, Timestamp};
 use crate::store::columns::{appended, metadata_bytes};
 use crate::store::head::Head;
 use crate::store::{AppendOutcome, Appended, ExpectedVersion, Snapshot, StoreError, admit};
@@ -30,11 +30,17 @@ pub(crate) enum Write {
         key: Option<String>,
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
-    Snapshot {
-        stream: String,
-        snapshot: Snapshot,
+    /// A write with no answer but success: a snapshot or a checkpoint.
+    Put {
+        put: Put,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+}
+
+/// What a [`Write::Put`] writes.
+pub(crate) enum Put {
+    Snapshot { stream: String, snapshot: Snapshot },
+    Checkpoint { name: String, position: u64 },
 }
 
 pub(crate) struct Writer {
@@ -150,7 +156,7 @@ enum Answer {
         oneshot::Sender<Result<AppendOutcome, StoreError>>,
         Result<AppendOutcome, StoreError>,
     ),
-    Snapshot(
+    Put(
         oneshot::Sender<Result<(), StoreError>>,
         Result<(), StoreError>,
     ),
@@ -226,11 +232,15 @@ impl Writer {
                     }
                     Answer::Append(reply, result)
                 }
-                Write::Snapshot {
-                    stream,
-                    snapshot,
+                Write::Put { put, reply } => Answer::Put(
                     reply,
-                } => Answer::Snapshot(reply, save_snapshot(&tx, &stream, &snapshot)),
+                    match put {
+                        Put::Snapshot { stream, snapshot } => {
+                            save_snapshot(&tx, &stream, &snapshot)
+                        }
+                        Put::Checkpoint { name, position } => save_checkpoint(&tx, &name, position),
+                    },
+                ),
             };
             if !answer.is_ok() {
                 self.next_position = savepoint_position;
@@ -255,7 +265,7 @@ impl Answer {
     fn is_ok(&self) -> bool {
         match self {
             Self::Append(_, r) => r.is_ok(),
-            Self::Snapshot(_, r) => r.is_ok(),
+            Self::Put(_, r) => r.is_ok(),
         }
     }
 
@@ -263,7 +273,7 @@ impl Answer {
         // A caller that stopped waiting does not care about the answer.
         match self {
             Self::Append(reply, result) => drop(reply.send(result)),
-            Self::Snapshot(reply, result) => drop(reply.send(result)),
+            Self::Put(reply, result) => drop(reply.send(result)),
         }
     }
 
@@ -274,7 +284,7 @@ impl Answer {
         match self {
             Self::Append(reply, Err(e)) => drop(reply.send(Err(e))),
             Self::Append(reply, Ok(_)) => drop(reply.send(Err(error()))),
-            Self::Snapshot(reply, _) => drop(reply.send(Err(error()))),
+            Self::Put(reply, _) => drop(reply.send(Err(error()))),
         }
     }
 }
@@ -437,6 +447,18 @@ fn save_snapshot(conn: &Connection, stream: &str, snapshot: &Snapshot) -> Result
             snapshot.taken_at.as_micros(),
         ])
     })
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+fn save_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET
+             position = excluded.position,
+             updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| s.execute(params![name, int(position)?, Timestamp::now().as_micros()]))
     .map_err(backend_error)?;
     Ok(())
 }
