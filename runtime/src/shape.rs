@@ -36,10 +36,7 @@ pub struct ShapeError(String);
 /// `deserialize_any` (internally tagged or untagged enums, `#[serde(flatten)]`,
 /// `serde_json::Value`).
 pub fn shape_of<T: DeserializeOwned>() -> Result<String, ShapeError> {
-    let registry = trace::<T>()?;
-    let (format, _) = Tracer::new(config())
-        .trace_type_once::<T>(&Samples::new())
-        .map_err(|e| ShapeError(e.to_string()))?;
+    let (format, registry) = trace::<T>()?;
     let mut out = String::new();
     Writer {
         registry: &registry,
@@ -57,8 +54,8 @@ fn config() -> TracerConfig {
 /// Traces `T` until every variant of every enum in it, nested ones too, is known. The tracer
 /// reveals one more variant of an enum per pass, and names the enums still incomplete only
 /// when the registry is taken, so the names learnt are fed into a fresh tracer until none
-/// is missing.
-fn trace<T: DeserializeOwned>() -> Result<BTreeMap<String, ContainerFormat>, ShapeError> {
+/// is missing. Returns the format of `T` itself and the containers it refers to.
+fn trace<T: DeserializeOwned>() -> Result<(Format, BTreeMap<String, ContainerFormat>), ShapeError> {
     const MAX_PASSES: usize = 10_000;
     let error = |e: serde_reflection::Error| ShapeError(e.to_string());
     let samples = Samples::new();
@@ -66,7 +63,7 @@ fn trace<T: DeserializeOwned>() -> Result<BTreeMap<String, ContainerFormat>, Sha
     for _ in 0..MAX_PASSES {
         let mut tracer = Tracer::new(config());
         let mut passes = 0;
-        loop {
+        let format = loop {
             passes += 1;
             let (format, _) = tracer.trace_type_once::<T>(&samples).map_err(error)?;
             let mut again = false;
@@ -77,11 +74,11 @@ fn trace<T: DeserializeOwned>() -> Result<BTreeMap<String, ContainerFormat>, Sha
                 again |= tracer.check_incomplete_enum(name).is_some();
             }
             if !again || passes >= MAX_PASSES {
-                break;
+                break format;
             }
-        }
+        };
         match tracer.registry() {
-            Ok(registry) => return Ok(registry),
+            Ok(registry) => return Ok((format, registry)),
             Err(serde_reflection::Error::MissingVariants(missing))
                 if missing.iter().any(|m| !enums.contains(m)) =>
             {
