@@ -193,6 +193,10 @@ fn a_malformed_lock_line_is_an_error_naming_the_line() {
     let path = dir.path().join("events.lock");
     std::fs::write(&path, "# comment\nOpened 1 {owner: str}\n").unwrap();
     let registry = Registry::builder().event::<Opened>().build().unwrap();
-    let err = lock(registry, &path).verify().unwrap_err();
+    let err = lock(registry.clone(), &path).verify().unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
+    // Blessing over it would drop what it records: refused, the file left as it was.
+    let err = lock(registry, &path).bless().unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+    assert!(std::fs::read_to_string(&path).unwrap().contains("Opened 1"));
 }

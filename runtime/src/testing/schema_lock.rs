@@ -41,8 +41,13 @@ pub struct SchemaLock {
     skipped: Vec<String>,
 }
 
-/// One locked line: stored name, version and shape.
-type Entry = ((String, u32), String);
+/// A stored event name and version.
+type Key = (String, u32);
+
+/// For each stored name and version: the Rust type read there and its traced shape.
+type Shapes = BTreeMap<Key, (String, String)>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where the shapes and the lock disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,9 +190,10 @@ impl SchemaLock {
     /// # Errors
     /// [`LockMismatch`] listing every problem; a message for an unreadable file or a registry
     /// clash.
-    pub fn verify(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    pub fn verify(&self) -> Result<(), BoxError> {
+        let events = self.events()?;
         let locked = read_lock(&self.path)?;
-        let (current, mut problems) = self.current()?;
+        let (current, mut problems) = self.current(&events);
         for ((name, version), (rust_type, shape)) in &current {
             match locked.get(&(name.clone(), *version)) {
                 None => problems.push(LockProblem::New {
@@ -205,7 +211,6 @@ impl SchemaLock {
                 Some(_) => {}
             }
         }
-        let events = self.events()?;
         for (name, version) in locked.keys() {
             if !current.contains_key(&(name.clone(), *version))
                 && !self.skipped.contains(name)
@@ -230,18 +235,19 @@ impl SchemaLock {
     /// Rewrites the lock from the current shapes, keeping the older versions still read.
     ///
     /// # Errors
-    /// A shape that cannot be traced, a registry clash, or the file's I/O error.
-    pub fn bless(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let locked = read_lock(&self.path).unwrap_or_default();
-        let (current, problems) = self.current()?;
+    /// A shape that cannot be traced, a registry clash, a malformed lock (blessing over it
+    /// would drop the older versions it records), or the file's I/O error.
+    pub fn bless(&self) -> Result<(), BoxError> {
+        let events = self.events()?;
+        let locked = read_lock(&self.path)?;
+        let (current, problems) = self.current(&events);
         if !problems.is_empty() {
             return Err(Box::new(LockMismatch {
                 path: self.path.clone(),
                 problems,
             }));
         }
-        let events = self.events()?;
-        let mut lines: BTreeMap<(String, u32), String> = locked
+        let mut lines: BTreeMap<Key, String> = locked
             .into_iter()
             .filter(|((name, version), _)| {
                 self.skipped.contains(name) || still_read(&events, name, *version)
@@ -258,7 +264,7 @@ impl SchemaLock {
         Ok(())
     }
 
-    fn events(&self) -> Result<Vec<EventRegistration>, Box<dyn std::error::Error + Send + Sync>> {
+    fn events(&self) -> Result<Vec<EventRegistration>, BoxError> {
         let registry = match &self.registry {
             Some(r) => r.clone(),
             None => Registry::from_inventory()?,
@@ -267,19 +273,10 @@ impl SchemaLock {
     }
 
     /// The shape of every registered version: the current types and the old structs.
-    #[allow(
-        clippy::type_complexity,
-        reason = "a map from name and version to type and shape, used in two places"
-    )]
-    fn current(
-        &self,
-    ) -> Result<
-        (BTreeMap<(String, u32), (String, String)>, Vec<LockProblem>),
-        Box<dyn std::error::Error + Send + Sync>,
-    > {
+    fn current(&self, events: &[EventRegistration]) -> (Shapes, Vec<LockProblem>) {
         let mut shapes = BTreeMap::new();
         let mut problems = Vec::new();
-        for event in self.events()? {
+        for event in events {
             if self.skipped.iter().any(|s| s == event.name) {
                 continue;
             }
@@ -304,7 +301,7 @@ impl SchemaLock {
                 }
             }
         }
-        Ok((shapes, problems))
+        (shapes, problems)
     }
 }
 
@@ -316,7 +313,7 @@ fn still_read(events: &[EventRegistration], name: &str, version: u32) -> bool {
     })
 }
 
-fn read_lock(path: &Path) -> Result<BTreeMap<(String, u32), String>, std::io::Error> {
+fn read_lock(path: &Path) -> Result<BTreeMap<Key, String>, std::io::Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -328,9 +325,8 @@ fn read_lock(path: &Path) -> Result<BTreeMap<(String, u32), String>, std::io::Er
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let ((name, version), shape): Entry = serde_json::from_str::<(String, u32, String)>(line)
-            .map(|(name, version, shape)| ((name, version), shape))
-            .map_err(|e| {
+        let (name, version, shape) =
+            serde_json::from_str::<(String, u32, String)>(line).map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!(
