@@ -14,8 +14,10 @@ use super::ast::Projection;
 //         const NAME = "Balances"; const HANDLES = &[HandledEvent::of::<A>(), ...];
 //         fn handle(&mut self, codec, event) {
 //             match &*event.event_type {
-//                 <A as Event>::NAME => { let e = decode::<A>; outcome(self.on_a(&e)) }
-//                 name if <A as Event>::is_stored_as(name) => ...   // renamed events
+//                 // its name or a previous one; as cheap as a literal pattern when not renamed
+//                 name if <A as Event>::is_stored_as(name) => {
+//                     let e = decode::<A>; outcome(self.on_a(&e))
+//                 }
 //                 _ => Ok(false),
 //             }
 //         }
@@ -58,17 +60,11 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
             #outcome
         }}
     };
-    let by_name = model.handlers.iter().map(|h| {
+    let arms = model.handlers.iter().map(|h| {
         let ty = &h.event;
-        let name = quote_spanned!(ty.span()=> <#ty as #p::Event>::NAME);
+        let stored_as = quote_spanned!(ty.span()=> <#ty as #p::Event>::is_stored_as(__name));
         let call = call(h);
-        quote!(#name => #call,)
-    });
-    let by_previous_name = model.handlers.iter().map(|h| {
-        let ty = &h.event;
-        let renamed = quote_spanned!(ty.span()=> <#ty as #p::Event>::is_stored_as(__name));
-        let call = call(h);
-        quote!(__name if #renamed => #call,)
+        quote!(__name if #stored_as => #call,)
     });
     let handles = model.handlers.iter().map(|h| {
         let ty = &h.event;
@@ -89,8 +85,7 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
                     event: &#p::RecordedEvent,
                 ) -> #p::Result<bool, #p::ProjectionError> {
                     match &*event.event_type {
-                        #(#by_name)*
-                        #(#by_previous_name)*
+                        #(#arms)*
                         _ => #p::Ok(false),
                     }
                 }
