@@ -177,19 +177,6 @@ pub trait EventSet: Debug + Send + Sync + Sized + 'static {
     ) -> Result<Self, DecodeFailure>;
 }
 
-/// Decodes one event type's stored payload through its upcasters. Used by generated
-/// [`EventSet`]s.
-///
-/// # Errors
-/// As [`Event::decode_stored`].
-pub fn decode_event<E: Event, C: Codec>(
-    codec: &C,
-    version: u32,
-    payload: &[u8],
-) -> Result<E, DecodeFailure> {
-    E::decode_stored(codec, version, payload)
-}
-
 /// What a `#[handle]` method may return as its events: one event the aggregate applies, the
 /// aggregate's event enum, `()` for none, `Option`, `Vec`, or a tuple of these.
 ///

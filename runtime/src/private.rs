@@ -18,8 +18,7 @@ pub use crate::codec::{Codec, CodecError};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
 pub use crate::envelope::RecordedEvent;
 pub use crate::event::{
-    DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_current, decode_event,
-    unsupported_version,
+    DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_current, unsupported_version,
 };
 pub use crate::projection::{
     HandledEvent, Projection, ProjectionError, decode_for as projection_decode,

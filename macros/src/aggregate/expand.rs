@@ -221,14 +221,17 @@ fn event_set(p: &TokenStream, enum_ident: &syn::Ident, applies: &[Apply]) -> Tok
         quote!(#p::debug_event::<#event_ty>(event, f))
     });
     let decoders = applies.iter().map(|a| {
-        let (variant, event) = (&a.variant, &a.event);
+        let variant = &a.variant;
+        // Only the paths carry the event's span: the locals stay at the call site, so an
+        // event type written by a `macro_rules!` still sees them.
         let e = as_event(a);
+        let (stored_as, decode) = (
+            quote_spanned!(a.event.span()=> #e::is_stored_as),
+            quote_spanned!(a.event.span()=> #e::decode_stored),
+        );
         quote! {
-            if #e::is_stored_as(name) {
-                return #p::Result::map(
-                    #p::decode_event::<#event, __C>(codec, version, payload),
-                    Self::#variant,
-                );
+            if #stored_as(name) {
+                return #p::Result::map(#decode(codec, version, payload), Self::#variant);
             }
         }
     });

@@ -47,24 +47,21 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
         } else {
             quote!(&__event)
         };
-        // Spanned at the user's tokens: a type that is not an event is reported at the
-        // parameter, a return type that is not allowed at the return type.
-        let decode = quote_spanned! {ty.span()=>
-            #p::projection_decode::<Self, #ty, __C>(codec, event)
-        };
-        let outcome = quote_spanned! {h.output_span=>
-            #p::projection_outcome::<Self, _>(self.#method(#args), event)
-        };
+        // The paths are spanned at the user's tokens: a type that is not an event is reported
+        // at the parameter, a return type that is not allowed at the return type. The locals
+        // stay at the call site, so a projection written by a `macro_rules!` still sees them.
+        let decode = quote_spanned!(ty.span()=> #p::projection_decode::<Self, #ty, __C>);
+        let outcome = quote_spanned!(h.output_span=> #p::projection_outcome::<Self, _>);
         quote! {{
-            let __event = #decode?;
-            #outcome
+            let __event = #decode(codec, event)?;
+            #outcome(self.#method(#args), event)
         }}
     };
     let arms = model.handlers.iter().map(|h| {
         let ty = &h.event;
-        let stored_as = quote_spanned!(ty.span()=> <#ty as #p::Event>::is_stored_as(__name));
+        let stored_as = quote_spanned!(ty.span()=> <#ty as #p::Event>::is_stored_as);
         let call = call(h);
-        quote!(__name if #stored_as => #call,)
+        quote!(__name if #stored_as(__name) => #call,)
     });
     let handles = model.handlers.iter().map(|h| {
         let ty = &h.event;

@@ -57,7 +57,28 @@ impl Balances {
     }
 }
 
+// A projection written by a `macro_rules!`: the generated locals must not be hidden from it.
+macro_rules! counter {
+    ($name:ident, $event:ty) => {
+        #[derive(Default)]
+        struct $name(u64);
+
+        #[es::projection(crate = es)]
+        impl $name {
+            #[on]
+            fn on(&mut self, _event: &$event) {
+                self.0 += 1;
+            }
+        }
+    };
+}
+
+counter!(Closings, Closed);
+
 fn main() {
+    ProjectionTest::new(Closings::default())
+        .given("a", Closed)
+        .then(|c| assert_eq!(c.0, 1));
     assert_eq!(<Balances as Projection>::NAME, "balances-v1");
     assert_eq!(
         es::stored_names::<Balances>(),
