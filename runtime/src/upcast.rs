@@ -57,8 +57,6 @@
 //! A typed step produces the type of the next version, so it is followed by another typed
 //! step or by the current version; a JSON step may follow either kind.
 
-use std::fmt;
-
 use serde::de::DeserializeOwned;
 
 pub use serde_json::{Map, Value, json};
@@ -73,7 +71,8 @@ use crate::event::{DecodeFailure, Event};
 /// let e = UpcastError::new("field `amount` is missing");
 /// assert_eq!(e.to_string(), "field `amount` is missing");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct UpcastError {
     message: String,
 }
@@ -86,14 +85,6 @@ impl UpcastError {
         }
     }
 }
-
-impl fmt::Display for UpcastError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for UpcastError {}
 
 /// The payload as a JSON object, or an error saying it is not one.
 ///

@@ -47,9 +47,12 @@ impl<P: Projection> ProjectionTest<P> {
     /// When the event does not serialize or the projection fails on it.
     #[must_use]
     #[track_caller]
-    pub fn given<E: Event>(self, stream: &str, event: E) -> Self {
+    pub fn given<E: Event>(mut self, stream: &str, event: E) -> Self {
         let payload = JsonCodec.encode(&event).expect("the event serializes");
-        self.feed(stream, E::NAME, E::VERSION, payload)
+        if let Err(e) = self.handle(stream, E::NAME, E::VERSION, payload) {
+            panic!("the projection failed: {e}");
+        }
+        self
     }
 
     /// Feeds an event as an older release stored it: name, version and JSON payload, to test
@@ -59,12 +62,15 @@ impl<P: Projection> ProjectionTest<P> {
     /// When the projection fails on it.
     #[must_use]
     #[track_caller]
-    pub fn given_stored(self, stream: &str, name: &str, version: u32, payload: Value) -> Self {
-        let payload = JsonCodec.encode(&payload).expect("a JSON value serializes");
-        self.feed(stream, name, version, payload)
+    pub fn given_stored(mut self, stream: &str, name: &str, version: u32, payload: Value) -> Self {
+        if let Err(e) = self.try_given_stored(stream, name, version, payload) {
+            panic!("the projection failed: {e}");
+        }
+        self
     }
 
-    /// Feeds one stored event and returns the projection's outcome instead of panicking.
+    /// Feeds one stored event and returns the projection's outcome instead of panicking:
+    /// whether it handled the event.
     ///
     /// # Errors
     /// The projection's error.
@@ -76,8 +82,7 @@ impl<P: Projection> ProjectionTest<P> {
         payload: Value,
     ) -> Result<bool, ProjectionError> {
         let payload = JsonCodec.encode(&payload).expect("a JSON value serializes");
-        let event = self.record(stream, name, version, payload);
-        self.projection.handle(&JsonCodec, &event)
+        self.handle(stream, name, version, payload)
     }
 
     /// Runs assertions on the read model.
@@ -93,13 +98,16 @@ impl<P: Projection> ProjectionTest<P> {
         self.projection
     }
 
-    #[track_caller]
-    fn feed(mut self, stream: &str, name: &str, version: u32, payload: Vec<u8>) -> Self {
+    /// Records the event as the next of `stream` and of the log, and hands it over.
+    fn handle(
+        &mut self,
+        stream: &str,
+        name: &str,
+        version: u32,
+        payload: Vec<u8>,
+    ) -> Result<bool, ProjectionError> {
         let event = self.record(stream, name, version, payload);
-        match self.projection.handle(&JsonCodec, &event) {
-            Ok(_) => self,
-            Err(e) => panic!("the projection failed: {e}"),
-        }
+        self.projection.handle(&JsonCodec, &event)
     }
 
     fn record(
