@@ -64,7 +64,8 @@ pub use crate::registry::{
 };
 pub use crate::shape::ShapeError;
 pub use crate::store::{
-    AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, InMemoryStore, Snapshot,
+    AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, FilteredRead, InMemoryStore,
+    Snapshot,
     StoreError, Subscription,
 };
 #[cfg(feature = "sqlite")]

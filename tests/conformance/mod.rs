@@ -59,6 +59,7 @@ where
     idempotency_keys(make().await).await;
     snapshots(make().await).await;
     checkpoints(make().await).await;
+    filtered_reads(make().await).await;
 }
 
 /// An appended event reads back with every envelope field intact.
@@ -507,4 +508,63 @@ pub(crate) async fn checkpoints<S: EventStore>(store: S) {
     store.save_checkpoint("balances", 0).await.unwrap();
     assert_eq!(store.load_checkpoint("balances").await.unwrap(), Some(0));
     assert_eq!(store.load_checkpoint("other").await.unwrap(), None);
+}
+
+/// A filtered read returns only the named events, in order, and says how far it scanned: up
+/// to the last match of a full page, else to the head, past events of other names.
+pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
+    let hostile = "Odd'Name\"; DROP TABLE events; --ü";
+    for (stream, name) in [
+        ("f-1", "Opened"),
+        ("f-2", "Noise"),
+        ("f-1", hostile),
+        ("f-3", "Opened"),
+        ("f-2", "Noise"),
+        ("f-3", "Closed"),
+        ("f-2", "Noise"),
+    ] {
+        append(&store, stream, ExpectedVersion::Any, vec![event(name, "{}")])
+            .await
+            .unwrap();
+    }
+    let wanted = ["Opened", hostile, "Closed"];
+    let names = |read: &eventsmith::FilteredRead| -> Vec<(u64, String)> {
+        read.events
+            .iter()
+            .map(|e| (e.global_position, e.event_type.to_string()))
+            .collect()
+    };
+
+    let page = store.read_all_filtered(1, &wanted, 2).await.unwrap();
+    assert_eq!(
+        names(&page),
+        [(1, "Opened".to_owned()), (3, hostile.to_owned())]
+    );
+    assert_eq!(page.scanned_to, 3, "a full page claims only up to its last match");
+
+    let rest = store.read_all_filtered(4, &wanted, 10).await.unwrap();
+    assert_eq!(
+        names(&rest),
+        [(4, "Opened".to_owned()), (6, "Closed".to_owned())]
+    );
+    assert_eq!(rest.scanned_to, 7, "a short page scanned to the head");
+
+    let none = store.read_all_filtered(1, &["Missing"], 10).await.unwrap();
+    assert!(none.events.is_empty());
+    assert_eq!(none.scanned_to, 7, "nothing matched, yet all was scanned");
+    let nothing_asked = store.read_all_filtered(1, &[], 10).await.unwrap();
+    assert!(nothing_asked.events.is_empty());
+
+    let beyond = store.read_all_filtered(8, &wanted, 10).await.unwrap();
+    assert!(beyond.events.is_empty());
+    assert_eq!(beyond.scanned_to, 7);
+    let read = store.read_all_filtered(1, &["Noise"], 10).await.unwrap();
+    assert!(
+        read.events
+            .iter()
+            .all(|e| &*e.stream_id == "f-2" && &*e.event_type == "Noise"),
+        "every field comes back: {:?}",
+        read.events
+    );
+    assert_eq!(read.events.len(), 3);
 }

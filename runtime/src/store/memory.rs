@@ -8,7 +8,10 @@ use foldhash::fast::RandomState;
 use tokio::sync::watch;
 
 use super::head::Head;
-use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use super::{
+    AppendOutcome, Appended, EventStore, ExpectedVersion, FilteredRead, Snapshot, StoreError,
+    filtered,
+};
 use crate::envelope::{NewEvent, RecordedEvent};
 
 /// An event store in process memory: fast, exact, and gone when the process ends.
@@ -224,6 +227,27 @@ impl EventStore for InMemoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        names: &[&str],
+        limit: usize,
+    ) -> Result<FilteredRead, StoreError> {
+        let log = self.read();
+        let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
+        let head = log.events.last().map_or(0, |e| e.global_position);
+        let events = log
+            .events
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| names.contains(&&*e.event_type))
+            .take(limit)
+            .cloned()
+            .collect();
+        Ok(filtered(events, limit, from_position, head))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

@@ -125,6 +125,34 @@ pub(crate) fn admit(
     Ok(None)
 }
 
+/// The answer to [`EventStore::read_all_filtered`]: the matching events, and how far the
+/// store looked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilteredRead {
+    /// The events whose name matched, in global order.
+    pub events: Vec<RecordedEvent>,
+    /// Every position up to this one has been considered (0 when none has): a reader that
+    /// handled `events` may move its checkpoint here, past events of other names. It never
+    /// passes a position a later reader could still see appear.
+    pub scanned_to: u64,
+}
+
+/// The answer of a SQL backend's filtered read: `events` came from positions `from..=head`
+/// (at most `limit` of them). A full page claims only up to its last event.
+pub(crate) fn filtered(
+    events: Vec<RecordedEvent>,
+    limit: usize,
+    from_position: u64,
+    head: u64,
+) -> FilteredRead {
+    let scanned_to = match events.last() {
+        Some(last) if events.len() >= limit => last.global_position,
+        _ if limit == 0 => from_position.saturating_sub(1).min(head),
+        _ => head,
+    };
+    FilteredRead { events, scanned_to }
+}
+
 /// An aggregate's state at a stream version, serialized, so that loading it need not replay
 /// the whole stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +228,20 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         from_position: u64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Up to `limit` events whose stored name is one of `names`, with global positions from
+    /// `from_position` on, in global order; the store filters before anything is decoded.
+    /// [`FilteredRead::scanned_to`] tells how far the scan went, so that a consumer of a few
+    /// rare names can advance past the events it does not need.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn read_all_filtered(
+        &self,
+        from_position: u64,
+        names: &[&str],
+        limit: usize,
+    ) -> impl Future<Output = Result<FilteredRead, StoreError>> + Send;
 
     /// The stream's current version, 0 when it does not exist.
     ///

@@ -15,7 +15,10 @@ use tokio_postgres::error::SqlState;
 
 use super::columns::{appended, sql_int as int};
 use super::head::Head;
-use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use super::{
+    AppendOutcome, Appended, EventStore, ExpectedVersion, FilteredRead, Snapshot, StoreError,
+    filtered,
+};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// Settings of a [`PgStore`].
@@ -223,14 +226,20 @@ impl Inner {
     /// Raises the head to the last position a reader can see now.
     pub(crate) async fn refresh_head(&self) -> Result<(), StoreError> {
         let client = self.client().await?;
+        let head = self.visible_head(&client).await?;
+        self.head.raise(head.unsigned_abs());
+        Ok(())
+    }
+
+    /// The highest position of a transaction older than every transaction still running:
+    /// every lower position is visible or never will be.
+    async fn visible_head(&self, client: &deadpool_postgres::Object) -> Result<i64, StoreError> {
         let sql = format!(
             "SELECT coalesce(max(position), 0) FROM {} WHERE tx < pg_snapshot_xmin(pg_current_snapshot())",
             self.names.events
         );
         let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        let head: i64 = client.query_one(&stmt, &[]).await.map_err(pg_error)?.get(0);
-        self.head.raise(head.unsigned_abs());
-        Ok(())
+        Ok(client.query_one(&stmt, &[]).await.map_err(pg_error)?.get(0))
     }
 
     async fn query_events(
@@ -332,6 +341,31 @@ impl EventStore for PgStore {
         self.inner
             .query_events(&sql, &[&int(from_position), &int(limit)])
             .await
+    }
+
+    /// Bounded by the highest position of a transaction older than every transaction still
+    /// running (as `read_all`), so the scan never claims a position a late commit could fill.
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        names: &[&str],
+        limit: usize,
+    ) -> Result<FilteredRead, StoreError> {
+        let client = self.inner.client().await?;
+        let head = self.inner.visible_head(&client).await?;
+        let sql = format!(
+            "SELECT {} FROM {} WHERE position >= $1 AND position <= $2 AND event_type = ANY($3)
+             ORDER BY position LIMIT $4",
+            rows::COLUMNS,
+            self.inner.names.events
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = client
+            .query(&stmt, &[&int(from_position), &head, &names, &int(limit)])
+            .await
+            .map_err(pg_error)?;
+        let events = rows.iter().map(rows::recorded).collect::<Result<_, _>>()?;
+        Ok(filtered(events, limit, from_position, head.unsigned_abs()))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

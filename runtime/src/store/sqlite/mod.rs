@@ -14,7 +14,10 @@ use tokio::sync::{oneshot, watch};
 use self::writer::{GroupCommit, Put, Write, Writer};
 use super::columns::sql_int;
 use super::head::Head;
-use super::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use super::{
+    AppendOutcome, Appended, EventStore, ExpectedVersion, FilteredRead, Snapshot, StoreError,
+    filtered,
+};
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// How far a commit is synced before it is acknowledged.
@@ -314,6 +317,43 @@ impl EventStore for SqliteStore {
                 &sql,
                 params![sql_int(from_position), sql_int(limit_n)],
             )
+        })
+        .await
+    }
+
+    async fn read_all_filtered(
+        &self,
+        from_position: u64,
+        names: &[&str],
+        limit: usize,
+    ) -> Result<FilteredRead, StoreError> {
+        let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
+        self.read(move |conn| {
+            // The writer commits positions in order: everything up to the highest committed
+            // position is readable, so the scan may claim it.
+            let head: i64 = conn
+                .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                .map_err(backend_error)?;
+            let placeholders = (0..names.len())
+                .map(|i| format!("?{}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {} FROM events WHERE position >= ?1 AND position <= ?2
+                 AND event_type IN ({placeholders}) ORDER BY position LIMIT ?3",
+                rows::COLUMNS
+            );
+            let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(names.len() + 3);
+            let (from, limit_n) = (sql_int(from_position), sql_int(limit));
+            params.extend([&from as &dyn rusqlite::ToSql, &head, &limit_n]);
+            params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
+            let events = if names.is_empty() {
+                Vec::new()
+            } else {
+                query_events(conn, &sql, params.as_slice())?
+            };
+            Ok(filtered(events, limit, from_position, head.unsigned_abs()))
         })
         .await
     }
