@@ -65,8 +65,7 @@ pub use crate::registry::{
 pub use crate::shape::ShapeError;
 pub use crate::store::{
     AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, FilteredRead, InMemoryStore,
-    Snapshot,
-    StoreError, Subscription,
+    Snapshot, StoreError, Subscription,
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteStore};

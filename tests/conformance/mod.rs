@@ -523,9 +523,14 @@ pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
         ("f-3", "Closed"),
         ("f-2", "Noise"),
     ] {
-        append(&store, stream, ExpectedVersion::Any, vec![event(name, "{}")])
-            .await
-            .unwrap();
+        append(
+            &store,
+            stream,
+            ExpectedVersion::Any,
+            vec![event(name, "{}")],
+        )
+        .await
+        .unwrap();
     }
     let wanted = ["Opened", hostile, "Closed"];
     let names = |read: &eventsmith::FilteredRead| -> Vec<(u64, String)> {
@@ -540,7 +545,10 @@ pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
         names(&page),
         [(1, "Opened".to_owned()), (3, hostile.to_owned())]
     );
-    assert_eq!(page.scanned_to, 3, "a full page claims only up to its last match");
+    assert_eq!(
+        page.scanned_to, 3,
+        "a full page claims only up to its last match"
+    );
 
     let rest = store.read_all_filtered(4, &wanted, 10).await.unwrap();
     assert_eq!(
