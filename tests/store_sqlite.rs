@@ -122,20 +122,21 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
         .await
         .unwrap();
     drop(store);
-    // Back to what a build of schema version 1 left: no checkpoints table.
+    // Back to what a build of schema version 1 left: no checkpoints, no dead letters.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch("DROP TABLE checkpoints; PRAGMA user_version = 1;")
+    raw.execute_batch("DROP TABLE checkpoints; DROP TABLE dead_letters; PRAGMA user_version = 1;")
         .unwrap();
     drop(raw);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.read_stream("s", 1, 10).await.unwrap().len(), 1);
     store.save_checkpoint("p", 1).await.unwrap();
     assert_eq!(store.load_checkpoint("p").await.unwrap(), Some(1));
+    assert!(store.dead_letters("p").await.unwrap().is_empty());
     let raw = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -64,8 +64,8 @@ pub use crate::registry::{
 };
 pub use crate::shape::ShapeError;
 pub use crate::store::{
-    AppendOutcome, Appended, BoxError, EventStore, ExpectedVersion, FilteredRead, InMemoryStore,
-    Snapshot, StoreError, Subscription,
+    AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion, FilteredRead,
+    InMemoryStore, Snapshot, StoreError, Subscription,
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteStore};

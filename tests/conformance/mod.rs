@@ -60,6 +60,7 @@ where
     snapshots(make().await).await;
     checkpoints(make().await).await;
     filtered_reads(make().await).await;
+    dead_letters(make().await).await;
 }
 
 /// An appended event reads back with every envelope field intact.
@@ -575,4 +576,53 @@ pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
         read.events
     );
     assert_eq!(read.events.len(), 3);
+}
+
+/// Parked events are kept per consumer in global order; parking the same position again
+/// replaces the letter, and releasing removes it.
+pub(crate) async fn dead_letters<S: EventStore>(store: S) {
+    let letter = |position: u64, stream: &str, reason: &str| eventsmith::DeadLetter {
+        position,
+        stream_id: stream.to_owned(),
+        stream_version: position * 10,
+        event_type: "Deposited".to_owned(),
+        reason: reason.to_owned(),
+        attempts: 3,
+        parked_at: eventsmith::Timestamp::from_micros(
+            1_700_000_000_000_000 + i64::try_from(position).unwrap(),
+        ),
+    };
+    let hostile = "bal'ances\"; DROP TABLE dead_letters; --ü";
+    assert!(store.dead_letters("balances").await.unwrap().is_empty());
+    store
+        .park("balances", letter(9, "acc-2", "boom"))
+        .await
+        .unwrap();
+    store
+        .park("balances", letter(4, "acc-1", "first"))
+        .await
+        .unwrap();
+    store
+        .park(hostile, letter(4, "acc-'1", "other consumer"))
+        .await
+        .unwrap();
+    store
+        .park("balances", letter(4, "acc-1", "again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.dead_letters("balances").await.unwrap(),
+        [letter(4, "acc-1", "again"), letter(9, "acc-2", "boom")]
+    );
+    assert_eq!(
+        store.dead_letters(hostile).await.unwrap(),
+        [letter(4, "acc-'1", "other consumer")]
+    );
+    store.release("balances", 4).await.unwrap();
+    store.release("balances", 5).await.unwrap();
+    assert_eq!(
+        store.dead_letters("balances").await.unwrap(),
+        [letter(9, "acc-2", "boom")]
+    );
+    assert_eq!(store.dead_letters(hostile).await.unwrap().len(), 1);
 }

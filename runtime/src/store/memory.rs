@@ -1,6 +1,6 @@
 //! [`InMemoryStore`]: the whole log in process memory, for tests and benchmarks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use foldhash::fast::RandomState;
@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, EventStore, ExpectedVersion, FilteredRead, Snapshot, StoreError,
-    filtered,
+    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
+    StoreError, filtered,
 };
 use crate::envelope::{NewEvent, RecordedEvent};
 
@@ -48,6 +48,8 @@ struct Log {
     streams: HashMap<Arc<str>, Stream, RandomState>,
     snapshots: HashMap<String, Snapshot, RandomState>,
     checkpoints: HashMap<String, u64, RandomState>,
+    /// Per consumer, by position.
+    dead_letters: HashMap<String, BTreeMap<u64, DeadLetter>, RandomState>,
 }
 
 #[derive(Debug)]
@@ -285,5 +287,30 @@ impl EventStore for InMemoryStore {
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.read().checkpoints.get(name).copied())
+    }
+
+    async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
+        self.write()
+            .dead_letters
+            .entry(name.to_owned())
+            .or_default()
+            .insert(letter.position, letter);
+        Ok(())
+    }
+
+    async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        Ok(self
+            .read()
+            .dead_letters
+            .get(name)
+            .map(|letters| letters.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        if let Some(letters) = self.write().dead_letters.get_mut(name) {
+            letters.remove(&position);
+        }
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! answers. Backends: [`InMemoryStore`].
 
 mod columns;
+mod dead_letter;
 mod error;
 mod head;
 mod memory;
@@ -15,6 +16,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use self::dead_letter::DeadLetter;
 pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
@@ -293,6 +295,36 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         &self,
         name: &str,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// Parks an event for the consumer `name`, replacing a letter it parked earlier at the
+    /// same position.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn park(
+        &self,
+        name: &str,
+        letter: DeadLetter,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The events the consumer `name` has parked, in global order.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn dead_letters(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Removes the consumer's letter at `position` (nothing when there is none).
+    ///
+    /// # Errors
+    /// From the backend.
+    fn release(
+        &self,
+        name: &str,
+        position: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Follows the global log from `from_position`: first the stored events, then new ones as
     /// they are appended, with no gap and no duplicate at the hand-over.

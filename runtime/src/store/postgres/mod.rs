@@ -16,8 +16,8 @@ use tokio_postgres::error::SqlState;
 use super::columns::{appended, sql_int as int};
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, EventStore, ExpectedVersion, FilteredRead, Snapshot, StoreError,
-    filtered,
+    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
+    StoreError, filtered,
 };
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
@@ -80,6 +80,7 @@ pub(crate) struct Names {
     idempotency: String,
     snapshots: String,
     checkpoints: String,
+    dead_letters: String,
     version: String,
     /// The LISTEN/NOTIFY channel (a plain string, quoted where it is an identifier).
     channel: String,
@@ -99,6 +100,7 @@ impl Names {
             idempotency: table("idempotency"),
             snapshots: table("snapshots"),
             checkpoints: table("checkpoints"),
+            dead_letters: table("dead_letters"),
             version: table("schema_version"),
             channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),
             configured_schema: options.schema.clone(),
@@ -467,5 +469,73 @@ impl EventStore for PgStore {
         let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
         let row = client.query_opt(&stmt, &[&name]).await.map_err(pg_error)?;
         Ok(row.map(|r| r.get::<_, i64>(0).unsigned_abs()))
+    }
+
+    async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "INSERT INTO {t} (consumer, position, stream_id, stream_version, event_type, reason, attempts, parked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (consumer, position) DO UPDATE SET
+                 reason = excluded.reason,
+                 attempts = excluded.attempts,
+                 parked_at = excluded.parked_at",
+            t = self.inner.names.dead_letters
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &name,
+                    &int(letter.position),
+                    &letter.stream_id,
+                    &int(letter.stream_version),
+                    &letter.event_type,
+                    &letter.reason,
+                    &i64::from(letter.attempts),
+                    &letter.parked_at.as_micros(),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "SELECT position, stream_id, stream_version, event_type, reason, attempts, parked_at
+             FROM {} WHERE consumer = $1 ORDER BY position",
+            self.inner.names.dead_letters
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = client.query(&stmt, &[&name]).await.map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadLetter {
+                position: r.get::<_, i64>(0).unsigned_abs(),
+                stream_id: r.get(1),
+                stream_version: r.get::<_, i64>(2).unsigned_abs(),
+                event_type: r.get(3),
+                reason: r.get(4),
+                attempts: u32::try_from(r.get::<_, i64>(5)).unwrap_or(u32::MAX),
+                parked_at: Timestamp::from_micros(r.get(6)),
+            })
+            .collect())
+    }
+
+    async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let client = self.inner.client().await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE consumer = $1 AND position = $2",
+            self.inner.names.dead_letters
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        client
+            .execute(&stmt, &[&name, &int(position)])
+            .await
+            .map_err(pg_error)?;
+        Ok(())
     }
 }

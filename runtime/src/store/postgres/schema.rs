@@ -9,7 +9,7 @@ use super::{Names, pg_error};
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i32 = 2;
+pub(crate) const VERSION: i32 = 3;
 
 fn migrations(n: &Names) -> Vec<String> {
     vec![
@@ -57,6 +57,22 @@ fn migrations(n: &Names) -> Vec<String> {
         );
         ",
             checkpoints = n.checkpoints,
+        ),
+        format!(
+            "
+        CREATE TABLE {dead_letters} (
+            consumer       text   NOT NULL,
+            position       bigint NOT NULL,
+            stream_id      text   NOT NULL,
+            stream_version bigint NOT NULL,
+            event_type     text   NOT NULL,
+            reason         text   NOT NULL,
+            attempts       bigint NOT NULL,
+            parked_at      bigint NOT NULL,
+            PRIMARY KEY (consumer, position)
+        );
+        ",
+            dead_letters = n.dead_letters,
         ),
     ]
 }

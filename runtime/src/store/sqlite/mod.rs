@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the embedded default. One file on disk in WAL mode, one writer thread that
 //! batches concurrent appends into one transaction, and a pool of read connections.
 
+mod dead_letters;
 mod rows;
 mod schema;
 mod writer;
@@ -15,8 +16,8 @@ use self::writer::{GroupCommit, Put, Write, Writer};
 use super::columns::sql_int;
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, EventStore, ExpectedVersion, FilteredRead, Snapshot, StoreError,
-    filtered,
+    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
+    StoreError, filtered,
 };
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
@@ -417,6 +418,30 @@ impl EventStore for SqliteStore {
                 .optional()
             })
             .map_err(backend_error)
+        })
+        .await
+    }
+
+    async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(|reply| Write::Put {
+            put: Put::Park { name, letter },
+            reply,
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| dead_letters::dead_letters(conn, &name))
+            .await
+    }
+
+    async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(|reply| Write::Put {
+            put: Put::Release { name, position },
+            reply,
         })
         .await
     }

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // 1: events (a stream's version is its last event's, found through the unique index),
@@ -44,6 +44,20 @@ const MIGRATIONS: &[&str] = &[
         name       TEXT    PRIMARY KEY,
         position   INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
+    // 3: events that projections parked.
+    "
+    CREATE TABLE dead_letters (
+        consumer       TEXT    NOT NULL,
+        position       INTEGER NOT NULL,
+        stream_id      TEXT    NOT NULL,
+        stream_version INTEGER NOT NULL,
+        event_type     TEXT    NOT NULL,
+        reason         TEXT    NOT NULL,
+        attempts       INTEGER NOT NULL,
+        parked_at      INTEGER NOT NULL,
+        PRIMARY KEY (consumer, position)
     ) WITHOUT ROWID;
     ",
 ];

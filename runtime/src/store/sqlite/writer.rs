@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::backend_error;
+use super::dead_letters::{park, release};
 use crate::envelope::{NewEvent, Timestamp};
 use crate::store::columns::{appended, metadata_bytes};
 use crate::store::head::Head;
@@ -39,8 +40,22 @@ pub(crate) enum Write {
 
 /// What a [`Write::Put`] writes.
 pub(crate) enum Put {
-    Snapshot { stream: String, snapshot: Snapshot },
-    Checkpoint { name: String, position: u64 },
+    Snapshot {
+        stream: String,
+        snapshot: Snapshot,
+    },
+    Checkpoint {
+        name: String,
+        position: u64,
+    },
+    Park {
+        name: String,
+        letter: crate::store::DeadLetter,
+    },
+    Release {
+        name: String,
+        position: u64,
+    },
 }
 
 pub(crate) struct Writer {
@@ -239,6 +254,8 @@ impl Writer {
                             save_snapshot(&tx, &stream, &snapshot)
                         }
                         Put::Checkpoint { name, position } => save_checkpoint(&tx, &name, position),
+                        Put::Park { name, letter } => park(&tx, &name, &letter),
+                        Put::Release { name, position } => release(&tx, &name, position),
                     },
                 ),
             };
@@ -464,6 +481,6 @@ fn save_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), S
 }
 
 /// SQLite integers are signed; positions and versions stay far below `i64::MAX`.
-fn int(value: u64) -> rusqlite::Result<i64> {
+pub(crate) fn int(value: u64) -> rusqlite::Result<i64> {
     i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
