@@ -56,7 +56,9 @@ pub use crate::error::{CommandError, DecodeError};
 pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
 pub use crate::execute::{Executed, LoadError};
 pub use crate::projection::{
-    HandledEvent, HandlerError, OnOutput, Projection, ProjectionError, stored_names,
+    ErrorPolicy, HandledEvent, HandlerError, OnFailure, OnOutput, Progress, Projection,
+    ProjectionError, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection,
+    WaitError, stored_names,
 };
 pub use crate::registry::{
     AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration, Registry,

@@ -25,12 +25,21 @@
 //! assert_eq!(eventsmith::stored_names::<Totals>(), ["MoneyDeposited"]);
 //! ```
 
+mod policy;
+mod runner;
+mod task;
+
 use std::error::Error as StdError;
 
 use crate::codec::Codec;
 use crate::envelope::RecordedEvent;
 use crate::error::DecodeError;
 use crate::event::Event;
+
+pub use self::policy::{ErrorPolicy, OnFailure};
+pub use self::runner::{
+    Progress, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection, WaitError,
+};
 
 /// The names one handled event type is stored under: its name and any previous ones.
 #[derive(Debug, Clone, Copy)]
@@ -177,12 +186,19 @@ pub fn outcome<P: Projection, O: OnOutput>(
     output
         .into_outcome()
         .map(|()| true)
-        .map_err(|source| ProjectionError::Handler {
+        .map_err(|source| ProjectionError::handler::<P>(event, source))
+}
+
+impl ProjectionError {
+    /// A handler's error on `event`.
+    pub(crate) fn handler<P: Projection>(event: &RecordedEvent, source: HandlerError) -> Self {
+        Self::Handler {
             projection: P::NAME,
             event_type: event.event_type.to_string(),
             stream: event.stream_id.to_string(),
             version: event.stream_version,
             position: event.global_position,
             source,
-        })
+        }
+    }
 }

@@ -1,0 +1,467 @@
+//! The task behind a [`RunningProjection`](super::RunningProjection): the read loop, the error
+//! policy, parking, replay and the commands of the handles.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use foldhash::fast::RandomState;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::policy::OnFailure;
+use super::runner::{Replayed, RunState, RunnerError, Settings, Shared};
+use super::{Projection, ProjectionError, stored_names};
+use crate::backoff::Backoff;
+use crate::codec::Codec;
+use crate::envelope::{RecordedEvent, Timestamp};
+use crate::panic;
+use crate::store::{DeadLetter, EventStore, StoreError};
+
+/// A request from a handle, answered on its channel.
+#[derive(Debug)]
+pub(crate) enum Command<P> {
+    Stop(oneshot::Sender<Result<(), RunnerError>>),
+    DeadLetters(oneshot::Sender<Result<Vec<DeadLetter>, RunnerError>>),
+    Replay {
+        stream: String,
+        reply: oneshot::Sender<Result<Replayed, RunnerError>>,
+    },
+    Rebuild {
+        fresh: P,
+        reply: oneshot::Sender<Result<(), RunnerError>>,
+    },
+}
+
+/// What ended a wait.
+enum Wake<P> {
+    Until,
+    Command(Option<Command<P>>),
+    SaveDue,
+}
+
+/// Whether the loop goes on after a command.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The wait between reads while the store is unavailable.
+const STORE_BACKOFF: Backoff =
+    Backoff::exponential(Duration::from_millis(10), Duration::from_secs(5));
+
+pub(crate) struct Task<S, P, C> {
+    store: S,
+    codec: C,
+    settings: Settings,
+    shared: Arc<Shared<P>>,
+    commands: mpsc::Receiver<Command<P>>,
+    names: Vec<&'static str>,
+    /// Every event up to here is handled, parked or skipped.
+    position: u64,
+    /// The checkpoint last stored, and when.
+    saved: u64,
+    saved_at: Instant,
+    /// Streams with a parked event: the lowest parked position of each. Their later events
+    /// wait behind it.
+    parked: HashMap<Arc<str>, u64, RandomState>,
+}
+
+impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
+    pub(crate) fn new(
+        store: S,
+        codec: C,
+        settings: Settings,
+        shared: Arc<Shared<P>>,
+        commands: mpsc::Receiver<Command<P>>,
+        position: u64,
+        letters: &[DeadLetter],
+    ) -> Self {
+        let mut task = Self {
+            store,
+            codec,
+            settings,
+            shared,
+            commands,
+            names: stored_names::<P>(),
+            position,
+            saved: position,
+            saved_at: Instant::now(),
+            parked: HashMap::default(),
+        };
+        for letter in letters {
+            task.mark_parked(&letter.stream_id, letter.position);
+        }
+        task
+    }
+
+    pub(crate) async fn run(mut self) {
+        let outcome = self.read_loop().await;
+        let state = match outcome {
+            Ok(()) => RunState::Stopped,
+            Err(error) => {
+                tracing::error!(projection = P::NAME, %error, "projection runner stopped");
+                // Keep what was done; the failed event is after the checkpoint.
+                if let Err(save) = self.save().await {
+                    tracing::warn!(projection = P::NAME, error = %save, "checkpoint not stored");
+                }
+                RunState::Failed(Arc::new(error))
+            }
+        };
+        self.shared.progress.send_modify(|p| p.state = state);
+    }
+
+    async fn read_loop(&mut self) -> Result<(), RunnerError> {
+        let mut head = self.store.head();
+        let mut store_failures = 0;
+        loop {
+            while let Ok(command) = self.commands.try_recv() {
+                if let Flow::Stop = self.command(command).await? {
+                    return Ok(());
+                }
+            }
+            // Seen before reading, so an append after the read wakes the wait below.
+            head.borrow_and_update();
+            let read = self
+                .store
+                .read_all_filtered(self.position + 1, &self.names, self.settings.batch)
+                .await;
+            let read = match read {
+                Ok(read) => {
+                    store_failures = 0;
+                    read
+                }
+                Err(error) if error.is_retriable() => {
+                    store_failures += 1;
+                    tracing::warn!(projection = P::NAME, %error, "store unavailable; reading again");
+                    let pause = tokio::time::sleep(STORE_BACKOFF.delay(store_failures));
+                    if let Flow::Stop = self.idle(pause).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(source) => return Err(store_error::<P>(source)),
+            };
+            let caught_up = read.events.len() < self.settings.batch;
+            self.handle_batch(&read.events).await?;
+            self.advance(read.scanned_to);
+            let head_now = *head.borrow();
+            self.shared
+                .progress
+                .send_modify(|p| p.head = head_now.max(p.position));
+            if self.settings.resume && self.saved_at.elapsed() >= self.settings.checkpoint_every {
+                self.save().await?;
+            }
+            if caught_up {
+                // The head never closes: its sender lives in the store this task holds.
+                let appended = async {
+                    drop(head.changed().await);
+                };
+                if let Flow::Stop = self.idle(appended).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Waits for `until`, a command or a due checkpoint, then acts on what came first. Only
+    /// the wait is raced: a command is never cancelled half-way by `until`.
+    async fn idle(&mut self, until: impl Future<Output = ()>) -> Result<Flow, RunnerError> {
+        let unsaved = self.settings.resume && self.saved != self.position;
+        let due = tokio::time::sleep_until(self.saved_at + self.settings.checkpoint_every);
+        let wake = tokio::select! {
+            () = until => Wake::Until,
+            command = self.commands.recv() => Wake::Command(command),
+            () = due, if unsaved => Wake::SaveDue,
+        };
+        match wake {
+            Wake::Until => Ok(Flow::Continue),
+            Wake::Command(Some(command)) => self.command(command).await,
+            // Every handle is gone.
+            Wake::Command(None) => self.save().await.map(|()| Flow::Stop),
+            Wake::SaveDue => self.save().await.map(|()| Flow::Continue),
+        }
+    }
+
+    async fn command(&mut self, command: Command<P>) -> Result<Flow, RunnerError> {
+        match command {
+            Command::Stop(reply) => {
+                let saved = self.save().await;
+                drop(reply.send(saved));
+                return Ok(Flow::Stop);
+            }
+            Command::DeadLetters(reply) => {
+                let letters = self.store.dead_letters(P::NAME).await;
+                drop(reply.send(letters.map_err(store_error::<P>)));
+            }
+            Command::Replay { stream, reply } => {
+                let replayed = self.replay(&stream).await;
+                drop(reply.send(replayed));
+            }
+            Command::Rebuild { fresh, reply } => {
+                *self.state() = fresh;
+                self.position = 0;
+                self.shared.progress.send_modify(|p| p.position = 0);
+                drop(reply.send(self.save().await));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn state(&self) -> std::sync::RwLockWriteGuard<'_, P> {
+        self.shared
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Handles `events` in order: as many as go through under one lock, then the one that
+    /// failed or waits behind a parked event by the policy, and on.
+    async fn handle_batch(&mut self, events: &[RecordedEvent]) -> Result<(), RunnerError> {
+        let mut next = 0;
+        while next < events.len() {
+            let stopped_on = {
+                let mut state = self.state();
+                let mut stopped_on = None;
+                for event in &events[next..] {
+                    if self.waits_behind_parked(event) {
+                        stopped_on = Some(None);
+                        break;
+                    }
+                    match attempt(&mut *state, &self.codec, event) {
+                        Ok(()) => next += 1,
+                        Err(error) => {
+                            stopped_on = Some(Some(error));
+                            break;
+                        }
+                    }
+                }
+                stopped_on
+            };
+            if next > 0 {
+                self.advance(events[next - 1].global_position);
+            }
+            let Some(failure) = stopped_on else {
+                break;
+            };
+            let event = &events[next];
+            match failure {
+                None => {
+                    let first = self.parked.get(&event.stream_id).copied().unwrap_or(0);
+                    let reason = format!("waiting behind the parked event at position {first}");
+                    self.park(event, reason, 0).await?;
+                }
+                Some(error) => self.fail(event, error).await?,
+            }
+            next += 1;
+            self.advance(event.global_position);
+        }
+        Ok(())
+    }
+
+    fn waits_behind_parked(&self, event: &RecordedEvent) -> bool {
+        !self.parked.is_empty()
+            && self
+                .parked
+                .get(&event.stream_id)
+                .is_some_and(|&first| event.global_position >= first)
+    }
+
+    /// The policy for an event whose handler failed once.
+    async fn fail(
+        &mut self,
+        event: &RecordedEvent,
+        error: ProjectionError,
+    ) -> Result<(), RunnerError> {
+        let Err((error, attempts)) = self.retry(event, Some(error)).await else {
+            return Ok(());
+        };
+        match self.settings.policy.on_failure() {
+            OnFailure::Stop => Err(RunnerError::Handler {
+                source: error,
+                attempts,
+            }),
+            OnFailure::Skip => {
+                tracing::error!(projection = P::NAME, %error, attempts, "event skipped");
+                Ok(())
+            }
+            OnFailure::Park => {
+                tracing::warn!(projection = P::NAME, %error, attempts, "event parked");
+                self.park(event, error.to_string(), attempts).await
+            }
+        }
+    }
+
+    /// Tries `event` until it goes through or the policy's attempts are spent; `failed` is
+    /// the error of an attempt already made.
+    async fn retry(
+        &self,
+        event: &RecordedEvent,
+        failed: Option<ProjectionError>,
+    ) -> Result<(), (ProjectionError, u32)> {
+        let policy = self.settings.policy;
+        let (mut error, mut attempts) = match failed {
+            Some(error) => (error, 1),
+            None => match attempt(&mut *self.state(), &self.codec, event) {
+                Ok(()) => return Ok(()),
+                Err(error) => (error, 1),
+            },
+        };
+        // Decoding again gives the same answer.
+        while attempts < policy.max_attempts() && !matches!(error, ProjectionError::Decode { .. }) {
+            tracing::debug!(projection = P::NAME, %error, attempts, "handler failed; retrying");
+            tokio::time::sleep(policy.delay(attempts)).await;
+            attempts += 1;
+            match attempt(&mut *self.state(), &self.codec, event) {
+                Ok(()) => return Ok(()),
+                Err(again) => error = again,
+            }
+        }
+        Err((error, attempts))
+    }
+
+    async fn park(
+        &mut self,
+        event: &RecordedEvent,
+        reason: String,
+        attempts: u32,
+    ) -> Result<(), RunnerError> {
+        let letter = DeadLetter {
+            position: event.global_position,
+            stream_id: event.stream_id.to_string(),
+            stream_version: event.stream_version,
+            event_type: event.event_type.to_string(),
+            reason,
+            attempts,
+            parked_at: Timestamp::now(),
+        };
+        self.store
+            .park(P::NAME, letter)
+            .await
+            .map_err(store_error::<P>)?;
+        self.mark_parked(&event.stream_id, event.global_position);
+        Ok(())
+    }
+
+    fn mark_parked(&mut self, stream: &str, position: u64) {
+        let first = self.parked.entry(Arc::from(stream)).or_insert(position);
+        *first = (*first).min(position);
+    }
+
+    /// Handles the parked events of `stream` up to the runner's position again, in order.
+    async fn replay(&mut self, stream: &str) -> Result<Replayed, RunnerError> {
+        let letters: Vec<DeadLetter> = self
+            .store
+            .dead_letters(P::NAME)
+            .await
+            .map_err(store_error::<P>)?
+            .into_iter()
+            .filter(|l| l.stream_id == stream)
+            .collect();
+        let (due, later): (Vec<_>, Vec<_>) = letters
+            .into_iter()
+            .partition(|l| l.position <= self.position);
+        let mut handled = 0;
+        let mut failure = None;
+        for (index, letter) in due.iter().enumerate() {
+            let event = self
+                .store
+                .read_all(letter.position, 1)
+                .await
+                .map_err(store_error::<P>)?
+                .into_iter()
+                .find(|e| e.global_position == letter.position)
+                .ok_or_else(|| {
+                    store_error::<P>(StoreError::Invalid(format!(
+                        "the parked event at position {} is not in the store",
+                        letter.position
+                    )))
+                })?;
+            match self.retry(&event, None).await {
+                Ok(()) => {
+                    self.store
+                        .release(P::NAME, letter.position)
+                        .await
+                        .map_err(store_error::<P>)?;
+                    handled += 1;
+                }
+                Err((error, attempts)) => {
+                    let again = DeadLetter {
+                        reason: error.to_string(),
+                        attempts,
+                        parked_at: Timestamp::now(),
+                        ..letter.clone()
+                    };
+                    self.store
+                        .park(P::NAME, again)
+                        .await
+                        .map_err(store_error::<P>)?;
+                    failure = Some((index, error.to_string()));
+                    break;
+                }
+            }
+        }
+        self.parked.remove(stream);
+        let still: Vec<u64> = match &failure {
+            Some((index, _)) => due[*index..].iter().map(|l| l.position).collect(),
+            None => Vec::new(),
+        };
+        for position in still.iter().chain(later.iter().map(|l| &l.position)) {
+            self.mark_parked(stream, *position);
+        }
+        Ok(Replayed {
+            handled,
+            still_parked: still.len() + later.len(),
+            failure: failure.map(|(_, error)| error),
+        })
+    }
+
+    fn advance(&mut self, position: u64) {
+        if position > self.position {
+            self.position = position;
+            self.shared.progress.send_modify(|p| p.position = position);
+        }
+    }
+
+    /// Stores the checkpoint when resuming from one.
+    async fn save(&mut self) -> Result<(), RunnerError> {
+        if !self.settings.resume || self.saved == self.position {
+            return Ok(());
+        }
+        match self.store.save_checkpoint(P::NAME, self.position).await {
+            Ok(()) => {
+                self.saved = self.position;
+                self.saved_at = Instant::now();
+                Ok(())
+            }
+            Err(error) if error.is_retriable() => {
+                tracing::warn!(projection = P::NAME, %error, "checkpoint not stored; trying later");
+                self.saved_at = Instant::now();
+                Ok(())
+            }
+            Err(source) => Err(store_error::<P>(source)),
+        }
+    }
+}
+
+fn store_error<P: Projection>(source: StoreError) -> RunnerError {
+    RunnerError::Store {
+        projection: P::NAME,
+        source,
+    }
+}
+
+/// One call of the projection's handler, with a panic turned into an error.
+fn attempt<P: Projection, C: Codec>(
+    state: &mut P,
+    codec: &C,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    match panic::call(|| state.handle(codec, event)) {
+        Ok(handled) => handled.map(drop),
+        Err(message) => Err(ProjectionError::handler::<P>(
+            event,
+            format!("the handler panicked: {message}").into(),
+        )),
+    }
+}
