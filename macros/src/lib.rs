@@ -62,6 +62,13 @@ pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
     projection::expand(args.into(), item.into()).into()
 }
 
+/// Marks a query method inside a `#[projection]` impl block: `fn name(&self, query: Q) -> A`
+/// answers `Q` for `App::query`. On its own it is an error.
+#[proc_macro_attribute]
+pub fn query(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("query", "projection", args.into(), item.into()).into()
+}
+
 /// Marks an event handler inside a `#[projection]` impl block. On its own it is an error.
 #[proc_macro_attribute]
 pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -3,7 +3,10 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use tracing::Instrument as _;
 
@@ -15,6 +18,8 @@ use crate::command::HandledCommand;
 use crate::envelope::CommandContext;
 use crate::error::CommandError;
 use crate::execute::{Executed, Limits, LoadError, Request};
+use crate::projection::{Projection, ProjectionRunner, RunnerError, RunningProjection};
+use crate::query::{HandledQuery, QueryError};
 use crate::registry::{Registry, RegistryError};
 use crate::store::EventStore;
 
@@ -73,7 +78,8 @@ impl<S, C> Clone for App<S, C> {
     }
 }
 
-type Caches = RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::FixedState>>;
+/// Values keyed by a type: the aggregate caches, the running projections.
+type ByType = RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::FixedState>>;
 
 #[derive(Debug)]
 struct Inner<S, C> {
@@ -81,7 +87,9 @@ struct Inner<S, C> {
     codec: C,
     limits: Limits,
     cache_capacity: usize,
-    caches: Caches,
+    caches: ByType,
+    /// The `RunningProjection<P>` of each projection type started here.
+    projections: ByType,
     registry: Registry,
 }
 
@@ -183,6 +191,7 @@ impl<S: EventStore, C: Codec> AppBuilder<S, C> {
                 limits: self.limits,
                 cache_capacity: self.cache_capacity,
                 caches: RwLock::default(),
+                projections: RwLock::default(),
                 registry,
             }),
         })
@@ -289,5 +298,146 @@ impl<S: EventStore, C: Codec> App<S, C> {
         // Entries are keyed by the TypeId of the cache's own aggregate type.
         any.downcast::<AggregateCache<A>>()
             .unwrap_or_else(|_| Arc::new(AggregateCache::new(0)))
+    }
+}
+
+impl<S: EventStore, C: Codec + Clone> App<S, C> {
+    /// Starts `projection` over this application's store and codec with the default runner
+    /// settings, and serves its `#[query]` methods through [`App::query`].
+    ///
+    /// # Errors
+    /// [`RunnerError::AlreadyStarted`] when a projection of this type runs here already; the
+    /// store's error when the runner cannot load its checkpoint.
+    pub async fn start_projection<P: Projection + Sync>(
+        &self,
+        projection: P,
+    ) -> Result<RunningProjection<P>, RunnerError> {
+        self.start_projection_with(projection, |runner| runner)
+            .await
+    }
+
+    /// As [`App::start_projection`], with the runner configured by `configure` (error policy,
+    /// batch size, resuming from a checkpoint).
+    ///
+    /// # Errors
+    /// As [`App::start_projection`].
+    pub async fn start_projection_with<P: Projection + Sync>(
+        &self,
+        projection: P,
+        configure: impl FnOnce(ProjectionRunner<S, P, C>) -> ProjectionRunner<S, P, C>,
+    ) -> Result<RunningProjection<P>, RunnerError> {
+        if self
+            .running::<P>()
+            .is_some_and(|running| running.progress().is_running())
+        {
+            return Err(RunnerError::AlreadyStarted {
+                projection: P::NAME,
+            });
+        }
+        let runner = ProjectionRunner::new(self.inner.store.clone(), projection)
+            .codec(self.inner.codec.clone());
+        let running = configure(runner)
+            .start()
+            .await
+            .map_err(|source| RunnerError::Store {
+                projection: P::NAME,
+                source,
+            })?;
+        self.inner
+            .projections
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(TypeId::of::<P>(), Arc::new(running.clone()));
+        Ok(running)
+    }
+}
+
+impl<S: EventStore, C: Codec> App<S, C> {
+    /// Asks the projection that answers `Q`. By default the answer reflects whatever the
+    /// projection has handled; [`QueryRequest::after`] waits until it has handled a given
+    /// position first (read your own writes). Await the request to run it.
+    ///
+    /// A query type that no `#[query]` method takes does not compile.
+    pub fn query<Q: HandledQuery>(&self, query: Q) -> QueryRequest<'_, S, C, Q> {
+        QueryRequest {
+            app: self,
+            query,
+            after: None,
+            timeout: crate::query::DEFAULT_WAIT,
+        }
+    }
+
+    /// The running projection of type `P`, if one was started in this application.
+    #[must_use]
+    pub fn running<P: Projection + Sync>(&self) -> Option<RunningProjection<P>> {
+        let any = self
+            .inner
+            .projections
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&TypeId::of::<P>())
+            .cloned()?;
+        // Entries are keyed by the TypeId of their own projection type.
+        any.downcast::<RunningProjection<P>>()
+            .ok()
+            .map(|running| (*running).clone())
+    }
+}
+
+/// A query on its way: await it, or first say which write it must see.
+///
+/// ```rust,ignore
+/// let done = app.execute(Deposit { account: "a-1".into(), amount: 5 }).await?;
+/// let balance = app.query(Balance { account: "a-1".into() }).after(done.position).await?;
+/// ```
+#[derive(Debug)]
+#[must_use = "a query does nothing until it is awaited"]
+pub struct QueryRequest<'a, S, C, Q> {
+    app: &'a App<S, C>,
+    query: Q,
+    after: Option<u64>,
+    timeout: Duration,
+}
+
+impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
+    /// Answers only once the projection has handled every event up to `position` (pass
+    /// [`Executed::position`](crate::Executed::position) of your command; `None` waits for
+    /// nothing).
+    pub fn after(mut self, position: impl Into<Option<u64>>) -> Self {
+        self.after = position.into();
+        self
+    }
+
+    /// How long [`after`](Self::after) may wait (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn run(self) -> Result<Q::Output, QueryError> {
+        let running = self
+            .app
+            .running::<Q::Projection>()
+            .ok_or(QueryError::NotStarted {
+                projection: <Q::Projection as Projection>::NAME,
+            })?;
+        if let Some(position) = self.after {
+            running.wait_for(position, self.timeout).await?;
+        }
+        let state = running.read();
+        let query = self.query;
+        crate::panic::call(|| Q::answer(&state, query)).map_err(|message| QueryError::Panicked {
+            query: std::any::type_name::<Q>(),
+            message,
+        })
+    }
+}
+
+impl<'a, S: EventStore, C: Codec, Q: HandledQuery> IntoFuture for QueryRequest<'a, S, C, Q> {
+    type Output = Result<Q::Output, QueryError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
     }
 }

@@ -34,6 +34,7 @@ mod event;
 mod execute;
 mod panic;
 mod projection;
+mod query;
 mod registry;
 mod shape;
 mod store;
@@ -44,10 +45,10 @@ pub mod upcast;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection};
+pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection, query};
 
 pub use crate::aggregate::Aggregate;
-pub use crate::app::{App, AppBuilder, ExecuteResult};
+pub use crate::app::{App, AppBuilder, ExecuteResult, QueryRequest};
 pub use crate::backoff::{Backoff, Growth};
 pub use crate::codec::{Codec, CodecError, JsonCodec};
 pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
@@ -60,6 +61,7 @@ pub use crate::projection::{
     ProjectionError, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection,
     WaitError, stored_names,
 };
+pub use crate::query::{HandledQuery, QueryError};
 pub use crate::registry::{
     AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration, Registry,
     RegistryBuilder, RegistryError, ShapeFn,

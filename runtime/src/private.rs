@@ -24,6 +24,7 @@ pub use crate::projection::{
     HandledEvent, Projection, ProjectionError, decode_for as projection_decode,
     outcome as projection_outcome,
 };
+pub use crate::query::HandledQuery;
 pub use crate::registry::{
     AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration,
 };

@@ -4,6 +4,7 @@
 use proc_macro2::TokenStream;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Type};
 
+use super::query::{self, Query};
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
 
@@ -19,6 +20,7 @@ pub(crate) struct Projection {
     pub(crate) item: ItemImpl,
     pub(crate) args: Args,
     pub(crate) handlers: Vec<On>,
+    pub(crate) queries: Vec<Query>,
 }
 
 /// One `#[on]` method.
@@ -71,11 +73,37 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
         );
     }
     let mut handlers: Vec<On> = Vec::new();
+    let mut queries: Vec<Query> = Vec::new();
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        if !take_marker(cx, method) {
+        let is_on = take_marker(cx, method, "on");
+        let is_query = take_marker(cx, method, "query");
+        if is_on && is_query {
+            cx.error_at(
+                &method.sig.ident,
+                "a method is either an `#[on]` handler (it changes the read model) or a `#[query]` (it reads it), not both",
+            );
+            continue;
+        }
+        if is_query {
+            if let Some(q) = query::signature(cx, method) {
+                if queries
+                    .iter()
+                    .any(|other| same_type(&other.query, &q.query))
+                {
+                    cx.error_at(
+                        &q.query,
+                        "a second `#[query]` method takes this query type; each query has one answer",
+                    );
+                } else {
+                    queries.push(q);
+                }
+            }
+            continue;
+        }
+        if !is_on {
             continue;
         }
         if let Some(on) = signature(cx, method) {
@@ -99,24 +127,28 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
         item,
         args,
         handlers,
+        queries,
     }
 }
 
-/// Removes `#[on]` markers; `true` when the method had one.
-fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn) -> bool {
+/// Removes the `#[marker]` attributes (`on`, `query`); `true` when the method had one.
+fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn, marker: &str) -> bool {
     let before = method.attrs.len();
     method.attrs.retain(|a| {
-        if !a.path().is_ident("on") {
+        if !a.path().is_ident(marker) {
             return true;
         }
         if !matches!(a.meta, syn::Meta::Path(_)) {
-            cx.error_at(&a.meta, "`#[on]` takes no arguments");
+            cx.error_at(&a.meta, format!("`#[{marker}]` takes no arguments"));
         }
         false
     });
     let markers = before - method.attrs.len();
     if markers > 1 {
-        cx.error_at(&method.sig.ident, "duplicate `#[on]` on one method");
+        cx.error_at(
+            &method.sig.ident,
+            format!("duplicate `#[{marker}]` on one method"),
+        );
     }
     markers > 0
 }
@@ -193,6 +225,6 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<On> {
     })
 }
 
-fn same_type(a: &Type, b: &Type) -> bool {
+pub(crate) fn same_type(a: &Type, b: &Type) -> bool {
     quote::quote!(#a).to_string() == quote::quote!(#b).to_string()
 }

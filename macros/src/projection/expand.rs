@@ -22,6 +22,7 @@ use super::ast::Projection;
 //             }
 //         }
 //     }
+//     impl HandledQuery for GetBalance { type Projection = Balances; type Output = u64; ... }
 //     inventory::submit! { ProjectionRegistration { name, rust_type, events } }
 // };
 pub(crate) fn generate(model: &Projection) -> TokenStream {
@@ -67,10 +68,26 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
         let ty = &h.event;
         quote_spanned!(ty.span()=> #p::HandledEvent::of::<#ty>())
     });
+    let queries = model.queries.iter().map(|q| {
+        let (method, query, output) = (&q.method, &q.query, &q.output);
+        quote_spanned! {query.span()=>
+            #[automatically_derived]
+            impl #p::HandledQuery for #query {
+                type Projection = #self_ty;
+                type Output = #output;
+
+                fn answer(projection: &#self_ty, query: Self) -> #output {
+                    <#self_ty>::#method(projection, query)
+                }
+            }
+        }
+    });
     quote! {
         #item
 
         const _: () = {
+            #(#queries)*
+
             #[automatically_derived]
             impl #p::Projection for #self_ty {
                 const NAME: &'static str = #name;

@@ -1,6 +1,7 @@
 //! `#[projection]`: parse (`ast.rs`, with the signature rules) → generate (`expand.rs`).
 //!
-//! Enters: an inherent impl block of the read model's type with `#[on]` methods, and
+//! Enters: an inherent impl block of the read model's type with `#[on]` methods (and
+//! `#[query]` methods that answer queries from the model), and
 //! `#[projection(name = "...", crate = path)]`.
 //! Reports: the wrong kind of item, trait impls, generics, no handlers, bad handler signatures,
 //! two handlers of one event type, unknown or repeated keys, all in one compile. With errors,
@@ -8,6 +9,7 @@
 
 mod ast;
 mod expand;
+mod query;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;

@@ -236,6 +236,12 @@ pub enum RunnerError {
         #[source]
         source: StoreError,
     },
+    /// A projection of this type already runs in the application.
+    #[error("projection `{projection}` is already running in this application")]
+    AlreadyStarted {
+        /// The projection's name.
+        projection: &'static str,
+    },
     /// The runner had stopped on this error.
     #[error("the runner had stopped: {0}")]
     Failed(#[source] Arc<RunnerError>),
@@ -298,10 +304,18 @@ pub(crate) struct Shared<P> {
 /// A handle to a started projection: read its state, watch its progress, wait for a
 /// position, list and replay dead letters, rebuild, stop. Clones share the runner; the runner
 /// stops (storing its checkpoint) when the last handle is dropped.
-#[derive(Debug)]
 pub struct RunningProjection<P> {
     shared: Arc<Shared<P>>,
     commands: mpsc::Sender<Command<P>>,
+}
+
+impl<P: Projection> std::fmt::Debug for RunningProjection<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningProjection")
+            .field("name", &P::NAME)
+            .field("progress", &*self.shared.progress.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<P> Clone for RunningProjection<P> {
