@@ -1,13 +1,15 @@
 //! The quick start: a bank account aggregate on a SQLite file.
 //!
 //! Run with `cargo run --example bank`. It opens two accounts, deposits, withdraws, shows a
-//! rejected withdrawal with its domain error, shows an idempotent retry, and prints every
-//! stored event with its envelope.
+//! rejected withdrawal with its domain error, shows an idempotent retry, reads its own write
+//! through a projection's query, and prints every stored event with its envelope.
 
+mod balances;
 mod domain;
 
 use eventsmith::{App, CommandContext, CommandError, EventStore, SqliteStore};
 
+use crate::balances::{Balances, GetBalance, ListAccounts};
 use crate::domain::{BankAccount, BankError, Deposit, OpenAccount, Withdraw};
 
 #[tokio::main]
@@ -17,6 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let earlier = store.read_all(1, usize::MAX).await?.len();
     println!("store {path}: {earlier} events from earlier runs");
     let app = App::new(store)?;
+    // The read side: rebuilt from the log, then kept up to date as commands append.
+    app.start_projection(Balances::default()).await?;
     let ctx = CommandContext::new().actor("alice").source("bank-example");
 
     for (account, owner) in [("acc-1", "Alice"), ("acc-2", "Bob")] {
@@ -60,15 +64,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &ctx,
     )
     .await?;
-    app.execute_with(
-        Withdraw {
-            account: "acc-1".into(),
-            amount: 30,
-        },
-        &ctx,
-    )
-    .await?;
+    let withdrawn = app
+        .execute_with(
+            Withdraw {
+                account: "acc-1".into(),
+                amount: 30,
+            },
+            &ctx,
+        )
+        .await?;
     println!("deposited 50 and withdrew 30 on acc-1");
+    // Read your own write: the query waits until the projection has handled the withdrawal.
+    let balance = app
+        .query(GetBalance {
+            account: "acc-1".into(),
+        })
+        .after(withdrawn.position)
+        .await?;
+    println!("the balances projection says acc-1 has {balance:?}");
 
     match app
         .execute_with(
@@ -86,6 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (account, version) = app.load::<BankAccount>("acc-1").await?;
     println!("acc-1 balance {} at version {version}", account.balance);
+    for (id, entry) in app.query(ListAccounts).await? {
+        println!("  {id}: {} has {}", entry.owner, entry.balance);
+    }
 
     println!("\nstored events:");
     for event in app.store().read_all(1, usize::MAX).await? {
