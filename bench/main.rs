@@ -12,6 +12,7 @@
 mod backends;
 mod dispatch;
 mod domain;
+mod read_side;
 mod stats;
 mod workloads;
 
@@ -29,14 +30,14 @@ pub(crate) struct Settings {
     pub(crate) backends: Vec<Backend>,
 }
 
-const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W6", "W8"];
-const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [W1 W2 W3 W4 W6 W8 ...]";
+const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"];
+const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [W1 W2 W3 W4 W5 W6 W7 W8 ...]";
 
 /// The backends each workload runs on by default.
 fn default_backends(workload: &str) -> &'static [Backend] {
     match workload {
         "W1" => &[Backend::Memory, Backend::Sqlite],
-        "W3" | "W4" => &[Backend::Sqlite, Backend::Postgres],
+        "W3" | "W4" | "W5" | "W7" => &[Backend::Sqlite, Backend::Postgres],
         "W8" => &[Backend::Memory],
         _ => &Backend::ALL,
     }
@@ -117,7 +118,9 @@ fn main() -> ExitCode {
                 "W2" => runtime.block_on(workloads::w2(&settings, backend)),
                 "W3" => runtime.block_on(workloads::w3(&settings, backend)),
                 "W4" => runtime.block_on(workloads::w4(&settings, backend)),
+                "W5" => runtime.block_on(read_side::w5(&settings, backend)),
                 "W6" => runtime.block_on(workloads::w6(&settings, backend)),
+                "W7" => runtime.block_on(read_side::w7(&settings, backend)),
                 "W8" => Ok(dispatch::w8(&settings)),
                 _ => unreachable!("arguments are validated"),
             };

@@ -32,7 +32,13 @@ fn summarize(runs: &[CommandRun]) -> Value {
     })
 }
 
-fn line(workload: &str, backend: Backend, mode: &str, runs: usize, mut fields: Value) -> Value {
+pub(crate) fn line(
+    workload: &str,
+    backend: Backend,
+    mode: &str,
+    runs: usize,
+    mut fields: Value,
+) -> Value {
     let mut out = json!({
         "workload": workload,
         "backend": backend.name(),
