@@ -29,12 +29,12 @@ struct GetBalance(String);
 impl Balances {
     #[on]
     fn deposited(&mut self, event: &MoneyDeposited, envelope: &RecordedEvent) {
-        self.add(envelope, event.amount.cast_signed());
+        self.add(envelope, signed(event.amount));
     }
 
     #[on]
     fn withdrawn(&mut self, event: &MoneyWithdrawn, envelope: &RecordedEvent) {
-        self.add(envelope, -event.amount.cast_signed());
+        self.add(envelope, -signed(event.amount));
     }
 
     #[query]
@@ -53,6 +53,10 @@ impl Balances {
             }
         }
     }
+}
+
+fn signed(amount: u64) -> i64 {
+    i64::try_from(amount).unwrap_or(i64::MAX)
 }
 
 /// The five stored types of W5, in the order a stream cycles through them.
