@@ -24,6 +24,7 @@ pub(crate) const FROM: &str = "from";
 pub(crate) const JSON: &str = "json";
 pub(crate) const TYPED: &str = "typed";
 pub(crate) const WITH: &str = "with";
+pub(crate) const CONTEXT: &str = "context";
 
 /// A value given at most once.
 pub(crate) struct Slot<T> {

@@ -308,7 +308,7 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
     /// # Errors
     /// [`RunnerError::AlreadyStarted`] when a projection of this type runs here already; the
     /// store's error when the runner cannot load its checkpoint.
-    pub async fn start_projection<P: Projection + Sync>(
+    pub async fn start_projection<P: Projection<Context = ()> + Sync>(
         &self,
         projection: P,
     ) -> Result<RunningProjection<P>, RunnerError> {
@@ -321,7 +321,7 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
     ///
     /// # Errors
     /// As [`App::start_projection`].
-    pub async fn start_projection_with<P: Projection + Sync>(
+    pub async fn start_projection_with<P: Projection<Context = ()> + Sync>(
         &self,
         projection: P,
         configure: impl FnOnce(ProjectionRunner<S, P, C>) -> ProjectionRunner<S, P, C>,
@@ -384,12 +384,9 @@ impl<S: EventStore, C: Codec> App<S, C> {
     }
 }
 
-/// A query on its way: await it, or first say which write it must see.
-///
-/// ```rust,ignore
-/// let done = app.execute(Deposit { account: "a-1".into(), amount: 5 }).await?;
-/// let balance = app.query(Balance { account: "a-1".into() }).after(done.position).await?;
-/// ```
+/// A query on its way: await it, or first say which write it must see, as in
+/// `app.query(Balance { account }).after(done.position).await?` where `done` is what
+/// [`App::execute`] answered (the README's "Projections" walks through it).
 #[derive(Debug)]
 #[must_use = "a query does nothing until it is awaited"]
 pub struct QueryRequest<'a, S, C, Q> {

@@ -61,6 +61,8 @@ pub use crate::projection::{
     ProjectionError, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection,
     WaitError, stored_names,
 };
+#[doc(hidden)]
+pub use crate::projection::{InMemory, Sink, UnitEnd};
 pub use crate::query::{HandledQuery, QueryError};
 pub use crate::registry::{
     AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration, Registry,
@@ -72,9 +74,12 @@ pub use crate::store::{
     InMemoryStore, Snapshot, StoreError, Subscription,
 };
 #[cfg(feature = "sqlite")]
-pub use crate::store::{Durability, SqliteOptions, SqliteStore};
+pub use crate::store::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
 #[cfg(feature = "postgres")]
 pub use crate::store::{PgOptions, PgStore};
+/// Re-exported so that SQL read models name the same `rusqlite` as the store.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
 
 /// Re-exported so that users can name ids without depending on `uuid` themselves.
 pub use uuid::Uuid;

@@ -8,11 +8,13 @@ use super::query::{self, Query};
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
 
-const SHAPE: &str = "an `#[on]` handler looks like `fn on_event(&mut self, event: &EventType)`, optionally with `envelope: &RecordedEvent` after the event";
+const SHAPE: &str = "an `#[on]` handler looks like `fn on_event(&mut self, event: &EventType)`, optionally followed by `envelope: &RecordedEvent` and, in a projection with `context = Type`, `db: &Type` or `&mut Type`";
 
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<syn::Path>,
+    /// What handlers are given besides the event, such as a database connection.
+    pub(crate) context: Option<Type>,
 }
 
 pub(crate) struct Projection {
@@ -23,11 +25,18 @@ pub(crate) struct Projection {
     pub(crate) queries: Vec<Query>,
 }
 
+/// What an `#[on]` handler takes after the event, in its order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extra {
+    Envelope,
+    Context,
+}
+
 /// One `#[on]` method.
 pub(crate) struct On {
     pub(crate) method: syn::Ident,
     pub(crate) event: Type,
-    pub(crate) with_envelope: bool,
+    pub(crate) extras: Vec<Extra>,
     /// The return type, or the method's name when it returns nothing.
     pub(crate) output_span: proc_macro2::Span,
 }
@@ -35,6 +44,7 @@ pub(crate) struct On {
 pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     let mut name = Slot::<LitStr>::new(attr::NAME);
     let mut krate = Slot::<syn::Path>::new(attr::CRATE);
+    let mut context = Slot::<Type>::new(attr::CONTEXT);
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident(attr::NAME) {
             if let Some(lit) = attr::string_value(cx, &meta)? {
@@ -46,8 +56,16 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
         } else if meta.path.is_ident(attr::CRATE) {
             let path = meta.value()?.parse::<syn::Path>()?;
             krate.set(cx, &meta.path, path);
+        } else if meta.path.is_ident(attr::CONTEXT) {
+            let ty = meta.value()?.parse::<Type>()?;
+            context.set(cx, &meta.path, ty);
         } else {
-            attr::unknown_key(cx, &meta, "projection", &[attr::NAME, attr::CRATE])?;
+            attr::unknown_key(
+                cx,
+                &meta,
+                "projection",
+                &[attr::NAME, attr::CRATE, attr::CONTEXT],
+            )?;
         }
         Ok(())
     });
@@ -56,6 +74,7 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     Args {
         name: name.get(),
         krate: krate.get(),
+        context: context.get(),
     }
 }
 
@@ -74,6 +93,8 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
     }
     let mut handlers: Vec<On> = Vec::new();
     let mut queries: Vec<Query> = Vec::new();
+    // A handler with a rejected signature still counts: "no handlers" would only repeat it.
+    let mut marked_on = false;
     for impl_item in &mut item.items {
         let ImplItem::Fn(method) = impl_item else {
             continue;
@@ -106,7 +127,8 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
         if !is_on {
             continue;
         }
-        if let Some(on) = signature(cx, method) {
+        marked_on = true;
+        if let Some(on) = signature(cx, method, args.context.is_some()) {
             if handlers.iter().any(|h| same_type(&h.event, &on.event)) {
                 cx.error_at(
                     &on.event,
@@ -117,7 +139,7 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
             }
         }
     }
-    if handlers.is_empty() {
+    if !marked_on {
         cx.error_at(
             &item.self_ty,
             format!("this projection handles no events: add an `#[on]` method; {SHAPE}"),
@@ -153,8 +175,9 @@ fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn, marker: &str) -> bool {
     markers > 0
 }
 
-/// `fn name(&mut self, event: &Event[, envelope: &RecordedEvent])`, synchronous.
-fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<On> {
+/// `fn name(&mut self, event: &Event[, envelope: &RecordedEvent][, context: &Context])`,
+/// synchronous.
+fn signature(cx: &mut Ctxt, method: &ImplItemFn, has_context: bool) -> Option<On> {
     let sig = &method.sig;
     let mut ok = true;
     if let Some(asyncness) = sig.asyncness {
@@ -209,15 +232,27 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<On> {
             None
         }
     };
-    if rest.len() > 2 {
-        cx.error_at(rest[2], format!("too many parameters; {SHAPE}"));
-        ok = false;
+    let mut extras = Vec::new();
+    for arg in rest.iter().skip(1) {
+        let extra = extra(arg);
+        if extras.contains(&extra) || extras.len() == 2 {
+            cx.error_at(arg, format!("too many parameters; {SHAPE}"));
+            ok = false;
+        } else if extra == Extra::Context && !has_context {
+            cx.error_at(
+                arg,
+                "this parameter is neither the event nor `&RecordedEvent`; to give handlers a context (a database connection), declare its type on the block: `#[projection(context = Type)]`",
+            );
+            ok = false;
+        } else {
+            extras.push(extra);
+        }
     }
     let event = event?;
     ok.then(|| On {
         method: sig.ident.clone(),
         event,
-        with_envelope: rest.len() == 2,
+        extras,
         output_span: match &sig.output {
             syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(&**ty),
             syn::ReturnType::Default => sig.ident.span(),
@@ -225,6 +260,30 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<On> {
     })
 }
 
-pub(crate) fn same_type(a: &Type, b: &Type) -> bool {
+/// A parameter after the event: the envelope when its type is `&RecordedEvent` (by the last
+/// path segment), else the context.
+fn extra(arg: &FnArg) -> Extra {
+    let FnArg::Typed(pat) = arg else {
+        return Extra::Context;
+    };
+    let is_envelope = match &*pat.ty {
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "RecordedEvent"),
+            _ => false,
+        },
+        _ => false,
+    };
+    if is_envelope {
+        Extra::Envelope
+    } else {
+        Extra::Context
+    }
+}
+
+fn same_type(a: &Type, b: &Type) -> bool {
     quote::quote!(#a).to_string() == quote::quote!(#b).to_string()
 }

@@ -41,13 +41,18 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
         },
         |lit| quote!(#lit),
     );
+    let context = model
+        .args
+        .context
+        .as_ref()
+        .map_or_else(|| quote!(()), |ty| quote!(#ty));
     let call = |h: &super::ast::On| {
         let (method, ty) = (&h.method, &h.event);
-        let args = if h.with_envelope {
-            quote!(&__event, event)
-        } else {
-            quote!(&__event)
-        };
+        let extras = h.extras.iter().map(|extra| match extra {
+            super::ast::Extra::Envelope => quote!(event),
+            super::ast::Extra::Context => quote!(&mut *context),
+        });
+        let args = quote!(&__event #(, #extras)*);
         // The paths are spanned at the user's tokens: a type that is not an event is reported
         // at the parameter, a return type that is not allowed at the return type. The locals
         // stay at the call site, so a projection written by a `macro_rules!` still sees them.
@@ -92,11 +97,13 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
             impl #p::Projection for #self_ty {
                 const NAME: &'static str = #name;
                 const HANDLES: &'static [#p::HandledEvent] = &[#(#handles),*];
+                type Context = #context;
 
                 fn handle<__C: #p::Codec>(
                     &mut self,
                     codec: &__C,
                     event: &#p::RecordedEvent,
+                    context: &mut Self::Context,
                 ) -> #p::Result<bool, #p::ProjectionError> {
                     match &*event.event_type {
                         #(#arms)*

@@ -27,6 +27,7 @@
 
 mod policy;
 mod runner;
+mod sink;
 mod task;
 
 use std::error::Error as StdError;
@@ -40,6 +41,7 @@ pub use self::policy::{ErrorPolicy, OnFailure};
 pub use self::runner::{
     Progress, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection, WaitError,
 };
+pub use self::sink::{InMemory, Sink, UnitEnd};
 
 /// The names one handled event type is stored under: its name and any previous ones.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +71,11 @@ pub trait Projection: Send + 'static {
     /// The event types its `#[on]` handlers take.
     const HANDLES: &'static [HandledEvent];
 
+    /// What handlers are given besides the event: `()` for a read model in memory, a
+    /// database connection inside the runner's transaction for a SQL read model
+    /// (`#[projection(context = rusqlite::Connection)]`).
+    type Context;
+
     /// Decodes `event` and calls its `#[on]` handler. Returns `Ok(false)` for an event of a
     /// name it does not handle (a store that filters never sends one).
     ///
@@ -79,6 +86,7 @@ pub trait Projection: Send + 'static {
         &mut self,
         codec: &C,
         event: &RecordedEvent,
+        context: &mut Self::Context,
     ) -> Result<bool, ProjectionError>;
 }
 

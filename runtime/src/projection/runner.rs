@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::policy::ErrorPolicy;
-use super::task::{Command, Task};
+use super::sink::{InMemory, Sink};
+use super::task::{Command, Task, Wiring};
 use super::{Projection, ProjectionError};
 use crate::codec::{Codec, JsonCodec};
 use crate::store::{DeadLetter, EventStore, StoreError};
@@ -60,10 +61,11 @@ use crate::store::{DeadLetter, EventStore, StoreError};
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct ProjectionRunner<S, P, C = JsonCodec> {
+pub struct ProjectionRunner<S, P, C = JsonCodec, K = InMemory> {
     store: S,
     projection: P,
     codec: C,
+    sink: K,
     settings: Settings,
 }
 
@@ -76,30 +78,39 @@ pub(crate) struct Settings {
     pub(crate) checkpoint_every: Duration,
 }
 
-impl<S: EventStore, P: Projection + Sync> ProjectionRunner<S, P> {
-    /// A runner of `projection` over `store`, with the JSON codec.
+impl<S: EventStore, P: Projection<Context = ()> + Sync> ProjectionRunner<S, P> {
+    /// A runner of `projection`, a read model in memory, over `store`, with the JSON codec.
     pub fn new(store: S, projection: P) -> Self {
+        Self::with_sink(store, projection, InMemory::default())
+    }
+}
+
+impl<S: EventStore, P: Projection + Sync, K: Sink<P>> ProjectionRunner<S, P, JsonCodec, K> {
+    /// A runner whose units end in `sink` (a transactional one resumes from its checkpoint).
+    pub(crate) fn with_sink(store: S, projection: P, sink: K) -> Self {
         Self {
             store,
             projection,
             codec: JsonCodec,
+            sink,
             settings: Settings {
                 batch: 512,
                 policy: ErrorPolicy::default(),
-                resume: false,
+                resume: K::TRANSACTIONAL,
                 checkpoint_every: Duration::from_secs(1),
             },
         }
     }
 }
 
-impl<S: EventStore, P: Projection + Sync, C: Codec> ProjectionRunner<S, P, C> {
+impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> ProjectionRunner<S, P, C, K> {
     /// Decodes payloads with another codec.
-    pub fn codec<C2: Codec>(self, codec: C2) -> ProjectionRunner<S, P, C2> {
+    pub fn codec<C2: Codec>(self, codec: C2) -> ProjectionRunner<S, P, C2, K> {
         ProjectionRunner {
             store: self.store,
             projection: self.projection,
             codec,
+            sink: self.sink,
             settings: self.settings,
         }
     }
@@ -152,15 +163,13 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> ProjectionRunner<S, P, C> {
             }),
         });
         let (commands, receiver) = mpsc::channel(8);
-        let task = Task::new(
-            self.store,
-            self.codec,
-            self.settings,
-            Arc::clone(&shared),
-            receiver,
-            position,
-            &letters,
-        );
+        let wiring = Wiring {
+            store: self.store,
+            codec: self.codec,
+            sink: self.sink,
+            settings: self.settings,
+        };
+        let task = Task::new(wiring, Arc::clone(&shared), receiver, position, &letters);
         tokio::spawn(task.run());
         Ok(RunningProjection { shared, commands })
     }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::policy::OnFailure;
 use super::runner::{Replayed, RunState, RunnerError, Settings, Shared};
+use super::sink::{Sink, UnitEnd};
 use super::{Projection, ProjectionError, stored_names};
 use crate::backoff::Backoff;
 use crate::codec::Codec;
@@ -33,6 +34,14 @@ pub(crate) enum Command<P> {
     },
 }
 
+/// What a runner is made of besides its projection.
+pub(crate) struct Wiring<S, C, K> {
+    pub(crate) store: S,
+    pub(crate) codec: C,
+    pub(crate) sink: K,
+    pub(crate) settings: Settings,
+}
+
 /// What ended a wait.
 enum Wake<P> {
     Until,
@@ -50,9 +59,10 @@ enum Flow {
 const STORE_BACKOFF: Backoff =
     Backoff::exponential(Duration::from_millis(10), Duration::from_secs(5));
 
-pub(crate) struct Task<S, P, C> {
+pub(crate) struct Task<S, P: Projection, C, K> {
     store: S,
     codec: C,
+    sink: K,
     settings: Settings,
     shared: Arc<Shared<P>>,
     commands: mpsc::Receiver<Command<P>>,
@@ -67,19 +77,24 @@ pub(crate) struct Task<S, P, C> {
     parked: HashMap<Arc<str>, u64, RandomState>,
 }
 
-impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
+impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> Task<S, P, C, K> {
     pub(crate) fn new(
-        store: S,
-        codec: C,
-        settings: Settings,
+        wiring: Wiring<S, C, K>,
         shared: Arc<Shared<P>>,
         commands: mpsc::Receiver<Command<P>>,
         position: u64,
         letters: &[DeadLetter],
     ) -> Self {
+        let Wiring {
+            store,
+            codec,
+            sink,
+            settings,
+        } = wiring;
         let mut task = Self {
             store,
             codec,
+            sink,
             settings,
             shared,
             commands,
@@ -215,43 +230,38 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Handles `events` in order: as many as go through under one lock, then the one that
-    /// failed or waits behind a parked event by the policy, and on.
+    /// Handles `events` in order: as many as go through in one unit (under one lock, in one
+    /// transaction for a SQL read model), then the one that failed or waits behind a parked
+    /// event by the policy, and on.
     async fn handle_batch(&mut self, events: &[RecordedEvent]) -> Result<(), RunnerError> {
         let mut next = 0;
         while next < events.len() {
-            let stopped_on = {
-                let mut state = self.state();
-                let mut stopped_on = None;
-                for event in &events[next..] {
-                    if self.waits_behind_parked(event) {
-                        stopped_on = Some(None);
-                        break;
-                    }
-                    match attempt(&mut *state, &self.codec, event) {
-                        Ok(()) => next += 1,
-                        Err(error) => {
-                            stopped_on = Some(Some(error));
-                            break;
-                        }
-                    }
+            let mut window = &events[next..];
+            let (handled, stop) = loop {
+                let (handled, stop) = self.unit(window)?;
+                // A transaction that failed part-way was undone: commit the part that went
+                // through on its own.
+                if K::TRANSACTIONAL && stop.is_some() && handled > 0 {
+                    window = &window[..handled];
+                    continue;
                 }
-                stopped_on
+                break (handled, stop);
             };
-            if next > 0 {
+            next += handled;
+            if handled > 0 {
                 self.advance(events[next - 1].global_position);
             }
-            let Some(failure) = stopped_on else {
-                break;
+            let Some(stop) = stop else {
+                continue;
             };
             let event = &events[next];
-            match failure {
-                None => {
+            match stop {
+                Stop::WaitsBehind => {
                     let first = self.parked.get(&event.stream_id).copied().unwrap_or(0);
                     let reason = format!("waiting behind the parked event at position {first}");
                     self.park(event, reason, 0).await?;
                 }
-                Some(error) => self.fail(event, error).await?,
+                Stop::Failed(error) => self.fail(event, error).await?,
             }
             next += 1;
             self.advance(event.global_position);
@@ -259,12 +269,73 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
         Ok(())
     }
 
-    fn waits_behind_parked(&self, event: &RecordedEvent) -> bool {
-        !self.parked.is_empty()
-            && self
-                .parked
-                .get(&event.stream_id)
-                .is_some_and(|&first| event.global_position >= first)
+    /// Handles `window` from its start until an event fails or waits behind a parked one;
+    /// a transactional unit commits when all went through and is undone otherwise.
+    fn unit(&mut self, window: &[RecordedEvent]) -> Result<(usize, Option<Stop>), RunnerError> {
+        self.sink.begin().map_err(store_error::<P>)?;
+        let mut handled = 0;
+        let mut stop = None;
+        {
+            let mut state = self
+                .shared
+                .state
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            for event in window {
+                if waits_behind(&self.parked, event) {
+                    stop = Some(Stop::WaitsBehind);
+                    break;
+                }
+                match attempt(&mut *state, &self.codec, event, self.sink.context()) {
+                    Ok(()) => handled += 1,
+                    Err(error) => {
+                        stop = Some(Stop::Failed(error));
+                        break;
+                    }
+                }
+            }
+        }
+        if stop.is_some() {
+            self.sink.rollback();
+        } else if let Some(last) = window.last() {
+            let end = UnitEnd {
+                checkpoint: last.global_position,
+                ..UnitEnd::default()
+            };
+            self.commit(&end)?;
+        }
+        Ok((handled, stop))
+    }
+
+    /// Commits a transactional unit; nothing to do for a read model in memory.
+    fn commit(&mut self, end: &UnitEnd) -> Result<(), RunnerError> {
+        if K::TRANSACTIONAL {
+            self.sink.commit(P::NAME, end).map_err(store_error::<P>)?;
+            self.saved = end.checkpoint;
+            self.saved_at = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Ends a unit that parks or releases a letter: in the read model's transaction, or
+    /// through the store.
+    async fn record(&mut self, end: UnitEnd) -> Result<(), RunnerError> {
+        if K::TRANSACTIONAL {
+            return self.commit(&end);
+        }
+        if let Some(letter) = end.park {
+            self.store
+                .park(P::NAME, letter)
+                .await
+                .map_err(store_error::<P>)?;
+        }
+        if let Some(position) = end.release {
+            self.store
+                .release(P::NAME, position)
+                .await
+                .map_err(store_error::<P>)?;
+        }
+        Ok(())
     }
 
     /// The policy for an event whose handler failed once.
@@ -273,8 +344,12 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
         event: &RecordedEvent,
         error: ProjectionError,
     ) -> Result<(), RunnerError> {
-        let Err((error, attempts)) = self.retry(event, Some(error)).await else {
-            return Ok(());
+        let done = UnitEnd {
+            checkpoint: event.global_position,
+            ..UnitEnd::default()
+        };
+        let Err((error, attempts)) = self.retry(event, Some(error)).await? else {
+            return self.commit(&done);
         };
         match self.settings.policy.on_failure() {
             OnFailure::Stop => Err(RunnerError::Handler {
@@ -283,7 +358,8 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
             }),
             OnFailure::Skip => {
                 tracing::error!(projection = P::NAME, %error, attempts, "event skipped");
-                Ok(())
+                self.sink.begin().map_err(store_error::<P>)?;
+                self.commit(&done)
             }
             OnFailure::Park => {
                 tracing::warn!(projection = P::NAME, %error, attempts, "event parked");
@@ -295,15 +371,15 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
     /// Tries `event` until it goes through or the policy's attempts are spent; `failed` is
     /// the error of an attempt already made.
     async fn retry(
-        &self,
+        &mut self,
         event: &RecordedEvent,
         failed: Option<ProjectionError>,
-    ) -> Result<(), (ProjectionError, u32)> {
+    ) -> Result<Result<(), (ProjectionError, u32)>, RunnerError> {
         let policy = self.settings.policy;
         let (mut error, mut attempts) = match failed {
             Some(error) => (error, 1),
-            None => match attempt(&mut *self.state(), &self.codec, event) {
-                Ok(()) => return Ok(()),
+            None => match self.attempt_alone(event)? {
+                Ok(()) => return Ok(Ok(())),
                 Err(error) => (error, 1),
             },
         };
@@ -312,12 +388,32 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
             tracing::debug!(projection = P::NAME, %error, attempts, "handler failed; retrying");
             tokio::time::sleep(policy.delay(attempts)).await;
             attempts += 1;
-            match attempt(&mut *self.state(), &self.codec, event) {
-                Ok(()) => return Ok(()),
+            match self.attempt_alone(event)? {
+                Ok(()) => return Ok(Ok(())),
                 Err(again) => error = again,
             }
         }
-        Err((error, attempts))
+        Ok(Err((error, attempts)))
+    }
+
+    /// One attempt at `event` in a unit of its own, left open when it went through (the
+    /// caller commits it with what it records) and undone when it failed.
+    fn attempt_alone(
+        &mut self,
+        event: &RecordedEvent,
+    ) -> Result<Result<(), ProjectionError>, RunnerError> {
+        self.sink.begin().map_err(store_error::<P>)?;
+        let mut state = self
+            .shared
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let outcome = attempt(&mut *state, &self.codec, event, self.sink.context());
+        drop(state);
+        if outcome.is_err() {
+            self.sink.rollback();
+        }
+        Ok(outcome)
     }
 
     async fn park(
@@ -335,10 +431,13 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
             attempts,
             parked_at: Timestamp::now(),
         };
-        self.store
-            .park(P::NAME, letter)
-            .await
-            .map_err(store_error::<P>)?;
+        self.sink.begin().map_err(store_error::<P>)?;
+        self.record(UnitEnd {
+            checkpoint: event.global_position,
+            park: Some(letter),
+            release: None,
+        })
+        .await?;
         self.mark_parked(&event.stream_id, event.global_position);
         Ok(())
     }
@@ -377,12 +476,14 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
                         letter.position
                     )))
                 })?;
-            match self.retry(&event, None).await {
+            match self.retry(&event, None).await? {
                 Ok(()) => {
-                    self.store
-                        .release(P::NAME, letter.position)
-                        .await
-                        .map_err(store_error::<P>)?;
+                    self.record(UnitEnd {
+                        checkpoint: self.position,
+                        park: None,
+                        release: Some(letter.position),
+                    })
+                    .await?;
                     handled += 1;
                 }
                 Err((error, attempts)) => {
@@ -392,10 +493,13 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
                         parked_at: Timestamp::now(),
                         ..letter.clone()
                     };
-                    self.store
-                        .park(P::NAME, again)
-                        .await
-                        .map_err(store_error::<P>)?;
+                    self.sink.begin().map_err(store_error::<P>)?;
+                    self.record(UnitEnd {
+                        checkpoint: self.position,
+                        park: Some(again),
+                        release: None,
+                    })
+                    .await?;
                     failure = Some((index, error.to_string()));
                     break;
                 }
@@ -423,10 +527,19 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
         }
     }
 
-    /// Stores the checkpoint when resuming from one.
+    /// Stores the checkpoint when resuming from one (a SQL read model always does, in its
+    /// own transaction).
     async fn save(&mut self) -> Result<(), RunnerError> {
         if !self.settings.resume || self.saved == self.position {
             return Ok(());
+        }
+        if K::TRANSACTIONAL {
+            self.sink.begin().map_err(store_error::<P>)?;
+            let end = UnitEnd {
+                checkpoint: self.position,
+                ..UnitEnd::default()
+            };
+            return self.commit(&end);
         }
         match self.store.save_checkpoint(P::NAME, self.position).await {
             Ok(()) => {
@@ -444,6 +557,20 @@ impl<S: EventStore, P: Projection + Sync, C: Codec> Task<S, P, C> {
     }
 }
 
+/// Why a unit stopped before the end of its window.
+enum Stop {
+    WaitsBehind,
+    Failed(ProjectionError),
+}
+
+/// Whether `event` must wait behind a parked event of its stream.
+fn waits_behind(parked: &HashMap<Arc<str>, u64, RandomState>, event: &RecordedEvent) -> bool {
+    !parked.is_empty()
+        && parked
+            .get(&event.stream_id)
+            .is_some_and(|&first| event.global_position >= first)
+}
+
 fn store_error<P: Projection>(source: StoreError) -> RunnerError {
     RunnerError::Store {
         projection: P::NAME,
@@ -456,8 +583,9 @@ fn attempt<P: Projection, C: Codec>(
     state: &mut P,
     codec: &C,
     event: &RecordedEvent,
+    context: &mut P::Context,
 ) -> Result<(), ProjectionError> {
-    match panic::call(|| state.handle(codec, event)) {
+    match panic::call(|| state.handle(codec, event, context)) {
         Ok(handled) => handled.map(drop),
         Err(message) => Err(ProjectionError::handler::<P>(
             event,

@@ -22,7 +22,7 @@ pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PgOptions, PgStore};
 #[cfg(feature = "sqlite")]
-pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use self::sqlite::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
 pub use self::subscription::Subscription;
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 

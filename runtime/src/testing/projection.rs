@@ -24,21 +24,40 @@ use crate::upcast::Value;
 ///     .then(|total| assert_eq!(total.sum, 12));
 /// ```
 #[derive(Debug)]
-pub struct ProjectionTest<P> {
+pub struct ProjectionTest<P: Projection> {
     projection: P,
+    context: P::Context,
     position: u64,
     versions: std::collections::HashMap<String, u64>,
 }
 
-impl<P: Projection> ProjectionTest<P> {
+impl<P: Projection> ProjectionTest<P>
+where
+    P::Context: Default,
+{
     /// A test of `projection` in its initial state.
     #[must_use]
     pub fn new(projection: P) -> Self {
+        Self::with_context(projection, P::Context::default())
+    }
+}
+
+impl<P: Projection> ProjectionTest<P> {
+    /// A test of a projection whose handlers take a context (a database connection): each
+    /// event is handled with `context`; there is no transaction around it.
+    #[must_use]
+    pub fn with_context(projection: P, context: P::Context) -> Self {
         Self {
             projection,
+            context,
             position: 0,
             versions: std::collections::HashMap::new(),
         }
+    }
+
+    /// The context the handlers were given, to check what they wrote.
+    pub fn context(&self) -> &P::Context {
+        &self.context
     }
 
     /// Feeds one event of `stream`.
@@ -107,7 +126,8 @@ impl<P: Projection> ProjectionTest<P> {
         payload: Vec<u8>,
     ) -> Result<bool, ProjectionError> {
         let event = self.record(stream, name, version, payload);
-        self.projection.handle(&JsonCodec, &event)
+        self.projection
+            .handle(&JsonCodec, &event, &mut self.context)
     }
 
     fn record(

@@ -2,8 +2,11 @@
 //! batches concurrent appends into one transaction, and a pool of read connections.
 
 mod dead_letters;
+mod read_model;
 mod rows;
 mod schema;
+
+pub use self::read_model::SqliteReadModel;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -105,6 +108,7 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    durability: Durability,
     writes: GroupCommit,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
@@ -161,6 +165,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
+                durability: options.durability,
                 writes: GroupCommit::new(writer),
                 readers: Mutex::new(Vec::new()),
                 max_readers: options.readers,

@@ -468,7 +468,11 @@ fn save_snapshot(conn: &Connection, stream: &str, snapshot: &Snapshot) -> Result
     Ok(())
 }
 
-fn save_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), StoreError> {
+pub(crate) fn save_checkpoint(
+    conn: &Connection,
+    name: &str,
+    position: u64,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO checkpoints (name, position, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO UPDATE SET

@@ -1,0 +1,69 @@
+//! Where a runner's units of work end: nowhere special for a read model in memory, or a
+//! database transaction that commits the handlers' writes with the checkpoint and the dead
+//! letters of the unit, so that each event's effect happens exactly once.
+
+use super::Projection;
+use crate::store::{DeadLetter, StoreError};
+
+/// How a unit of handled events ends: the checkpoint it moves to, and a letter to park or
+/// release with it.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct UnitEnd {
+    /// Every event up to here is done.
+    pub checkpoint: u64,
+    /// A letter to park.
+    pub park: Option<DeadLetter>,
+    /// The position of a letter to release.
+    pub release: Option<u64>,
+}
+
+/// The transaction, if any, around a runner's units. Not public API: the runner picks it
+/// from the projection's context type.
+#[doc(hidden)]
+pub trait Sink<P: Projection>: Send + 'static {
+    /// Whether a unit's effects commit with its checkpoint and letters, and a failed unit
+    /// leaves nothing behind.
+    const TRANSACTIONAL: bool;
+
+    /// Starts a unit.
+    ///
+    /// # Errors
+    /// From the database.
+    fn begin(&mut self) -> Result<(), StoreError>;
+
+    /// What the handlers are given.
+    fn context(&mut self) -> &mut P::Context;
+
+    /// Commits the unit with its end (a transactional sink only).
+    ///
+    /// # Errors
+    /// From the database; the unit is rolled back.
+    fn commit(&mut self, name: &str, end: &UnitEnd) -> Result<(), StoreError>;
+
+    /// Undoes the unit.
+    fn rollback(&mut self);
+}
+
+/// A read model in memory: no transaction; effects stay as handled.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct InMemory(());
+
+impl<P: Projection<Context = ()>> Sink<P> for InMemory {
+    const TRANSACTIONAL: bool = false;
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn context(&mut self) -> &mut () {
+        &mut self.0
+    }
+
+    fn commit(&mut self, _name: &str, _end: &UnitEnd) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn rollback(&mut self) {}
+}
