@@ -10,7 +10,11 @@
 //!   aggregate, so an event without `#[apply]`, a command handled twice or a command nobody
 //!   handles is a compile error.
 //! - `#[projection]` on an impl block turns `#[on]` handlers into a [`Projection`]: the
-//!   stored names it needs and the routing, a `match` on the name.
+//!   stored names it needs and the routing, a `match` on the name; its `#[query]` methods
+//!   answer [`App::query`], routed by the query's type.
+//! - [`ProjectionRunner`] feeds a projection from the store's global log, catch-up then live,
+//!   with an [`ErrorPolicy`] and dead letters; SQL read models on SQLite commit their writes
+//!   with the checkpoint ([`ProjectionRunner::sqlite`]).
 //! - [`App`] executes commands against an [`EventStore`]: it loads (or takes from its cache)
 //!   the aggregate, runs the handler, appends with optimistic concurrency, and retries the
 //!   decision on a conflict.
