@@ -4,6 +4,7 @@
 use proc_macro2::TokenStream;
 use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Type};
 
+use super::method::{self, Rules};
 use super::query::{self, Query};
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
@@ -179,40 +180,15 @@ fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn, marker: &str) -> bool {
 /// synchronous.
 fn signature(cx: &mut Ctxt, method: &ImplItemFn, has_context: bool) -> Option<On> {
     let sig = &method.sig;
-    let mut ok = true;
-    if let Some(asyncness) = sig.asyncness {
-        cx.error_at(
-            asyncness,
-            format!("`#[on]` handlers are synchronous; {SHAPE}"),
-        );
-        ok = false;
-    }
-    if !sig.generics.params.is_empty() {
-        cx.error_at(
-            &sig.generics,
-            format!("`#[on]` handlers are not generic; {SHAPE}"),
-        );
-        ok = false;
-    }
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_some() => {}
-        Some(other) => {
-            cx.error_at(
-                other,
-                format!("an `#[on]` handler takes `&mut self`; {SHAPE}"),
-            );
-            ok = false;
-        }
-        None => {
-            cx.error_at(
-                &sig.ident,
-                format!("an `#[on]` handler takes `&mut self`; {SHAPE}"),
-            );
-            return None;
-        }
-    }
-    let rest: Vec<&FnArg> = inputs.collect();
+    let rules = Rules {
+        kind: "`#[on]` handlers",
+        why_sync: "",
+        mutable: true,
+        receiver: "an `#[on]` handler takes `&mut self`",
+        shape: SHAPE,
+    };
+    let (mut ok, rest) = method::check(cx, sig, &rules);
+    let rest = rest?;
     let event = match rest.first() {
         Some(FnArg::Typed(pat)) => match &*pat.ty {
             Type::Reference(r) if r.mutability.is_none() => Some((*r.elem).clone()),

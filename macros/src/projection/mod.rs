@@ -9,6 +9,7 @@
 
 mod ast;
 mod expand;
+mod method;
 mod query;
 
 use proc_macro2::TokenStream;

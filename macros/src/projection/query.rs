@@ -2,6 +2,7 @@
 
 use syn::{FnArg, ImplItemFn, Type};
 
+use super::method::{self, Rules};
 use crate::ctxt::Ctxt;
 
 const SHAPE: &str = "a `#[query]` method looks like `fn balance(&self, query: GetBalance) -> u64`";
@@ -17,42 +18,15 @@ pub(crate) struct Query {
 /// Checks the signature; reports every mistake.
 pub(crate) fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Query> {
     let sig = &method.sig;
-    let mut ok = true;
-    if let Some(asyncness) = sig.asyncness {
-        cx.error_at(
-            asyncness,
-            format!(
-                "`#[query]` methods are synchronous: they read the read model in memory; {SHAPE}"
-            ),
-        );
-        ok = false;
-    }
-    if !sig.generics.params.is_empty() {
-        cx.error_at(
-            &sig.generics,
-            format!("`#[query]` methods are not generic; {SHAPE}"),
-        );
-        ok = false;
-    }
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
-        Some(other) => {
-            cx.error_at(
-                other,
-                format!("a `#[query]` method takes `&self`: queries read the model, only `#[on]` handlers change it; {SHAPE}"),
-            );
-            ok = false;
-        }
-        None => {
-            cx.error_at(
-                &sig.ident,
-                format!("a `#[query]` method takes `&self`; {SHAPE}"),
-            );
-            return None;
-        }
-    }
-    let rest: Vec<&FnArg> = inputs.collect();
+    let rules = Rules {
+        kind: "`#[query]` methods",
+        why_sync: ": they read the read model in memory",
+        mutable: false,
+        receiver: "a `#[query]` method takes `&self`: queries read the model, only `#[on]` handlers change it",
+        shape: SHAPE,
+    };
+    let (mut ok, rest) = method::check(cx, sig, &rules);
+    let rest = rest?;
     let query = match rest.first() {
         Some(FnArg::Typed(pat)) => match &*pat.ty {
             Type::Reference(r) => {
