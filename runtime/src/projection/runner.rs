@@ -408,7 +408,8 @@ impl<P: Projection + Sync> RunningProjection<P> {
     }
 
     /// Replaces the read model with `fresh` and handles the log again from the start.
-    /// Parked events stay parked.
+    /// Parked events stay parked. A SQL read model keeps its tables: empty them first, or
+    /// every event is applied to them again.
     ///
     /// # Errors
     /// From the store, or [`RunnerError::NotRunning`].
