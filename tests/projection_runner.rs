@@ -329,6 +329,64 @@ async fn rebuild_and_timeout<S: EventStore>(store: S) {
     running.stop().await.unwrap();
 }
 
+/// Leaves out the streams of test accounts, stamps what the handler sees, and counts the
+/// handler calls around it.
+#[derive(Default)]
+struct Stamped {
+    calls: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl eventsmith::Pipeline for Stamped {
+    fn filter(&self, event: &RecordedEvent) -> bool {
+        !event.stream_id.starts_with("test-")
+    }
+
+    fn transform<'e>(&self, event: &'e RecordedEvent) -> std::borrow::Cow<'e, RecordedEvent> {
+        let mut stamped = event.clone();
+        stamped.stream_id = format!("{}!", event.stream_id).into();
+        std::borrow::Cow::Owned(stamped)
+    }
+
+    fn around<F>(
+        &self,
+        _event: &RecordedEvent,
+        handler: F,
+    ) -> Result<bool, eventsmith::ProjectionError>
+    where
+        F: FnOnce() -> Result<bool, eventsmith::ProjectionError>,
+    {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        handler()
+    }
+}
+
+/// A pipeline filters, transforms and wraps the handler calls; a pair runs both.
+async fn pipeline_filters_transforms_and_wraps<S: EventStore>(store: S) {
+    let broken = Arc::new(AtomicBool::new(false));
+    let outer = Stamped::default();
+    let inner = Stamped::default();
+    let (outer_calls, inner_calls) = (Arc::clone(&outer.calls), Arc::clone(&inner.calls));
+    let running = ProjectionRunner::new(store.clone(), ledger(&broken))
+        .pipeline((outer, inner))
+        .start()
+        .await
+        .unwrap();
+    deposit(&store, "test-1", 7).await;
+    deposit(&store, "acc-f", 1).await;
+    let last = deposit(&store, "acc-f", 2).await;
+    running.wait_for(last, WAIT).await.unwrap();
+    let totals = running.read().totals.clone();
+    assert_eq!(
+        totals.len(),
+        1,
+        "the test account was filtered out: {totals:?}"
+    );
+    assert_eq!(totals["acc-f!!"], 3, "both transformers ran, in order");
+    assert_eq!(outer_calls.load(Ordering::SeqCst), 2);
+    assert_eq!(inner_calls.load(Ordering::SeqCst), 2);
+    running.stop().await.unwrap();
+}
+
 async fn all_checks<S, F, Fut>(make: F)
 where
     S: EventStore,
@@ -341,6 +399,7 @@ where
     stop_policy_stops_before_the_event(make().await).await;
     skip_policy_goes_on(make().await).await;
     rebuild_and_timeout(make().await).await;
+    pipeline_filters_transforms_and_wraps(make().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,7 +18,9 @@ use crate::command::HandledCommand;
 use crate::envelope::CommandContext;
 use crate::error::CommandError;
 use crate::execute::{Executed, Limits, LoadError, Request};
-use crate::projection::{Projection, ProjectionRunner, RunnerError, RunningProjection};
+use crate::projection::{
+    InMemory, Pipeline, Projection, ProjectionRunner, RunnerError, RunningProjection,
+};
 use crate::query::{HandledQuery, QueryError};
 use crate::registry::{Registry, RegistryError};
 use crate::store::EventStore;
@@ -317,14 +319,14 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
     }
 
     /// As [`App::start_projection`], with the runner configured by `configure` (error policy,
-    /// batch size, resuming from a checkpoint).
+    /// batch size, pipeline, resuming from a checkpoint).
     ///
     /// # Errors
     /// As [`App::start_projection`].
-    pub async fn start_projection_with<P: Projection<Context = ()> + Sync>(
+    pub async fn start_projection_with<P: Projection<Context = ()> + Sync, M: Pipeline>(
         &self,
         projection: P,
-        configure: impl FnOnce(ProjectionRunner<S, P, C>) -> ProjectionRunner<S, P, C>,
+        configure: impl FnOnce(ProjectionRunner<S, P, C>) -> ProjectionRunner<S, P, C, InMemory, M>,
     ) -> Result<RunningProjection<P>, RunnerError> {
         if self
             .running::<P>()

@@ -61,7 +61,7 @@ pub use crate::error::{CommandError, DecodeError};
 pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
 pub use crate::execute::{Executed, LoadError};
 pub use crate::projection::{
-    ErrorPolicy, HandledEvent, HandlerError, OnFailure, OnOutput, Progress, Projection,
+    ErrorPolicy, HandledEvent, HandlerError, OnFailure, OnOutput, Pipeline, Progress, Projection,
     ProjectionError, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection,
     WaitError, stored_names,
 };

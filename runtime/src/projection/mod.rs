@@ -25,6 +25,7 @@
 //! assert_eq!(eventsmith::stored_names::<Totals>(), ["MoneyDeposited"]);
 //! ```
 
+mod pipeline;
 mod policy;
 mod runner;
 mod sink;
@@ -37,6 +38,7 @@ use crate::envelope::RecordedEvent;
 use crate::error::DecodeError;
 use crate::event::Event;
 
+pub use self::pipeline::Pipeline;
 pub use self::policy::{ErrorPolicy, OnFailure};
 pub use self::runner::{
     Progress, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection, WaitError,

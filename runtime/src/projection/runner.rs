@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::pipeline::Pipeline;
 use super::policy::ErrorPolicy;
 use super::sink::{InMemory, Sink};
 use super::task::{Command, Task, Wiring};
@@ -61,11 +62,12 @@ use crate::store::{DeadLetter, EventStore, StoreError};
 /// ```
 #[derive(Debug)]
 #[must_use]
-pub struct ProjectionRunner<S, P, C = JsonCodec, K = InMemory> {
+pub struct ProjectionRunner<S, P, C = JsonCodec, K = InMemory, M = ()> {
     store: S,
     projection: P,
     codec: C,
     sink: K,
+    pipeline: M,
     settings: Settings,
 }
 
@@ -93,6 +95,7 @@ impl<S: EventStore, P: Projection + Sync, K: Sink<P>> ProjectionRunner<S, P, Jso
             projection,
             codec: JsonCodec,
             sink,
+            pipeline: (),
             settings: Settings {
                 batch: 512,
                 policy: ErrorPolicy::default(),
@@ -103,14 +106,29 @@ impl<S: EventStore, P: Projection + Sync, K: Sink<P>> ProjectionRunner<S, P, Jso
     }
 }
 
-impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> ProjectionRunner<S, P, C, K> {
+impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline>
+    ProjectionRunner<S, P, C, K, M>
+{
     /// Decodes payloads with another codec.
-    pub fn codec<C2: Codec>(self, codec: C2) -> ProjectionRunner<S, P, C2, K> {
+    pub fn codec<C2: Codec>(self, codec: C2) -> ProjectionRunner<S, P, C2, K, M> {
         ProjectionRunner {
             store: self.store,
             projection: self.projection,
             codec,
             sink: self.sink,
+            pipeline: self.pipeline,
+            settings: self.settings,
+        }
+    }
+
+    /// Runs every handler call through `pipeline` (filters, transformers, middleware).
+    pub fn pipeline<M2: Pipeline>(self, pipeline: M2) -> ProjectionRunner<S, P, C, K, M2> {
+        ProjectionRunner {
+            store: self.store,
+            projection: self.projection,
+            codec: self.codec,
+            sink: self.sink,
+            pipeline,
             settings: self.settings,
         }
     }
@@ -167,6 +185,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> ProjectionRunner
             store: self.store,
             codec: self.codec,
             sink: self.sink,
+            pipeline: self.pipeline,
             settings: self.settings,
         };
         let task = Task::new(wiring, Arc::clone(&shared), receiver, position, &letters);

@@ -9,6 +9,7 @@ use foldhash::fast::RandomState;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::pipeline::Pipeline;
 use super::policy::OnFailure;
 use super::runner::{Replayed, RunState, RunnerError, Settings, Shared};
 use super::sink::{Sink, UnitEnd};
@@ -35,10 +36,11 @@ pub(crate) enum Command<P> {
 }
 
 /// What a runner is made of besides its projection.
-pub(crate) struct Wiring<S, C, K> {
+pub(crate) struct Wiring<S, C, K, M> {
     pub(crate) store: S,
     pub(crate) codec: C,
     pub(crate) sink: K,
+    pub(crate) pipeline: M,
     pub(crate) settings: Settings,
 }
 
@@ -59,10 +61,11 @@ enum Flow {
 const STORE_BACKOFF: Backoff =
     Backoff::exponential(Duration::from_millis(10), Duration::from_secs(5));
 
-pub(crate) struct Task<S, P: Projection, C, K> {
+pub(crate) struct Task<S, P: Projection, C, K, M> {
     store: S,
     codec: C,
     sink: K,
+    pipeline: M,
     settings: Settings,
     shared: Arc<Shared<P>>,
     commands: mpsc::Receiver<Command<P>>,
@@ -77,9 +80,9 @@ pub(crate) struct Task<S, P: Projection, C, K> {
     parked: HashMap<Arc<str>, u64, RandomState>,
 }
 
-impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> Task<S, P, C, K> {
+impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Task<S, P, C, K, M> {
     pub(crate) fn new(
-        wiring: Wiring<S, C, K>,
+        wiring: Wiring<S, C, K, M>,
         shared: Arc<Shared<P>>,
         commands: mpsc::Receiver<Command<P>>,
         position: u64,
@@ -89,12 +92,14 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> Task<S, P, C, K>
             store,
             codec,
             sink,
+            pipeline,
             settings,
         } = wiring;
         let mut task = Self {
             store,
             codec,
             sink,
+            pipeline,
             settings,
             shared,
             commands,
@@ -286,7 +291,13 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> Task<S, P, C, K>
                     stop = Some(Stop::WaitsBehind);
                     break;
                 }
-                match attempt(&mut *state, &self.codec, event, self.sink.context()) {
+                match attempt(
+                    &mut *state,
+                    &self.codec,
+                    &self.pipeline,
+                    event,
+                    self.sink.context(),
+                ) {
                     Ok(()) => handled += 1,
                     Err(error) => {
                         stop = Some(Stop::Failed(error));
@@ -408,7 +419,13 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>> Task<S, P, C, K>
             .state
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let outcome = attempt(&mut *state, &self.codec, event, self.sink.context());
+        let outcome = attempt(
+            &mut *state,
+            &self.codec,
+            &self.pipeline,
+            event,
+            self.sink.context(),
+        );
         drop(state);
         if outcome.is_err() {
             self.sink.rollback();
@@ -578,14 +595,23 @@ fn store_error<P: Projection>(source: StoreError) -> RunnerError {
     }
 }
 
-/// One call of the projection's handler, with a panic turned into an error.
-fn attempt<P: Projection, C: Codec>(
+/// One call of the projection's handler through the pipeline, with a panic turned into an
+/// error.
+fn attempt<P: Projection, C: Codec, M: Pipeline>(
     state: &mut P,
     codec: &C,
+    pipeline: &M,
     event: &RecordedEvent,
     context: &mut P::Context,
 ) -> Result<(), ProjectionError> {
-    match panic::call(|| state.handle(codec, event, context)) {
+    let through = || {
+        if !pipeline.filter(event) {
+            return Ok(false);
+        }
+        let seen = pipeline.transform(event);
+        pipeline.around(&seen, || state.handle(codec, &seen, context))
+    };
+    match panic::call(through) {
         Ok(handled) => handled.map(drop),
         Err(message) => Err(ProjectionError::handler::<P>(
             event,
