@@ -78,6 +78,16 @@ fn account_of(envelope: &RecordedEvent) -> String {
         .map_or_else(|| envelope.stream_id.to_string(), |(_, id)| id.to_owned())
 }
 
+/// The balance of `a-1` once the projection has handled `position`.
+async fn balance_of_a1<S: EventStore>(app: &App<S>, position: Option<u64>) -> Option<i64> {
+    app.query(Balance {
+        account: "a-1".into(),
+    })
+    .after(position)
+    .await
+    .unwrap()
+}
+
 async fn read_your_writes<S: EventStore>(store: S) {
     let app = App::new(store).unwrap();
     let err = app
@@ -117,13 +127,7 @@ async fn read_your_writes<S: EventStore>(store: S) {
             })
             .await
             .unwrap();
-        let balance = app
-            .query(Balance {
-                account: "a-1".into(),
-            })
-            .after(done.position)
-            .await
-            .unwrap();
+        let balance = balance_of_a1(&app, done.position).await;
         let expected = i64::try_from((1..=round).sum::<u64>()).unwrap();
         assert_eq!(balance, Some(expected), "round {round} reads its own write");
     }
@@ -134,14 +138,7 @@ async fn read_your_writes<S: EventStore>(store: S) {
         })
         .await
         .unwrap();
-    let balance = app
-        .query(Balance {
-            account: "a-1".into(),
-        })
-        .after(done.position)
-        .await
-        .unwrap();
-    assert_eq!(balance, Some(200));
+    assert_eq!(balance_of_a1(&app, done.position).await, Some(200));
     assert_eq!(app.query(Owners).await.unwrap(), ["Ada"]);
     assert_eq!(
         app.query(Balance {
@@ -180,14 +177,11 @@ async fn read_your_writes<S: EventStore>(store: S) {
     );
     // A stopped projection can be started again.
     let restarted = app.start_projection(Balances::default()).await.unwrap();
-    let balance = app
-        .query(Balance {
-            account: "a-1".into(),
-        })
-        .after(done.position)
-        .await
-        .unwrap();
-    assert_eq!(balance, Some(200), "rebuilt from the log");
+    assert_eq!(
+        balance_of_a1(&app, done.position).await,
+        Some(200),
+        "rebuilt from the log"
+    );
     restarted.stop().await.unwrap();
 }
 
