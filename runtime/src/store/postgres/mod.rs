@@ -1,6 +1,7 @@
 //! [`PgStore`]: PostgreSQL, for production and for several processes sharing one store.
 
 mod append;
+mod consumers;
 mod listen;
 mod rows;
 mod schema;
@@ -442,100 +443,26 @@ impl EventStore for PgStore {
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         let client = self.inner.client().await?;
-        let sql = format!(
-            "INSERT INTO {t} (name, position, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET
-                 position = excluded.position,
-                 updated_at = excluded.updated_at",
-            t = self.inner.names.checkpoints
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        client
-            .execute(
-                &stmt,
-                &[&name, &int(position), &Timestamp::now().as_micros()],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(())
+        consumers::save_checkpoint(&client, &self.inner.names, name, position).await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let client = self.inner.client().await?;
-        let sql = format!(
-            "SELECT position FROM {} WHERE name = $1",
-            self.inner.names.checkpoints
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        let row = client.query_opt(&stmt, &[&name]).await.map_err(pg_error)?;
-        Ok(row.map(|r| r.get::<_, i64>(0).unsigned_abs()))
+        consumers::load_checkpoint(&client, &self.inner.names, name).await
     }
 
     async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
         let client = self.inner.client().await?;
-        let sql = format!(
-            "INSERT INTO {t} (consumer, position, stream_id, stream_version, event_type, reason, attempts, parked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (consumer, position) DO UPDATE SET
-                 reason = excluded.reason,
-                 attempts = excluded.attempts,
-                 parked_at = excluded.parked_at",
-            t = self.inner.names.dead_letters
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        client
-            .execute(
-                &stmt,
-                &[
-                    &name,
-                    &int(letter.position),
-                    &letter.stream_id,
-                    &int(letter.stream_version),
-                    &letter.event_type,
-                    &letter.reason,
-                    &i64::from(letter.attempts),
-                    &letter.parked_at.as_micros(),
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(())
+        consumers::park(&client, &self.inner.names, name, &letter).await
     }
 
     async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let client = self.inner.client().await?;
-        let sql = format!(
-            "SELECT position, stream_id, stream_version, event_type, reason, attempts, parked_at
-             FROM {} WHERE consumer = $1 ORDER BY position",
-            self.inner.names.dead_letters
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        let rows = client.query(&stmt, &[&name]).await.map_err(pg_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadLetter {
-                position: r.get::<_, i64>(0).unsigned_abs(),
-                stream_id: r.get(1),
-                stream_version: r.get::<_, i64>(2).unsigned_abs(),
-                event_type: r.get(3),
-                reason: r.get(4),
-                attempts: u32::try_from(r.get::<_, i64>(5)).unwrap_or(u32::MAX),
-                parked_at: Timestamp::from_micros(r.get(6)),
-            })
-            .collect())
+        consumers::dead_letters(&client, &self.inner.names, name).await
     }
 
     async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
         let client = self.inner.client().await?;
-        let sql = format!(
-            "DELETE FROM {} WHERE consumer = $1 AND position = $2",
-            self.inner.names.dead_letters
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        client
-            .execute(&stmt, &[&name, &int(position)])
-            .await
-            .map_err(pg_error)?;
-        Ok(())
+        consumers::release(&client, &self.inner.names, name, position).await
     }
 }
