@@ -145,6 +145,7 @@ async fn a_killed_runner_resumes_and_applies_every_event_once() {
             last = append(&store, &format!("crash-{s}"), events).await;
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_eventsmith-crash-projector"))
+            .arg("sqlite")
             .arg(&path)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -80,10 +80,13 @@ pub use crate::store::{
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
 #[cfg(feature = "postgres")]
-pub use crate::store::{PgOptions, PgStore};
+pub use crate::store::{PgConnection, PgOptions, PgReadModel, PgStore};
 /// Re-exported so that SQL read models name the same `rusqlite` as the store.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;
+/// Re-exported so that SQL read models name the same `tokio_postgres` as the store.
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
 
 /// Re-exported so that users can name ids without depending on `uuid` themselves.
 pub use uuid::Uuid;

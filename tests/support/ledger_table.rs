@@ -1,3 +1,8 @@
+#![allow(
+    dead_code,
+    reason = "the PostgreSQL tests use only the event and the error"
+)]
+
 //! A SQL read model shared by the SQL read-model tests and the process they kill: every
 //! handled event is a row of `applied`, and `totals` sums the amounts per stream, so an event
 //! applied twice or never shows in the tables. The rule `refuse-13` in `rules` makes it

@@ -20,7 +20,7 @@ pub use self::dead_letter::DeadLetter;
 pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PgOptions, PgStore};
+pub use self::postgres::{PgConnection, PgOptions, PgReadModel, PgStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
 pub use self::subscription::Subscription;

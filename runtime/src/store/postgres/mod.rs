@@ -3,9 +3,11 @@
 mod append;
 mod consumers;
 mod listen;
+mod read_model;
 mod rows;
 mod schema;
 
+pub use self::read_model::{PgConnection, PgReadModel};
 use std::sync::Arc;
 use std::time::Duration;
 
