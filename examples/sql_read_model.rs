@@ -1,0 +1,131 @@
+//! A SQL read model updated transactionally: account balances in a table of the store's own
+//! SQLite file, written by the projection's handlers in the same transaction that moves its
+//! checkpoint, so each event counts exactly once however the process stops.
+//!
+//! Run with `cargo run --example sql_read_model`; run it again and it resumes from its
+//! checkpoint (the balances grow by this run's deposits only).
+
+#[path = "bank/domain.rs"]
+#[allow(dead_code, reason = "the example uses part of the bank domain")]
+mod domain;
+
+use std::time::Duration;
+
+use eventsmith::rusqlite::{self, Connection};
+use eventsmith::{App, CommandError, ProjectionRunner, RecordedEvent, SqliteStore, projection};
+
+use crate::domain::{
+    AccountOpened, BankError, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount,
+};
+
+/// The read model lives in the table; the struct holds nothing.
+struct BalanceTable;
+
+/// The account id of an event (streams are named `BankAccount-<id>`).
+fn account(envelope: &RecordedEvent) -> &str {
+    envelope
+        .stream_id
+        .strip_prefix("BankAccount-")
+        .unwrap_or(&envelope.stream_id)
+}
+
+#[projection(name = "bank.balance_table", context = Connection)]
+impl BalanceTable {
+    #[on]
+    fn opened(
+        &mut self,
+        event: &AccountOpened,
+        envelope: &RecordedEvent,
+        db: &Connection,
+    ) -> rusqlite::Result<()> {
+        db.execute(
+            "INSERT INTO account_balances (account, owner, balance) VALUES (?1, ?2, 0)",
+            (account(envelope), &event.owner),
+        )?;
+        Ok(())
+    }
+
+    #[on]
+    fn deposited(
+        &mut self,
+        event: &MoneyDeposited,
+        envelope: &RecordedEvent,
+        db: &Connection,
+    ) -> rusqlite::Result<()> {
+        let amount = i64::try_from(event.amount).unwrap_or(i64::MAX);
+        db.execute(
+            "UPDATE account_balances SET balance = balance + ?2 WHERE account = ?1",
+            (account(envelope), amount),
+        )?;
+        Ok(())
+    }
+
+    #[on]
+    fn withdrawn(
+        &mut self,
+        event: &MoneyWithdrawn,
+        envelope: &RecordedEvent,
+        db: &Connection,
+    ) -> rusqlite::Result<()> {
+        let amount = i64::try_from(event.amount).unwrap_or(i64::MAX);
+        db.execute(
+            "UPDATE account_balances SET balance = balance - ?2 WHERE account = ?1",
+            (account(envelope), amount),
+        )?;
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::var("EVENTSMITH_SQL_EXAMPLE_DB")
+        .unwrap_or_else(|_| "sql_read_model.db".to_owned());
+    let store = SqliteStore::open(&path)?;
+    let db = Connection::open(store.path())?;
+    db.execute_batch(
+        "CREATE TABLE IF NOT EXISTS account_balances (
+             account TEXT PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL)",
+    )?;
+    let running = ProjectionRunner::sqlite(store.clone(), BalanceTable)?
+        .start()
+        .await?;
+    println!(
+        "{path}: the read model resumes after position {}",
+        running.progress().position
+    );
+
+    let app = App::new(store)?;
+    match app
+        .execute(OpenAccount {
+            account: "sql-1".into(),
+            owner: "Grace".into(),
+        })
+        .await
+    {
+        Ok(_) | Err(CommandError::Rejected(BankError::AlreadyOpen)) => {}
+        Err(other) => return Err(other.into()),
+    }
+    let mut last = None;
+    for amount in [10, 20, 30] {
+        let done = app
+            .execute(Deposit {
+                account: "sql-1".into(),
+                amount,
+                request_id: None,
+            })
+            .await?;
+        last = done.position;
+    }
+    // Read your own write: wait until the table reflects the last deposit, then query it.
+    if let Some(position) = last {
+        running.wait_for(position, Duration::from_secs(5)).await?;
+    }
+    let (owner, balance): (String, i64) = db.query_row(
+        "SELECT owner, balance FROM account_balances WHERE account = 'sql-1'",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    println!("account sql-1 of {owner}: balance {balance} (60 more on every run)");
+    running.stop().await?;
+    Ok(())
+}
