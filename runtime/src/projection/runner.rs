@@ -25,7 +25,10 @@ use crate::store::{DeadLetter, EventStore, StoreError};
 /// default). A read model kept outside the process calls
 /// [`resume_from_checkpoint`](Self::resume_from_checkpoint): the runner then stores its
 /// checkpoint in the event store (every [`checkpoint_every`](Self::checkpoint_every) and when
-/// it stops) and resumes from it: at-least-once, so its handlers must be idempotent.
+/// it stops) and resumes from it: at-least-once, so its handlers must be idempotent. A SQL
+/// read model in the store's database gets exactly-once effects instead, from
+/// `ProjectionRunner::sqlite` or `ProjectionRunner::postgres`: its writes commit with the
+/// checkpoint.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
