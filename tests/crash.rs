@@ -3,6 +3,8 @@
 //! each append the child acknowledged is stored, no batch is half-written, and every
 //! stream's versions run contiguously from 1.
 
+#[path = "support/harness.rs"]
+mod harness;
 mod services;
 
 use std::collections::HashMap;
@@ -11,16 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use eventsmith::{EventStore, SqliteStore};
+use harness::random_moment;
 
 const KILLS: usize = 20;
-
-/// A pseudo-random duration from 20 to 250 ms.
-fn random_moment(seed: &mut u64) -> Duration {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    Duration::from_millis(20 + *seed % 230)
-}
 
 /// Runs the appender with `args`, kills it once it has acknowledged something and a random
 /// moment has passed, and answers the acknowledged (stream, first, last) versions.
@@ -48,7 +43,7 @@ fn run_and_kill(args: &[&str], seed: &mut u64) -> Vec<(String, u64, u64)> {
             .collect::<Vec<_>>()
     });
     let started = Instant::now();
-    std::thread::sleep(random_moment(seed) + Duration::from_millis(150));
+    std::thread::sleep(random_moment(seed, 20, 230) + Duration::from_millis(150));
     assert!(started.elapsed() < Duration::from_secs(60));
     child.kill().expect("SIGKILL the appender");
     child.wait().expect("reap the appender");

@@ -4,6 +4,8 @@
 //! statements are undone, it is parked with its stream's later events, and replayed once
 //! after the fix.
 
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/ledger_pg.rs"]
 mod ledger_pg;
 #[path = "support/ledger_table.rs"]
@@ -11,8 +13,6 @@ mod ledger_table;
 mod services;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use eventsmith::{
     AppendOutcome, Backoff, Codec, ErrorPolicy, EventStore, ExpectedVersion, JsonCodec, NewEvent,
     OnFailure, PgStore, ProjectionRunner,
 };
+use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_pg::{Credited, LedgerPg, create_tables_sql};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -113,22 +114,17 @@ async fn live_writers_give_every_event_exactly_one_row() {
         .start()
         .await
         .unwrap();
-    let writers: Vec<_> = (0..16)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut last = 0;
-                for i in 0..20 {
-                    last = append(&store, &format!("acc-{w}"), vec![credit(i + 1)]).await;
-                }
-                last
-            })
-        })
-        .collect();
-    let mut last = 0;
-    for writer in writers {
-        last = last.max(writer.await.unwrap());
-    }
+    let last = write_concurrently(16, |w| {
+        let store = store.clone();
+        async move {
+            let mut last = 0;
+            for i in 0..20 {
+                last = append(&store, &format!("acc-{w}"), vec![credit(i + 1)]).await;
+            }
+            last
+        }
+    })
+    .await;
     running.wait_for(last, WAIT).await.unwrap();
     assert_exactly_once(&store, &db).await;
     running.stop().await.unwrap();
@@ -137,14 +133,6 @@ async fn live_writers_give_every_event_exactly_one_row() {
         Some(last),
         "the checkpoint lives in the same database"
     );
-}
-
-/// A pseudo-random duration from 30 to 330 ms.
-fn random_moment(seed: &mut u64) -> Duration {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    Duration::from_millis(30 + *seed % 300)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,20 +149,10 @@ async fn a_killed_runner_resumes_and_applies_every_event_once() {
             let events = (0..50).map(|i| credit(i + round)).collect();
             last = append(&store, &format!("crash-{s}"), events).await;
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eventsmith-crash-projector"))
-            .args(["postgres", &url, store.schema()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the projector");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "READY");
-        std::thread::sleep(random_moment(&mut seed));
-        child.kill().expect("SIGKILL the projector");
-        child.wait().unwrap();
+        run_projector_and_kill(
+            &["postgres", &url, store.schema()],
+            random_moment(&mut seed, 30, 300),
+        );
         let reached = store
             .load_checkpoint("ledger-pg")
             .await

@@ -4,6 +4,8 @@
 //! streams flow, and replayed once after the fix; the stop and skip policies; rebuild; a
 //! wait that times out.
 
+#[path = "support/harness.rs"]
+mod harness;
 mod services;
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use eventsmith::{
     JsonCodec, NewEvent, OnFailure, ProjectionRunner, RecordedEvent, RunState, RunnerError,
     SqliteStore, WaitError, projection,
 };
+use harness::write_concurrently;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]
@@ -101,27 +104,22 @@ async fn live_with_concurrent_writers<S: EventStore>(store: S) {
         .start()
         .await
         .unwrap();
-    let writers: Vec<_> = (0..16)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let stream = format!("acc-{w}");
-                let mut last = 0;
-                for i in 0..40u64 {
-                    let mut events = vec![new_event(&Deposited { amount: i + 1 })];
-                    if i % 3 == 0 {
-                        events.push(new_event(&Noted { text: "n".into() }));
-                    }
-                    last = append(&store, &stream, events).await;
+    let last = write_concurrently(16, |w| {
+        let store = store.clone();
+        async move {
+            let stream = format!("acc-{w}");
+            let mut last = 0;
+            for i in 0..40u64 {
+                let mut events = vec![new_event(&Deposited { amount: i + 1 })];
+                if i % 3 == 0 {
+                    events.push(new_event(&Noted { text: "n".into() }));
                 }
-                last
-            })
-        })
-        .collect();
-    let mut last = 0;
-    for writer in writers {
-        last = last.max(writer.await.unwrap());
-    }
+                last = append(&store, &stream, events).await;
+            }
+            last
+        }
+    })
+    .await;
     running.wait_for(last, WAIT).await.unwrap();
     let (seen, totals) = {
         let state = running.read();

@@ -4,11 +4,11 @@
 //! undone, it is parked with its stream's later events in the same transactions, and its
 //! replay after the fix applies each once.
 
+#[path = "support/harness.rs"]
+mod harness;
 #[path = "support/ledger_table.rs"]
 mod ledger_table;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use eventsmith::{
     AppendOutcome, Backoff, Codec, ErrorPolicy, EventStore, ExpectedVersion, JsonCodec, NewEvent,
     OnFailure, ProjectionRunner, SqliteStore,
 };
+use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_table::{Credited, LedgerTable, create_tables};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -96,22 +97,17 @@ async fn live_writers_give_every_event_exactly_one_row() {
         .start()
         .await
         .unwrap();
-    let writers: Vec<_> = (0..16)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut last = 0;
-                for i in 0..30 {
-                    last = append(&store, &format!("acc-{w}"), vec![credit(i + 1)]).await;
-                }
-                last
-            })
-        })
-        .collect();
-    let mut last = 0;
-    for writer in writers {
-        last = last.max(writer.await.unwrap());
-    }
+    let last = write_concurrently(16, |w| {
+        let store = store.clone();
+        async move {
+            let mut last = 0;
+            for i in 0..30 {
+                last = append(&store, &format!("acc-{w}"), vec![credit(i + 1)]).await;
+            }
+            last
+        }
+    })
+    .await;
     running.wait_for(last, WAIT).await.unwrap();
     assert_exactly_once(&store, &db).await;
     running.stop().await.unwrap();
@@ -120,14 +116,6 @@ async fn live_writers_give_every_event_exactly_one_row() {
         Some(last),
         "the checkpoint lives in the same file"
     );
-}
-
-/// A pseudo-random duration from 30 to 330 ms.
-fn random_moment(seed: &mut u64) -> Duration {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    Duration::from_millis(30 + *seed % 300)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,21 +132,8 @@ async fn a_killed_runner_resumes_and_applies_every_event_once() {
             let events = (0..100).map(|i| credit(i + round)).collect();
             last = append(&store, &format!("crash-{s}"), events).await;
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eventsmith-crash-projector"))
-            .arg("sqlite")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the projector");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
-        assert_eq!(ready.trim(), "READY");
-        std::thread::sleep(random_moment(&mut seed));
-        child.kill().expect("SIGKILL the projector");
-        child.wait().unwrap();
+        let path_text = path.to_str().expect("a UTF-8 temporary path");
+        run_projector_and_kill(&["sqlite", path_text], random_moment(&mut seed, 30, 300));
         let reached = store
             .load_checkpoint("ledger-table")
             .await
