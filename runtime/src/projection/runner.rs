@@ -1,7 +1,7 @@
 //! [`ProjectionRunner`]: feeds a projection from the store's global log, catch-up then live,
 //! and [`RunningProjection`], the handle to query, watch, replay and stop it.
 
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -328,8 +328,21 @@ pub struct Replayed {
 /// The state and progress a runner shares with its handles.
 #[derive(Debug)]
 pub(crate) struct Shared<P> {
-    pub(crate) state: RwLock<P>,
+    state: RwLock<P>,
     pub(crate) progress: watch::Sender<Progress>,
+}
+
+impl<P> Shared<P> {
+    /// The read model, for reading. A panic in a handler is caught before it unwinds through
+    /// a guard, so a poisoned lock only means a panic elsewhere; the state is still whole.
+    fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The read model, for the runner's handlers.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, P> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// A handle to a started projection: read its state, watch its progress, wait for a
@@ -362,10 +375,7 @@ impl<P: Projection + Sync> RunningProjection<P> {
     /// The read model, locked for reading. Handlers wait while the guard lives: keep it
     /// short, and never hold it across an `.await`.
     pub fn read(&self) -> RwLockReadGuard<'_, P> {
-        self.shared
-            .state
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shared.read()
     }
 
     /// Where the runner is now.

@@ -4,7 +4,7 @@
 mod parking;
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use foldhash::fast::RandomState;
@@ -222,20 +222,13 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                 drop(reply.send(replayed));
             }
             Command::Rebuild { fresh, reply } => {
-                *self.state() = fresh;
+                *self.shared.write() = fresh;
                 self.position = 0;
                 self.shared.progress.send_modify(|p| p.position = 0);
                 drop(reply.send(self.save().await));
             }
         }
         Ok(Flow::Continue)
-    }
-
-    fn state(&self) -> std::sync::RwLockWriteGuard<'_, P> {
-        self.shared
-            .state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Handles `events` in order: as many as go through in one unit (under one lock, in one
@@ -284,11 +277,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         let mut handled = 0;
         let mut stop = None;
         {
-            let mut state = self
-                .shared
-                .state
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut state = self.shared.write();
             for event in window {
                 if waits_behind(&self.parked, event) {
                     stop = Some(Stop::WaitsBehind);
@@ -417,11 +406,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         event: &RecordedEvent,
     ) -> Result<Result<(), ProjectionError>, RunnerError> {
         self.sink.begin().map_err(store_error::<P>)?;
-        let mut state = self
-            .shared
-            .state
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.shared.write();
         let outcome = attempt(
             &mut *state,
             &self.codec,
