@@ -9,13 +9,17 @@ psql -q "$url" -c "DROP TABLE IF EXISTS es_pgbench; CREATE TABLE es_pgbench (
     position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, stream_id text NOT NULL,
     stream_version bigint NOT NULL, payload bytea NOT NULL, UNIQUE (stream_id, stream_version))"
 script=$(mktemp)
-trap 'rm -f "$script"; psql -q "$url" -c "DROP TABLE IF EXISTS es_pgbench"' EXIT
+log=$(mktemp)
+trap 'rm -f "$script" "$log"; psql -q "$url" -c "DROP TABLE IF EXISTS es_pgbench"' EXIT
 cat > "$script" <<'SQL'
-\set s random(1, 1000000000)
+\set s random(1, 9000000000000000000)
 INSERT INTO es_pgbench (stream_id, stream_version, payload) VALUES ('s-' || :s || '-' || :client_id, 1, '\x7b7d');
 SQL
 for clients in 1 16; do
-    tps=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "$seconds" -f "$script" "$url" 2>/dev/null \
-        | awk '/^tps/ { print int($3) }' | tail -1)
+    if ! pgbench -n -M prepared -c "$clients" -j "$clients" -T "$seconds" -f "$script" "$url" >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+    tps=$(awk '/^tps/ { print int($3) }' "$log" | tail -1)
     echo "{\"workload\":\"pgbench-insert\",\"backend\":\"postgres\",\"mode\":\"clients$clients\",\"tps\":$tps}"
 done

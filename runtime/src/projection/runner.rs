@@ -210,7 +210,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// How many positions the runner is behind the head it last saw.
+    /// How many positions the runner is behind the head it last saw: zero when caught up.
+    /// Positions may have gaps (on PostgreSQL they are sparse), so this is a distance, not
+    /// a count of events.
     #[must_use]
     pub fn lag(&self) -> u64 {
         self.head.saturating_sub(self.position)

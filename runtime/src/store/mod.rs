@@ -43,11 +43,17 @@ impl ExpectedVersion {
     /// Whether a stream currently at `current` (0 when absent) satisfies this expectation.
     #[must_use]
     pub fn accepts(self, current: u64) -> bool {
+        self.bounds().contains(&current)
+    }
+
+    /// The versions this expectation accepts, as one range (what a SQL backend checks
+    /// server-side).
+    pub(crate) fn bounds(self) -> std::ops::RangeInclusive<u64> {
         match self {
-            Self::Any => true,
-            Self::NoStream => current == 0,
-            Self::StreamExists => current > 0,
-            Self::Exact(v) => current == v,
+            Self::Any => 0..=u64::MAX,
+            Self::NoStream => 0..=0,
+            Self::StreamExists => 1..=u64::MAX,
+            Self::Exact(v) => v..=v,
         }
     }
 }

@@ -1,61 +1,109 @@
-//! One append, as one transaction in two pipelined round trips:
+//! One append as one statement: one round trip, committed on its own, and no lock that
+//! appenders of different streams share.
 //!
-//! 1. `BEGIN`; a transaction-scoped advisory lock on the stream, which orders appenders of
-//!    one stream so the version check and the insert cannot race (the unique index on
-//!    (stream, version) is the guard behind it); the stream's version; the idempotency key.
-//! 2. Inside a short global critical section (a session advisory lock taken and released
-//!    around the INSERT only, not held until commit) the events get their positions and the
-//!    transaction its id, so transaction ids and positions grow together: that is what lets
-//!    readers follow positions without skipping a late commit (see `read_all`). Then the key
-//!    is recorded, `COMMIT`, and a `NOTIFY` wakes subscribers.
-//!
-//! The NOTIFY runs after the commit, in its own statement: inside the transaction it would
-//! take PostgreSQL's global notification lock through the commit's WAL flush and serialize
-//! every append (measured: 1.3k appends/s with 16 clients, against 9k rows/s for plain
-//! inserts).
+//! - **Versions.** The statement reads the stream's version and inserts the next ones in
+//!   one go; the unique index on (stream, version) is the arbiter: of two appenders that
+//!   read the same version, the second waits for the first to commit and then fails with a
+//!   unique violation. The append then runs again on a fresh snapshot, where it finds the
+//!   idempotency key recorded, its expectation unmet (a conflict) or, for
+//!   [`ExpectedVersion::Any`], the new version to append after.
+//! - **Positions.** An append's events take the transaction id shifted left by
+//!   [`POSITION_BITS`] bits, plus 1, 2, …: positions grow with transaction ids, so a reader
+//!   that only returns rows of transactions older than every running one (`read_all`) can
+//!   never later see a lower position appear: every transaction still to commit has a
+//!   higher id. Positions are therefore sparse, not dense.
+//! - **Notification.** Subscribers are told by a NOTIFY that the
+//!   [`Announcer`](super::announce::Announcer) sends after the commit, once for every run of
+//!   appends that finish while it is busy. Inside the append's transaction a NOTIFY would
+//!   take PostgreSQL's global notification lock through the commit's WAL flush and
+//!   serialize every append.
 
-use deadpool_postgres::Object;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::{Inner, pg_error};
 use crate::envelope::{Metadata, NewEvent};
-use crate::store::columns::appended;
-use crate::store::{AppendOutcome, Appended, ExpectedVersion, StoreError, admit};
+use crate::store::columns::{appended, sql_int};
+use crate::store::{AppendOutcome, ExpectedVersion, StoreError, admit};
 
 type Param<'a> = &'a (dyn ToSql + Sync);
 
-/// A pooled connection inside a transaction. Dropped before [`Tx::finish`] (an error, or the
-/// caller's future dropped mid-way), the connection is closed rather than returned to the
-/// pool in an unknown state; the server then rolls back and releases every lock.
-struct Tx(Option<Object>);
+/// The bits of a position below the transaction id: an append writes fewer events than
+/// `1 << POSITION_BITS`.
+pub(crate) const POSITION_BITS: u32 = 20;
 
-impl Tx {
-    fn client(&self) -> &Object {
-        // Only `finish` takes the object out, and it consumes the guard.
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("the guard holds its connection until finished"))
-    }
+/// What the statement answers in its first column.
+const WRITTEN: i32 = 0;
+const DUPLICATE: i32 = 1;
+const NOT_WRITTEN: i32 = 2;
 
-    /// The transaction ended cleanly: the connection goes back to the pool.
-    fn finish(mut self) {
-        drop(self.0.take());
-    }
+/// How many unique violations in a row an append tolerates before it reports a conflict:
+/// each one means another append to the stream committed first.
+const RACES: u32 = 64;
 
-    /// Ends the transaction without writing, keeping the connection if it answers.
-    async fn rollback(self) {
-        if self.client().batch_execute("ROLLBACK").await.is_ok() {
-            self.finish();
-        }
-    }
+/// The statement. `$2..=$3` are the versions the expectation accepts, `$4` the idempotency
+/// key, `$5..` the events' columns. It answers one row: the outcome, then the version, the
+/// number of events and the last position (of the recorded append for a duplicate; the
+/// current version alone when nothing was written).
+fn statement(events: &str, idempotency: &str) -> String {
+    format!(
+        "WITH prior AS (
+            SELECT version, count, position FROM {idempotency}
+            WHERE $4::text IS NOT NULL AND stream_id = $1 AND key = $4
+        ), current AS (
+            SELECT coalesce(max(stream_version), 0) AS version FROM {events} WHERE stream_id = $1
+        ), admitted AS (
+            SELECT c.version,
+                   CASE WHEN cardinality($5::uuid[]) > 0
+                        THEN pg_current_xact_id()::text::bigint << {bits} END AS base
+            FROM current c
+            WHERE NOT EXISTS (SELECT 1 FROM prior) AND c.version BETWEEN $2 AND $3
+              AND (cardinality($5::uuid[]) > 0 OR $4::text IS NOT NULL)
+        ), written AS (
+            INSERT INTO {events} (position, stream_id, stream_version, event_id, event_type,
+                                  schema_version, recorded_at, payload, metadata)
+            SELECT a.base + u.ord, $1, a.version + u.ord, u.id, u.name, u.schema_version,
+                   u.recorded_at, u.payload, u.metadata
+            FROM admitted a,
+                 unnest($5::uuid[], $6::text[], $7::int[], $8::bigint[], $9::bytea[], $10::jsonb[])
+                 WITH ORDINALITY AS u(id, name, schema_version, recorded_at, payload, metadata, ord)
+        ), recorded AS (
+            INSERT INTO {idempotency} (stream_id, key, version, count, position)
+            SELECT $1, $4, a.version + cardinality($5::uuid[]), cardinality($5::uuid[]),
+                   a.base + cardinality($5::uuid[])
+            FROM admitted a WHERE $4::text IS NOT NULL
+        )
+        SELECT {DUPLICATE}, version, count, position FROM prior
+        UNION ALL
+        SELECT {WRITTEN}, a.version + cardinality($5::uuid[]), cardinality($5::uuid[])::bigint,
+               a.base + cardinality($5::uuid[])
+        FROM admitted a
+        UNION ALL
+        SELECT {NOT_WRITTEN}, c.version, 0, NULL FROM current c
+        WHERE NOT EXISTS (SELECT 1 FROM prior) AND NOT EXISTS (SELECT 1 FROM admitted)",
+        bits = POSITION_BITS,
+    )
 }
 
-impl Drop for Tx {
-    fn drop(&mut self) {
-        if let Some(object) = self.0.take() {
-            drop(Object::take(object));
-        }
-    }
+/// The statement for the common case, one event and no idempotency key, with scalar
+/// parameters (`$4..` the event's columns). It answers the version it found and, when it
+/// wrote, the event's position. Measured with `pgbench` against a plain single-row insert,
+/// 16 clients: 83 %, where the general statement reaches 67 %.
+fn single_statement(events: &str) -> String {
+    format!(
+        "WITH current AS (
+            SELECT coalesce(max(stream_version), 0) AS version FROM {events} WHERE stream_id = $1
+        ), written AS (
+            INSERT INTO {events} (position, stream_id, stream_version, event_id, event_type,
+                                  schema_version, recorded_at, payload, metadata)
+            SELECT (pg_current_xact_id()::text::bigint << {bits}) + 1, $1, c.version + 1,
+                   $4, $5, $6, $7, $8, $9
+            FROM current c WHERE c.version BETWEEN $2 AND $3
+            RETURNING position
+        )
+        SELECT c.version, w.position FROM current c LEFT JOIN written w ON true",
+        bits = POSITION_BITS,
+    )
 }
 
 pub(crate) async fn append(
@@ -65,181 +113,136 @@ pub(crate) async fn append(
     events: Vec<NewEvent>,
     key: Option<&str>,
 ) -> Result<AppendOutcome, StoreError> {
-    let n = &store.names;
-    let tx = Tx(Some(store.client().await?));
-    let client = tx.client();
-    let lock = client
-        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
-        .await
-        .map_err(pg_error)?;
-    let version = client
-        .prepare_cached(&format!(
-            "SELECT coalesce(max(stream_version), 0) FROM {} WHERE stream_id = $1",
-            n.events
-        ))
-        .await
-        .map_err(pg_error)?;
-    let idempotency = client
-        .prepare_cached(&format!(
-            "SELECT version, count, position FROM {} WHERE stream_id = $1 AND key = $2",
-            n.idempotency
-        ))
-        .await
-        .map_err(pg_error)?;
-    let lock_params: [Param<'_>; 2] = [&stream, &store.lock_key];
-    let stream_param: [Param<'_>; 1] = [&stream];
-    let (_, _, current, first) = tokio::try_join!(
-        client.batch_execute("BEGIN"),
-        client.execute(&lock, &lock_params),
-        client.query_one(&version, &stream_param),
-        async {
-            match key {
-                Some(key) => client.query_opt(&idempotency, &[&stream, &key]).await,
-                None => Ok(None),
+    if events.len() >= 1 << POSITION_BITS {
+        return Err(StoreError::Invalid(format!(
+            "an append of {} events to {stream:?}: PostgreSQL takes fewer than {} at once",
+            events.len(),
+            1u64 << POSITION_BITS
+        )));
+    }
+    let bounds = expected.bounds();
+    let (lo, hi) = (sql_int(*bounds.start()), sql_int(*bounds.end()));
+    let client = store.client().await?;
+    let names = &store.names;
+    let (outcome, version, count, position) = if let ([event], None) = (&*events, key) {
+        let statement = client
+            .prepare_cached(&single_statement(&names.events))
+            .await
+            .map_err(pg_error)?;
+        let metadata = (*event.metadata != Metadata::default()).then_some(Json(&*event.metadata));
+        let params: [Param<'_>; 9] = [
+            &stream,
+            &lo,
+            &hi,
+            &event.event_id,
+            &&*event.event_type,
+            &schema_version(event)?,
+            &event.timestamp.as_micros(),
+            &&*event.payload,
+            &metadata,
+        ];
+        let row = run(&client, &statement, &params).await?;
+        let position: Option<i64> = row.get(1);
+        let outcome = if position.is_some() {
+            WRITTEN
+        } else {
+            NOT_WRITTEN
+        };
+        let version: i64 = row.get(0);
+        (
+            outcome,
+            version + i64::from(position.is_some()),
+            1,
+            position,
+        )
+    } else {
+        let columns = Columns::new(&events)?;
+        let statement = client
+            .prepare_cached(&statement(&names.events, &names.idempotency))
+            .await
+            .map_err(pg_error)?;
+        let params: [Param<'_>; 10] = [
+            &stream,
+            &lo,
+            &hi,
+            &key,
+            &columns.ids,
+            &columns.types,
+            &columns.schema_versions,
+            &columns.recorded_at,
+            &columns.payloads,
+            &columns.metadata,
+        ];
+        let row = run(&client, &statement, &params).await?;
+        (row.get(0), row.get(1), row.get(2), row.get(3))
+    };
+    drop(client);
+    match outcome {
+        WRITTEN => {
+            let written = appended(version, count, position);
+            if written.count > 0 {
+                store.announcer.announce();
             }
+            Ok(AppendOutcome::Appended(written))
         }
-    )
-    .map_err(pg_error)?;
-    if let Some(row) = first {
-        let first = appended(row.get(0), row.get(1), row.get(2));
-        tx.rollback().await;
-        return Ok(AppendOutcome::Duplicate(first));
+        DUPLICATE => Ok(AppendOutcome::Duplicate(appended(version, count, position))),
+        NOT_WRITTEN => admit(stream, expected, version.unsigned_abs(), &events, key)?.ok_or_else(
+            || {
+                StoreError::Backend(
+                    format!(
+                        "the append to {stream:?} at version {version} wrote nothing, though {expected} accepts it"
+                    )
+                    .into(),
+                )
+            },
+        ),
+        other => Err(StoreError::Backend(
+            format!("the append answered an unknown outcome {other}").into(),
+        )),
     }
-    let current = current.get::<_, i64>(0).unsigned_abs();
-    if let Some(decided) = admit(stream, expected, current, &events, key).transpose() {
-        // A conflict, or nothing to write: end the transaction untouched.
-        tx.rollback().await;
-        return decided;
-    }
-    let count = events.len() as u64;
-    let appended_version = current + count;
-    let columns = Columns::new(&events, current)?;
-    let position = write(&tx, store, stream, key, &columns, appended_version).await?;
-    tx.finish();
-    Ok(AppendOutcome::Appended(Appended {
-        version: appended_version,
-        count,
-        position,
-    }))
 }
 
-/// The second round trip: insert in the critical section, record the key, commit, notify.
-/// Answers the last position written. Any failure leaves `tx` unfinished, so the connection
-/// is closed: that also releases the session lock if the unlock did not run.
-async fn write(
-    tx: &Tx,
-    store: &Inner,
-    stream: &str,
-    key: Option<&str>,
-    c: &Columns,
-    version: u64,
-) -> Result<Option<u64>, StoreError> {
-    let client = tx.client();
-    let n = &store.names;
-    let lock = client
-        .prepare_cached("SELECT pg_advisory_lock($1)")
-        .await
-        .map_err(pg_error)?;
-    let unlock = client
-        .prepare_cached("SELECT pg_advisory_unlock($1)")
-        .await
-        .map_err(pg_error)?;
-    let insert = client
-        .prepare_cached(&format!(
-            "INSERT INTO {} (stream_id, stream_version, event_id, event_type, schema_version, recorded_at, payload, metadata)
-             SELECT $1, * FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::jsonb[])
-             RETURNING position",
-            n.events
-        ))
-        .await
-        .map_err(pg_error)?;
-    // The key's position is that of the stream's event at the new version, inserted just
-    // before in the same transaction (none when the append wrote no event).
-    let record = client
-        .prepare_cached(&format!(
-            "INSERT INTO {} (stream_id, key, version, count, position)
-             VALUES ($1, $2, $3, $4, (SELECT position FROM {} WHERE stream_id = $1 AND stream_version = $3 AND $4::bigint > 0))",
-            n.idempotency, n.events
-        ))
-        .await
-        .map_err(pg_error)?;
-    let notify = client
-        .prepare_cached("SELECT pg_notify($1, '')")
-        .await
-        .map_err(pg_error)?;
-    let has_events = !c.versions.is_empty();
-    let version = to_i64(version)?;
-    let count = to_i64(c.versions.len() as u64)?;
-    let lock_key: [Param<'_>; 1] = [&store.lock_key];
-    let columns: [Param<'_>; 8] = [
-        &stream,
-        &c.versions,
-        &c.ids,
-        &c.types,
-        &c.schema_versions,
-        &c.recorded_at,
-        &c.payloads,
-        &c.metadata,
-    ];
-    let (_, rows, _, _, _, _) = tokio::try_join!(
-        async {
-            if has_events {
-                client.execute(&lock, &lock_key).await.map(drop)
-            } else {
-                Ok(())
+/// Runs an append statement, again after each unique violation: another append to the
+/// stream committed first, and the next run sees it.
+async fn run(
+    client: &deadpool_postgres::Object,
+    statement: &tokio_postgres::Statement,
+    params: &[Param<'_>],
+) -> Result<tokio_postgres::Row, StoreError> {
+    let mut races = 0;
+    loop {
+        match client.query_one(statement, params).await {
+            Ok(row) => return Ok(row),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) && races < RACES => {
+                races += 1;
             }
-        },
-        async {
-            if has_events {
-                client.query(&insert, &columns).await
-            } else {
-                Ok(Vec::new())
-            }
-        },
-        async {
-            if has_events {
-                client.execute(&unlock, &lock_key).await.map(drop)
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            match key {
-                Some(key) => client
-                    .execute(&record, &[&stream, &key, &version, &count])
-                    .await
-                    .map(drop),
-                None => Ok(()),
-            }
-        },
-        client.batch_execute("COMMIT"),
-        async {
-            if has_events {
-                client.execute(&notify, &[&n.channel]).await.map(drop)
-            } else {
-                Ok(())
-            }
-        },
-    )
-    .map_err(pg_error)?;
-    Ok(rows.iter().map(|r| r.get::<_, i64>(0).unsigned_abs()).max())
+            Err(e) => return Err(pg_error(e)),
+        }
+    }
 }
 
-/// The events as column arrays, for one `INSERT … SELECT FROM unnest(…)`.
-struct Columns {
-    versions: Vec<i64>,
+fn schema_version(event: &NewEvent) -> Result<i32, StoreError> {
+    i32::try_from(event.schema_version).map_err(|_| {
+        StoreError::Invalid(format!(
+            "schema version {} is too large",
+            event.schema_version
+        ))
+    })
+}
+
+/// The events as column arrays, for the statement's `unnest`.
+struct Columns<'a> {
     ids: Vec<uuid::Uuid>,
-    types: Vec<String>,
+    types: Vec<&'a str>,
     schema_versions: Vec<i32>,
     recorded_at: Vec<i64>,
-    payloads: Vec<Vec<u8>>,
-    metadata: Vec<Option<Json<Metadata>>>,
+    payloads: Vec<&'a [u8]>,
+    metadata: Vec<Option<Json<&'a Metadata>>>,
 }
 
-impl Columns {
-    fn new(events: &[NewEvent], current: u64) -> Result<Self, StoreError> {
+impl<'a> Columns<'a> {
+    fn new(events: &'a [NewEvent]) -> Result<Self, StoreError> {
         let mut c = Self {
-            versions: Vec::with_capacity(events.len()),
             ids: Vec::with_capacity(events.len()),
             types: Vec::with_capacity(events.len()),
             schema_versions: Vec::with_capacity(events.len()),
@@ -247,24 +250,15 @@ impl Columns {
             payloads: Vec::with_capacity(events.len()),
             metadata: Vec::with_capacity(events.len()),
         };
-        for (offset, e) in (1..).zip(events) {
-            c.versions.push(to_i64(current + offset)?);
+        for e in events {
             c.ids.push(e.event_id);
-            c.types.push(e.event_type.to_string());
-            c.schema_versions
-                .push(i32::try_from(e.schema_version).map_err(|_| {
-                    StoreError::Invalid(format!("schema version {} is too large", e.schema_version))
-                })?);
+            c.types.push(&e.event_type);
+            c.schema_versions.push(schema_version(e)?);
             c.recorded_at.push(e.timestamp.as_micros());
-            c.payloads.push(e.payload.clone());
+            c.payloads.push(&e.payload);
             c.metadata
-                .push((*e.metadata != Metadata::default()).then(|| Json((*e.metadata).clone())));
+                .push((*e.metadata != Metadata::default()).then_some(Json(&*e.metadata)));
         }
         Ok(c)
     }
-}
-
-fn to_i64(value: u64) -> Result<i64, StoreError> {
-    i64::try_from(value)
-        .map_err(|_| StoreError::Invalid(format!("{value} does not fit the database")))
 }

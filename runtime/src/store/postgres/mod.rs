@@ -1,5 +1,6 @@
 //! [`PgStore`]: PostgreSQL, for production and for several processes sharing one store.
 
+mod announce;
 mod append;
 mod consumers;
 mod listen;
@@ -114,13 +115,14 @@ impl Names {
 
 /// An event store in PostgreSQL.
 ///
-/// - Optimistic concurrency is enforced by the database: a unique index on (stream, version),
-///   with appenders of one stream ordered by an advisory lock.
+/// - Optimistic concurrency is enforced by the database: a unique index on (stream, version)
+///   arbitrates between appenders that read the same version. An append is one statement.
 /// - Global positions can be followed without ever skipping an event whose transaction
-///   commits after a later position's: readers only see events of transactions older than
-///   every transaction still running (see the `append` module for how positions and
-///   transaction ids are made to grow together).
-/// - Appends NOTIFY at commit; subscribers wake on it, with a polling fallback.
+///   commits after a later position's: positions are derived from transaction ids, and
+///   readers only see events of transactions older than every transaction still running.
+///   Positions are sparse (ordered, with gaps).
+/// - Appends are announced by a NOTIFY after their commit; subscribers wake on it, with a
+///   polling fallback.
 /// - A lost connection is [`StoreError::Unavailable`] (retriable); the pool replaces broken
 ///   connections once the server is back.
 ///
@@ -144,9 +146,9 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pool: Pool,
     pub(crate) names: Names,
-    /// Seed of the advisory-lock keys of this store (schema and prefix).
-    pub(crate) lock_key: i64,
     head: Head,
+    /// Sends the NOTIFY that follows appends.
+    announcer: announce::Announcer,
 }
 
 impl PgStore {
@@ -184,18 +186,14 @@ impl PgStore {
         let names = Names::new(&options);
         let mut client = pool_client(&pool).await?;
         schema::migrate(&mut client, &names).await?;
-        let lock_key: i64 = client
-            .query_one("SELECT hashtextextended($1, 1)", &[&names.events])
-            .await
-            .map_err(pg_error)?
-            .get(0);
         drop(client);
         let inner = Arc::new(Inner {
             pool,
             names,
-            lock_key,
             head: Head::new(0),
+            announcer: announce::Announcer::new(),
         });
+        inner.announcer.spawn(Arc::downgrade(&inner));
         inner.refresh_head().await?;
         listen::spawn(Arc::downgrade(&inner), config, options.poll_interval);
         Ok(Self { inner })

@@ -9,7 +9,7 @@ use super::{Names, pg_error};
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i32 = 3;
+pub(crate) const VERSION: i32 = 4;
 
 fn migrations(n: &Names) -> Vec<String> {
     vec![
@@ -73,6 +73,22 @@ fn migrations(n: &Names) -> Vec<String> {
         );
         ",
             dead_letters = n.dead_letters,
+        ),
+        // Positions stop coming from a sequence: an append's events take their transaction
+        // id shifted left by 20 bits, plus 1, 2, ... (see the `append` module). Positions
+        // written before stay below, as long as no transaction so far wrote a million
+        // events on average (checked).
+        format!(
+            "
+        DO $check$ BEGIN
+            IF (SELECT coalesce(max(position), 0) FROM {events})
+                >= (pg_current_xact_id()::text::bigint << 20) THEN
+                RAISE EXCEPTION 'the stored positions are too high to move to transaction-id positions';
+            END IF;
+        END $check$;
+        ALTER TABLE {events} ALTER COLUMN position DROP IDENTITY;
+        ",
+            events = n.events,
         ),
     ]
 }
