@@ -18,15 +18,17 @@
 //!   take PostgreSQL's global notification lock through the commit's WAL flush and
 //!   serialize every append.
 
+use std::sync::Arc;
+
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 
-use super::{Inner, pg_error};
+use super::{Inner, batch, pg_error};
 use crate::envelope::{Metadata, NewEvent};
 use crate::store::columns::{appended, sql_int};
 use crate::store::{AppendOutcome, ExpectedVersion, StoreError, admit};
 
-type Param<'a> = &'a (dyn ToSql + Sync);
+pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// The bits of a position below the transaction id: an append writes fewer events than
 /// `1 << POSITION_BITS`.
@@ -107,7 +109,7 @@ fn single_statement(events: &str) -> String {
 }
 
 pub(crate) async fn append(
-    store: &Inner,
+    store: &Arc<Inner>,
     stream: &str,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
@@ -122,61 +124,15 @@ pub(crate) async fn append(
     }
     let bounds = expected.bounds();
     let (lo, hi) = (sql_int(*bounds.start()), sql_int(*bounds.end()));
-    let client = store.client().await?;
-    let names = &store.names;
     let (outcome, version, count, position) = if let ([event], None) = (&*events, key) {
-        let statement = client
-            .prepare_cached(&single_statement(&names.events))
-            .await
-            .map_err(pg_error)?;
-        let metadata = (*event.metadata != Metadata::default()).then_some(Json(&*event.metadata));
-        let params: [Param<'_>; 9] = [
-            &stream,
-            &lo,
-            &hi,
-            &event.event_id,
-            &&*event.event_type,
-            &schema_version(event)?,
-            &event.timestamp.as_micros(),
-            &&*event.payload,
-            &metadata,
-        ];
-        let row = run(&client, &statement, &params).await?;
-        let position: Option<i64> = row.get(1);
-        let outcome = if position.is_some() {
-            WRITTEN
-        } else {
-            NOT_WRITTEN
-        };
-        let version: i64 = row.get(0);
-        (
-            outcome,
-            version + i64::from(position.is_some()),
-            1,
-            position,
-        )
+        let found = batch::append_one(store, stream, lo, hi, event).await?;
+        match found.position {
+            Some(position) => (WRITTEN, found.version + 1, 1, Some(position)),
+            None => (NOT_WRITTEN, found.version, 0, None),
+        }
     } else {
-        let columns = Columns::new(&events)?;
-        let statement = client
-            .prepare_cached(&statement(&names.events, &names.idempotency))
-            .await
-            .map_err(pg_error)?;
-        let params: [Param<'_>; 10] = [
-            &stream,
-            &lo,
-            &hi,
-            &key,
-            &columns.ids,
-            &columns.types,
-            &columns.schema_versions,
-            &columns.recorded_at,
-            &columns.payloads,
-            &columns.metadata,
-        ];
-        let row = run(&client, &statement, &params).await?;
-        (row.get(0), row.get(1), row.get(2), row.get(3))
+        general(store, stream, lo, hi, key, &events).await?
     };
-    drop(client);
     match outcome {
         WRITTEN => {
             let written = appended(version, count, position);
@@ -202,9 +158,80 @@ pub(crate) async fn append(
     }
 }
 
+/// What an append of one event found: the stream's version before it, and the event's
+/// position when it was written (none: the version was outside the expected bounds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found {
+    pub(crate) version: i64,
+    pub(crate) position: Option<i64>,
+}
+
+/// One event without idempotency key, by the lean statement.
+pub(crate) async fn single(
+    store: &Inner,
+    stream: &str,
+    lo: i64,
+    hi: i64,
+    event: &NewEvent,
+) -> Result<Found, StoreError> {
+    let client = store.client().await?;
+    let statement = client
+        .prepare_cached(&single_statement(&store.names.events))
+        .await
+        .map_err(pg_error)?;
+    let metadata = (*event.metadata != Metadata::default()).then_some(Json(&*event.metadata));
+    let params: [Param<'_>; 9] = [
+        &stream,
+        &lo,
+        &hi,
+        &event.event_id,
+        &&*event.event_type,
+        &schema_version(event)?,
+        &event.timestamp.as_micros(),
+        &&*event.payload,
+        &metadata,
+    ];
+    let row = run(&client, &statement, &params).await?;
+    Ok(Found {
+        version: row.get(0),
+        position: row.get(1),
+    })
+}
+
+/// Any other append, by the general statement: the outcome, version, count and position.
+async fn general(
+    store: &Inner,
+    stream: &str,
+    lo: i64,
+    hi: i64,
+    key: Option<&str>,
+    events: &[NewEvent],
+) -> Result<(i32, i64, i64, Option<i64>), StoreError> {
+    let columns = Columns::new(events)?;
+    let client = store.client().await?;
+    let statement = client
+        .prepare_cached(&statement(&store.names.events, &store.names.idempotency))
+        .await
+        .map_err(pg_error)?;
+    let params: [Param<'_>; 10] = [
+        &stream,
+        &lo,
+        &hi,
+        &key,
+        &columns.ids,
+        &columns.types,
+        &columns.schema_versions,
+        &columns.recorded_at,
+        &columns.payloads,
+        &columns.metadata,
+    ];
+    let row = run(&client, &statement, &params).await?;
+    Ok((row.get(0), row.get(1), row.get(2), row.get(3)))
+}
+
 /// Runs an append statement, again after each unique violation: another append to the
 /// stream committed first, and the next run sees it.
-async fn run(
+pub(crate) async fn run(
     client: &deadpool_postgres::Object,
     statement: &tokio_postgres::Statement,
     params: &[Param<'_>],
@@ -221,7 +248,7 @@ async fn run(
     }
 }
 
-fn schema_version(event: &NewEvent) -> Result<i32, StoreError> {
+pub(crate) fn schema_version(event: &NewEvent) -> Result<i32, StoreError> {
     i32::try_from(event.schema_version).map_err(|_| {
         StoreError::Invalid(format!(
             "schema version {} is too large",

@@ -2,6 +2,7 @@
 
 mod announce;
 mod append;
+mod batch;
 mod consumers;
 mod listen;
 mod read_model;
@@ -149,6 +150,8 @@ pub(crate) struct Inner {
     head: Head,
     /// Sends the NOTIFY that follows appends.
     announcer: announce::Announcer,
+    /// One-event appends waiting to be written together.
+    batcher: batch::Batcher,
 }
 
 impl PgStore {
@@ -192,6 +195,7 @@ impl PgStore {
             names,
             head: Head::new(0),
             announcer: announce::Announcer::new(),
+            batcher: batch::Batcher::default(),
         });
         inner.announcer.spawn(Arc::downgrade(&inner));
         inner.refresh_head().await?;
