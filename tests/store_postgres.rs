@@ -270,6 +270,7 @@ async fn batches_of_two_stores_racing_on_the_same_streams_lose_nothing() {
     let options = || {
         eventsmith::PgOptions::default()
             .schema(schema.clone())
+            .pool_size(6)
             .poll_interval(Duration::from_millis(50))
     };
     let Some(a) = services::pg_store_with("batches", options()).await else {

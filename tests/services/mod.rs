@@ -24,8 +24,11 @@ pub(crate) fn unique_schema(test: &str) -> String {
 
 /// A store in a fresh schema, or `None` (after saying so) when PostgreSQL is unreachable.
 pub(crate) async fn pg_store(test: &str) -> Option<PgStore> {
+    // Tests run side by side and some keep several stores open: a small pool each keeps
+    // them under the server's connection limit.
     let options = PgOptions::default()
         .schema(unique_schema(test))
+        .pool_size(6)
         .poll_interval(Duration::from_millis(50));
     pg_store_with(test, options).await
 }

@@ -276,13 +276,34 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CRASH_SHUTDOWN
                 || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::TOO_MANY_CONNECTIONS
                 || *code == SqlState::T_R_SERIALIZATION_FAILURE
                 || *code == SqlState::T_R_DEADLOCK_DETECTED
         });
     if retriable {
-        StoreError::Unavailable(e.into())
+        StoreError::Unavailable(Box::new(PgFailure(e)))
     } else {
-        StoreError::Backend(e.into())
+        StoreError::Backend(Box::new(PgFailure(e)))
+    }
+}
+
+/// A client error whose message includes the server's (tokio-postgres says only "db error"
+/// and keeps the server's words in its source).
+#[derive(Debug)]
+struct PgFailure(tokio_postgres::Error);
+
+impl std::fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{}: {db}", self.0),
+            None => self.0.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PgFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 
