@@ -77,3 +77,36 @@ pub(crate) fn appended(version: i64, count: i64, position: Option<i64>) -> Appen
 pub(crate) fn sql_int(value: impl TryInto<i64>) -> i64 {
     value.try_into().unwrap_or(i64::MAX)
 }
+
+/// Shares the `Arc<str>`s of stream ids and event names between the rows of one read: a
+/// read of one stream allocates its id once and each event name once, instead of twice per
+/// row. Only the last stream and the first few names are kept (a read of a stream, or of
+/// a few event types, is what repeats); anything else is allocated as before.
+#[derive(Debug, Default)]
+pub(crate) struct SharedNames {
+    stream: Option<Arc<str>>,
+    names: Vec<Arc<str>>,
+}
+
+impl SharedNames {
+    /// The most event names kept.
+    const NAMES: usize = 16;
+
+    pub(crate) fn stream(&mut self, stream: &str) -> Arc<str> {
+        match &self.stream {
+            Some(last) if **last == *stream => Arc::clone(last),
+            _ => Arc::clone(self.stream.insert(Arc::from(stream))),
+        }
+    }
+
+    pub(crate) fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(known) = self.names.iter().find(|known| ***known == *name) {
+            return Arc::clone(known);
+        }
+        let name: Arc<str> = Arc::from(name);
+        if self.names.len() < Self::NAMES {
+            self.names.push(Arc::clone(&name));
+        }
+        name
+    }
+}

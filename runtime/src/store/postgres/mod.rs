@@ -257,7 +257,7 @@ impl Inner {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
         let rows = client.query(&stmt, params).await.map_err(pg_error)?;
-        rows.iter().map(rows::recorded).collect()
+        rows::all(&rows)
     }
 }
 
@@ -392,7 +392,7 @@ impl EventStore for PgStore {
             .query(&stmt, &[&int(from_position), &head, &names, &int(limit)])
             .await
             .map_err(pg_error)?;
-        let events = rows.iter().map(rows::recorded).collect::<Result<_, _>>()?;
+        let events = rows::all(&rows)?;
         Ok(filtered(events, limit, from_position, head.unsigned_abs()))
     }
 

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use self::writer::{GroupCommit, Put, Write, Writer};
-use super::columns::sql_int;
+use super::columns::{SharedNames, sql_int};
 use super::head::Head;
 use super::{
     AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
@@ -254,8 +254,9 @@ fn query_events(
     let mut stmt = conn.prepare_cached(sql).map_err(backend_error)?;
     let mut rows = stmt.query(params).map_err(backend_error)?;
     let mut events = Vec::new();
+    let mut shared = SharedNames::default();
     while let Some(row) = rows.next().map_err(backend_error)? {
-        events.push(rows::recorded(row)?);
+        events.push(rows::recorded(row, &mut shared)?);
     }
     Ok(events)
 }
