@@ -137,6 +137,7 @@ pub(crate) async fn append(
         WRITTEN => {
             let written = appended(version, count, position);
             if written.count > 0 {
+                store.appended.notify_one();
                 store.announcer.announce();
             }
             Ok(AppendOutcome::Appended(written))

@@ -13,7 +13,14 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use super::Inner;
 use crate::backoff::Backoff;
 
-pub(crate) fn spawn(store: Weak<Inner>, config: tokio_postgres::Config, poll: Duration) {
+/// `appended` is signalled by this process's own appends: the head is refreshed at once,
+/// without waiting for the server's notification to come back.
+pub(crate) fn spawn(
+    store: Weak<Inner>,
+    config: tokio_postgres::Config,
+    poll: Duration,
+    appended: std::sync::Arc<Notify>,
+) {
     tokio::spawn(async move {
         let reconnect = Backoff::exponential(Duration::from_millis(50), Duration::from_secs(5));
         let mut failures = 0;
@@ -32,6 +39,7 @@ pub(crate) fn spawn(store: Weak<Inner>, config: tokio_postgres::Config, poll: Du
             loop {
                 tokio::select! {
                     () = woken.notified() => {}
+                    () = appended.notified() => {}
                     () = tokio::time::sleep(poll) => {}
                 }
                 let Some(inner) = store.upgrade() else {

@@ -152,6 +152,8 @@ pub(crate) struct Inner {
     announcer: announce::Announcer,
     /// One-event appends waiting to be written together.
     batcher: batch::Batcher,
+    /// Signalled by this process's appends, for the head to be refreshed at once.
+    appended: Arc<tokio::sync::Notify>,
 }
 
 impl PgStore {
@@ -196,10 +198,16 @@ impl PgStore {
             head: Head::new(0),
             announcer: announce::Announcer::new(),
             batcher: batch::Batcher::default(),
+            appended: Arc::default(),
         });
         inner.announcer.spawn(Arc::downgrade(&inner));
         inner.refresh_head().await?;
-        listen::spawn(Arc::downgrade(&inner), config, options.poll_interval);
+        listen::spawn(
+            Arc::downgrade(&inner),
+            config,
+            options.poll_interval,
+            Arc::clone(&inner.appended),
+        );
         Ok(Self { inner })
     }
 
