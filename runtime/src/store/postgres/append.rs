@@ -39,8 +39,9 @@ const WRITTEN: i32 = 0;
 const DUPLICATE: i32 = 1;
 const NOT_WRITTEN: i32 = 2;
 
-/// How many unique violations in a row an append tolerates before it reports a conflict:
-/// each one means another append to the stream committed first.
+/// How many unique violations in a row an append tolerates before it gives up with
+/// [`StoreError::Unavailable`] (retriable): each one means another append to the stream
+/// committed first.
 const RACES: u32 = 64;
 
 /// The statement. `$2..=$3` are the versions the expectation accepts, `$4` the idempotency
@@ -241,8 +242,16 @@ pub(crate) async fn run(
     loop {
         match client.query_one(statement, params).await {
             Ok(row) => return Ok(row),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) && races < RACES => {
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                 races += 1;
+                if races > RACES {
+                    return Err(StoreError::Unavailable(
+                        format!(
+                            "other appends to the stream committed first {RACES} times in a row"
+                        )
+                        .into(),
+                    ));
+                }
             }
             Err(e) => return Err(pg_error(e)),
         }
