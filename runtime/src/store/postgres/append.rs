@@ -181,7 +181,7 @@ pub(crate) async fn single(
         .prepare_cached(&single_statement(&store.names.events))
         .await
         .map_err(pg_error)?;
-    let metadata = (*event.metadata != Metadata::default()).then_some(Json(&*event.metadata));
+    let metadata = metadata(event);
     let params: [Param<'_>; 9] = [
         &stream,
         &lo,
@@ -209,7 +209,7 @@ async fn general(
     key: Option<&str>,
     events: &[NewEvent],
 ) -> Result<(i32, i64, i64, Option<i64>), StoreError> {
-    let columns = Columns::new(events)?;
+    let columns = Columns::new(events.iter())?;
     let client = store.client().await?;
     let statement = client
         .prepare_cached(&statement(&store.names.events, &store.names.idempotency))
@@ -267,18 +267,21 @@ pub(crate) fn schema_version(event: &NewEvent) -> Result<i32, StoreError> {
     })
 }
 
-/// The events as column arrays, for the statement's `unnest`.
-struct Columns<'a> {
-    ids: Vec<uuid::Uuid>,
-    types: Vec<&'a str>,
-    schema_versions: Vec<i32>,
-    recorded_at: Vec<i64>,
-    payloads: Vec<&'a [u8]>,
-    metadata: Vec<Option<Json<&'a Metadata>>>,
+/// The events as column arrays, for the statements' `unnest`.
+pub(crate) struct Columns<'a> {
+    pub(crate) ids: Vec<uuid::Uuid>,
+    pub(crate) types: Vec<&'a str>,
+    pub(crate) schema_versions: Vec<i32>,
+    pub(crate) recorded_at: Vec<i64>,
+    pub(crate) payloads: Vec<&'a [u8]>,
+    pub(crate) metadata: Vec<Option<Json<&'a Metadata>>>,
 }
 
 impl<'a> Columns<'a> {
-    fn new(events: &'a [NewEvent]) -> Result<Self, StoreError> {
+    /// The columns of `events`, in order; a schema version too large for the table is refused.
+    pub(crate) fn new(
+        events: impl ExactSizeIterator<Item = &'a NewEvent>,
+    ) -> Result<Self, StoreError> {
         let mut c = Self {
             ids: Vec::with_capacity(events.len()),
             types: Vec::with_capacity(events.len()),
@@ -293,9 +296,13 @@ impl<'a> Columns<'a> {
             c.schema_versions.push(schema_version(e)?);
             c.recorded_at.push(e.timestamp.as_micros());
             c.payloads.push(&e.payload);
-            c.metadata
-                .push((*e.metadata != Metadata::default()).then_some(Json(&*e.metadata)));
+            c.metadata.push(metadata(e));
         }
         Ok(c)
     }
+}
+
+/// An event's metadata as stored: NULL for the default.
+fn metadata(event: &NewEvent) -> Option<Json<&Metadata>> {
+    (*event.metadata != Metadata::default()).then_some(Json(&*event.metadata))
 }

@@ -16,11 +16,10 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
-use tokio_postgres::types::Json;
 
-use super::append::{Found, POSITION_BITS, Param, schema_version, single};
+use super::append::{Columns, Found, POSITION_BITS, Param, schema_version, single};
 use super::{Inner, pg_error};
-use crate::envelope::{Metadata, NewEvent};
+use crate::envelope::NewEvent;
 use crate::store::StoreError;
 
 /// The most appends written by one statement.
@@ -45,8 +44,6 @@ struct Request {
     lo: i64,
     hi: i64,
     event: NewEvent,
-    /// The event's schema version, checked on arrival.
-    schema_version: i32,
     reply: oneshot::Sender<Result<Found, StoreError>>,
 }
 
@@ -67,13 +64,14 @@ pub(crate) async fn append_one(
     let queued = {
         let mut state = store.batcher.state();
         if state.writing {
+            // Refused here, a bad schema version never takes its batch down with it.
+            schema_version(event)?;
             let (reply, answer) = oneshot::channel();
             state.queue.push(Request {
                 stream: stream.to_owned(),
                 lo,
                 hi,
                 event: event.clone(),
-                schema_version: schema_version(event)?,
                 reply,
             });
             Some(answer)
@@ -165,7 +163,16 @@ async fn write(store: &Inner, batch: Vec<Request>) {
             return;
         }
     };
-    match write_batch(&client, store, &batch).await {
+    let written = match Columns::new(batch.iter().map(|r| &r.event)) {
+        Ok(columns) => write_batch(&client, store, &batch, &columns).await,
+        Err(_) => {
+            // Checked on arrival; should one still be refused, each append gets its own answer.
+            drop(client);
+            one_by_one(store, batch).await;
+            return;
+        }
+    };
+    match written {
         Ok(found) => {
             drop(client);
             for (request, found) in batch.into_iter().zip(found) {
@@ -211,6 +218,7 @@ async fn write_batch(
     client: &deadpool_postgres::Object,
     store: &Inner,
     batch: &[Request],
+    columns: &Columns<'_>,
 ) -> Result<Vec<Found>, tokio_postgres::Error> {
     let statement = client
         .prepare_cached(&batch_statement(&store.names.events))
@@ -218,28 +226,16 @@ async fn write_batch(
     let streams: Vec<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
     let lo: Vec<i64> = batch.iter().map(|r| r.lo).collect();
     let hi: Vec<i64> = batch.iter().map(|r| r.hi).collect();
-    let ids: Vec<uuid::Uuid> = batch.iter().map(|r| r.event.event_id).collect();
-    let names: Vec<&str> = batch.iter().map(|r| &*r.event.event_type).collect();
-    let schema_versions: Vec<i32> = batch.iter().map(|r| r.schema_version).collect();
-    let recorded_at: Vec<i64> = batch
-        .iter()
-        .map(|r| r.event.timestamp.as_micros())
-        .collect();
-    let payloads: Vec<&[u8]> = batch.iter().map(|r| &*r.event.payload).collect();
-    let metadata: Vec<Option<Json<&Metadata>>> = batch
-        .iter()
-        .map(|r| (*r.event.metadata != Metadata::default()).then_some(Json(&*r.event.metadata)))
-        .collect();
     let params: [Param<'_>; 9] = [
         &streams,
         &lo,
         &hi,
-        &ids,
-        &names,
-        &schema_versions,
-        &recorded_at,
-        &payloads,
-        &metadata,
+        &columns.ids,
+        &columns.types,
+        &columns.schema_versions,
+        &columns.recorded_at,
+        &columns.payloads,
+        &columns.metadata,
     ];
     let rows = client.query(&statement, &params).await?;
     Ok(rows
