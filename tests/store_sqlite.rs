@@ -5,7 +5,9 @@ mod conformance;
 
 use std::sync::Arc;
 
-use eventsmith::{EventStore, ExpectedVersion, NewEvent, SqliteStore, StoreError};
+use eventsmith::{
+    Durability, EventStore, ExpectedVersion, NewEvent, SqliteOptions, SqliteStore, StoreError,
+};
 
 fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -165,4 +167,77 @@ async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
             .enumerate()
             .all(|(i, e)| e.global_position == i as u64 + 1)
     );
+}
+
+/// Without checkpoints a WAL grows by a page or more per append (here, past 200 MiB); the
+/// store's checkpointer copies it back and rewinds it at 64 MiB while appends go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
+    const TASKS: u64 = 64;
+    const EACH: u64 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let options = SqliteOptions::default().durability(Durability::Normal);
+    let store = SqliteStore::open_with(&path, options).unwrap();
+    let wal = dir.path().join("events.db-wal");
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let payload = format!("{{\"task\":{t},\"padding\":\"{}\"}}", "x".repeat(200));
+            for i in 0..EACH {
+                let e = NewEvent::new("Tested", 1, payload.clone().into_bytes(), Arc::default());
+                store
+                    .append(&format!("w-{t}"), ExpectedVersion::Exact(i), vec![e], None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let wal_bytes = std::fs::metadata(&wal).unwrap().len();
+    let db_bytes = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        wal_bytes <= 100 << 20,
+        "the WAL grew to {wal_bytes} bytes (database file: {db_bytes} bytes)"
+    );
+    assert_eq!(
+        store.read_all(1, 100_000).await.unwrap().len() as u64,
+        TASKS * EACH
+    );
+}
+
+/// Dropping the last handle ends the store's threads and closes its connections: the last
+/// one to close checkpoints the WAL and removes it, and the file opens again with everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_store_closes_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10u64 {
+                let e = NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default());
+                store
+                    .append(&format!("d-{t}"), ExpectedVersion::Exact(i), vec![e], None)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.read_all(1, 1_000).await.unwrap().len(), 160);
+    drop(store);
+    assert!(
+        !dir.path().join("events.db-wal").exists(),
+        "a connection of the dropped store is still open"
+    );
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.read_all(1, 1_000).await.unwrap().len(), 160);
 }

@@ -1,7 +1,10 @@
-//! [`SqliteStore`]: the embedded default. One file on disk in WAL mode, one writer thread that
-//! batches concurrent appends into one transaction, and a pool of read connections.
+//! [`SqliteStore`]: the embedded default. One file on disk in WAL mode, one writer that
+//! batches concurrent appends into one transaction, a checkpointer thread, and a pool of read
+//! connections.
 
+mod checkpointer;
 mod dead_letters;
+mod group_commit;
 mod read_model;
 mod rows;
 mod schema;
@@ -15,7 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
-use self::writer::{GroupCommit, Put, Write, Writer};
+use self::checkpointer::Checkpointer;
+use self::group_commit::GroupCommit;
+use self::writer::{Put, Write, Writer};
 use super::columns::{SharedNames, sql_int};
 use super::head::Head;
 use super::{
@@ -39,6 +44,16 @@ pub enum Durability {
     /// `synchronous = NORMAL`: WAL is synced at checkpoints only. An acknowledged append
     /// survives a process crash but the last ones may be lost on a power loss.
     Normal,
+}
+
+impl Durability {
+    /// The value of SQLite's `synchronous` setting.
+    fn synchronous(self) -> &'static str {
+        match self {
+            Self::Full => "FULL",
+            Self::Normal => "NORMAL",
+        }
+    }
 }
 
 /// Settings of a [`SqliteStore`].
@@ -83,9 +98,12 @@ impl SqliteOptions {
 /// An event store in one SQLite file: durable, embedded, no server.
 ///
 /// The schema is created or migrated on open. Appends from any number of tasks join one
-/// queue; whoever finds the writer free commits all that are waiting in one transaction
-/// (group commit), so the appending task blocks its thread for the commit it leads. Reads run
-/// on a pool of connections in blocking threads, beside the writer (WAL mode).
+/// queue and are committed together, one transaction for all that are waiting (group commit).
+/// An append that finds nobody committing is committed at once by its own task, which blocks
+/// its thread for that one commit; appends that pile up meanwhile are committed by the
+/// store's writer thread. WAL checkpoints run on another thread of the store's, so no append
+/// waits for one. Reads run on a pool of connections in blocking threads, beside the writer
+/// (WAL mode).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -109,8 +127,10 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     durability: Durability,
-    writes: GroupCommit,
+    // Dropped in this order: read-only connections first, so that the writer's side closes
+    // last and removes the WAL (a read-only connection cannot).
     readers: Mutex<Vec<Connection>>,
+    writes: GroupCommit,
     max_readers: usize,
     head: Arc<Head>,
 }
@@ -142,11 +162,13 @@ impl SqliteStore {
                 format!("the database refused WAL mode ({mode})").into(),
             ));
         }
-        let synchronous = match options.durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
+        let synchronous = options.durability.synchronous();
         conn.pragma_update(None, "synchronous", synchronous)
+            .map_err(backend_error)?;
+        // The checkpointer thread checkpoints, not the commits (see `checkpointer`). It rewinds
+        // the WAL at 64 MiB; a WAL that grew past 128 MiB (while a reader held it) is cut back.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .and_then(|()| conn.pragma_update(None, "journal_size_limit", 128 << 20))
             .map_err(backend_error)?;
         schema::migrate(&mut conn).map_err(|e| StoreError::Backend(e.into()))?;
         let last: i64 = conn
@@ -159,15 +181,16 @@ impl SqliteStore {
             conn,
             head: Arc::clone(&head),
             next_position: last.unsigned_abs() + 1,
-            max_batch: options.max_batch,
             versions: writer::StreamVersions::default(),
+            checkpointer: Checkpointer::start(open_writable(&path, synchronous)?)
+                .map_err(thread_error)?,
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 durability: options.durability,
-                writes: GroupCommit::new(writer),
                 readers: Mutex::new(Vec::new()),
+                writes: GroupCommit::start(writer, options.max_batch).map_err(thread_error)?,
                 max_readers: options.readers,
                 head,
             }),
@@ -218,6 +241,19 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(e.into()))?
     }
+}
+
+/// A second read-write connection to the store's file, with the writer's durability.
+fn open_writable(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .and_then(|()| conn.pragma_update(None, "synchronous", synchronous))
+        .map_err(backend_error)?;
+    Ok(conn)
+}
+
+fn thread_error(e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot start a thread of the SQLite store: {e}").into())
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {

@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use super::dead_letters::{park, release};
 use super::writer::save_checkpoint;
-use super::{Durability, SqliteStore, backend_error, unavailable};
+use super::{SqliteStore, backend_error, open_writable};
 use crate::codec::JsonCodec;
 use crate::projection::{Projection, ProjectionRunner, Sink, UnitEnd};
 use crate::store::StoreError;
@@ -21,16 +21,10 @@ pub struct SqliteReadModel {
 
 impl SqliteReadModel {
     fn open(store: &SqliteStore) -> Result<Self, StoreError> {
-        let conn = Connection::open(store.path()).map_err(unavailable)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(backend_error)?;
-        let synchronous = match store.inner.durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)
-            .map_err(backend_error)?;
-        Ok(Self { conn })
+        let synchronous = store.inner.durability.synchronous();
+        Ok(Self {
+            conn: open_writable(store.path(), synchronous)?,
+        })
     }
 }
 

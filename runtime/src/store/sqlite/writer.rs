@@ -1,14 +1,15 @@
-//! The one writer of a SQLite store, with leader-based group commit: every append joins a
-//! queue, and whoever finds the writer free commits everything queued in one transaction, on
-//! its own thread, then answers the others. Durability costs one sync per batch, not per
-//! command, and a lone writer pays no thread hand-off at all.
+//! The one writer of a SQLite store: commits a batch of writes (appends, snapshots,
+//! checkpoints, dead letters) in one transaction, so durability costs one sync per batch, not
+//! per command. [`super::group_commit`] decides who runs it and when.
 //!
-//! Each append runs inside its own savepoint: a conflict or a failed insert rolls back that
-//! append only, and the batch commits the rest. Answers go out only after the commit, so an
-//! acknowledged append is durable; if the commit fails, every append of the batch fails.
+//! A write that fails is undone alone and the batch commits the rest: a write of several
+//! statements runs inside its own savepoint, and a one-event append without an idempotency key
+//! is one statement, which SQLite undoes by itself when it fails. Answers go out only after the
+//! commit, so an acknowledged append is durable; if the commit fails, every write of the batch
+//! fails.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, PoisonError};
 
 use foldhash::fast::RandomState;
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::backend_error;
+use super::checkpointer::Checkpointer;
 use super::dead_letters::{park, release};
 use crate::envelope::{NewEvent, Timestamp};
 use crate::store::columns::{appended, metadata_bytes};
@@ -63,11 +65,12 @@ pub(crate) struct Writer {
     pub(crate) head: Arc<Head>,
     /// The position the next event gets.
     pub(crate) next_position: u64,
-    pub(crate) max_batch: usize,
     /// Stream versions as this writer last wrote or read them. Only a hint: the unique index
     /// on (stream, version) is the guard, and a conflict the hint predicts is confirmed
     /// against the database, so another process writing the same file stays correct.
     pub(crate) versions: StreamVersions,
+    /// Told of every commit; copies the WAL back into the database file on its own thread.
+    pub(crate) checkpointer: Checkpointer,
 }
 
 /// Known stream versions, forgotten wholesale when there are too many.
@@ -99,72 +102,6 @@ impl StreamVersions {
     }
 }
 
-/// The queue of writes and the writer that commits them.
-pub(crate) struct GroupCommit {
-    queue: Mutex<Vec<Write>>,
-    writer: Mutex<Writer>,
-}
-
-impl std::fmt::Debug for GroupCommit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit")
-            .field("queued", &self.lock_queue().len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl GroupCommit {
-    pub(crate) fn new(writer: Writer) -> Self {
-        Self {
-            queue: Mutex::new(Vec::new()),
-            writer: Mutex::new(writer),
-        }
-    }
-
-    /// Queues `write` and, if no one is committing, commits every queued write. Blocks for the
-    /// duration of the commits it leads.
-    pub(crate) fn submit(&self, write: Write) {
-        self.lock_queue().push(write);
-        loop {
-            let mut writer = match self.writer.try_lock() {
-                Ok(writer) => writer,
-                // A panic while committing rolled its batch back, but may have left the
-                // position counter and version hints ahead of the file: resynchronise, then
-                // lead, rather than leave every later append unanswered.
-                Err(TryLockError::Poisoned(poisoned)) => {
-                    self.writer.clear_poison();
-                    let mut writer = poisoned.into_inner();
-                    writer.resync();
-                    writer
-                }
-                // The leader re-checks the queue after it lets go of the writer: it takes ours.
-                Err(TryLockError::WouldBlock) => return,
-            };
-            loop {
-                let mut batch = {
-                    let mut queue = self.lock_queue();
-                    let take = queue.len().min(writer.max_batch);
-                    queue.drain(..take).collect::<Vec<_>>()
-                };
-                if batch.is_empty() {
-                    break;
-                }
-                writer.commit(&mut batch);
-            }
-            drop(writer);
-            // A write queued after our last look found the writer taken: lead again for it.
-            if self.lock_queue().is_empty() {
-                return;
-            }
-        }
-    }
-
-    // The queue holds plain data and no user code runs under its lock.
-    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Write>> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// What one write answers, before the commit decides.
 enum Answer {
     Append(
@@ -179,7 +116,7 @@ enum Answer {
 
 impl Writer {
     /// Forgets the version hints and reads the next position from the file again.
-    fn resync(&mut self) {
+    pub(crate) fn resync(&mut self) {
         self.versions = StreamVersions::default();
         let last = self
             .conn
@@ -191,12 +128,19 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, batch: &mut Vec<Write>) {
+    /// Writes `batch` in one transaction and answers each write once it is committed.
+    pub(crate) fn commit(&mut self, batch: &mut Vec<Write>) {
         let start_position = self.next_position;
         let mut answers = Vec::with_capacity(batch.len());
-        let outcome = self.write_batch(batch, &mut answers);
+        let outcome = {
+            // The checkpointer takes the turn to rewind the WAL between two commits.
+            let turn = self.checkpointer.turn();
+            let _turn = turn.lock().unwrap_or_else(PoisonError::into_inner);
+            self.write_batch(batch, &mut answers)
+        };
         match outcome {
             Ok(()) => {
+                self.checkpointer.committed(answers.len());
                 if self.next_position > start_position {
                     self.head.raise(self.next_position - 1);
                 }
@@ -227,7 +171,10 @@ impl Writer {
             .map_err(backend_error)?;
         for write in batch.drain(..) {
             let savepoint_position = self.next_position;
-            statement(&tx, "SAVEPOINT append")?;
+            let savepoint = write.needs_savepoint();
+            if savepoint {
+                statement(&tx, "SAVEPOINT append")?;
+            }
             let answer = match write {
                 Write::Append {
                     stream,
@@ -261,9 +208,21 @@ impl Writer {
             };
             if !answer.is_ok() {
                 self.next_position = savepoint_position;
-                statement(&tx, "ROLLBACK TO append")?;
+                // Some failures (a full disk, an I/O error) roll the whole transaction back:
+                // then nothing of the batch is written and it must fail whole.
+                if tx.is_autocommit() {
+                    answers.push(answer);
+                    return Err(StoreError::Unavailable(
+                        "SQLite rolled the batch's transaction back".into(),
+                    ));
+                }
+                if savepoint {
+                    statement(&tx, "ROLLBACK TO append")?;
+                }
             }
-            statement(&tx, "RELEASE append")?;
+            if savepoint {
+                statement(&tx, "RELEASE append")?;
+            }
             answers.push(answer);
         }
         tx.commit().map_err(backend_error)
@@ -276,6 +235,14 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .and_then(|mut s| s.execute([]))
         .map(drop)
         .map_err(backend_error)
+}
+
+impl Write {
+    /// Whether the write may leave part of itself behind when it fails: anything but a
+    /// one-event append without a key, whose single INSERT SQLite undoes on failure.
+    fn needs_savepoint(&self) -> bool {
+        !matches!(self, Self::Append { events, key: None, .. } if events.len() == 1)
+    }
 }
 
 impl Answer {
