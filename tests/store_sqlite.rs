@@ -170,7 +170,7 @@ async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
 }
 
 /// Without checkpoints a WAL grows by a page or more per append (here, past 200 MiB); the
-/// store's checkpointer copies it back and rewinds it at 64 MiB while appends go on.
+/// store's checkpointer copies it back and rewinds it at 16 MiB while appends go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
     const TASKS: u64 = 64;
@@ -200,7 +200,7 @@ async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
     let wal_bytes = std::fs::metadata(&wal).unwrap().len();
     let db_bytes = std::fs::metadata(&path).unwrap().len();
     assert!(
-        wal_bytes <= 100 << 20,
+        wal_bytes <= 48 << 20,
         "the WAL grew to {wal_bytes} bytes (database file: {db_bytes} bytes)"
     );
     assert_eq!(

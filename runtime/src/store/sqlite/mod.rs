@@ -166,7 +166,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", synchronous)
             .map_err(backend_error)?;
         // The checkpointer thread checkpoints, not the commits (see `checkpointer`). It rewinds
-        // the WAL at 64 MiB; a WAL that grew past 128 MiB (while a reader held it) is cut back.
+        // the WAL at 16 MiB; a WAL that grew past 128 MiB (while readers held it) is cut back.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .and_then(|()| conn.pragma_update(None, "journal_size_limit", 128 << 20))
             .map_err(backend_error)?;

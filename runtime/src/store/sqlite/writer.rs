@@ -131,6 +131,7 @@ impl Writer {
     /// Writes `batch` in one transaction and answers each write once it is committed.
     pub(crate) fn commit(&mut self, batch: &mut Vec<Write>) {
         let start_position = self.next_position;
+        let pages = batch.iter().map(Write::pages).sum();
         let mut answers = Vec::with_capacity(batch.len());
         let outcome = {
             // The checkpointer takes the turn to rewind the WAL between two commits.
@@ -140,7 +141,7 @@ impl Writer {
         };
         match outcome {
             Ok(()) => {
-                self.checkpointer.committed(answers.len());
+                self.checkpointer.committed(pages);
                 if self.next_position > start_position {
                     self.head.raise(self.next_position - 1);
                 }
@@ -238,6 +239,15 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), StoreError> {
 }
 
 impl Write {
+    /// About how many pages the write dirties: one per event (its row and its index entry
+    /// share pages with other rows), plus one.
+    fn pages(&self) -> usize {
+        match self {
+            Self::Append { events, .. } => events.len() + 1,
+            Self::Put { .. } => 1,
+        }
+    }
+
     /// Whether the write may leave part of itself behind when it fails: anything but a
     /// one-event append without a key, whose single INSERT SQLite undoes on failure.
     fn needs_savepoint(&self) -> bool {
