@@ -203,6 +203,7 @@ impl Shared {
                     continue;
                 }
                 state.leader = Leader::Nobody;
+                lingered = false;
                 continue;
             }
             lingered = false;
