@@ -169,12 +169,14 @@ async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
     );
 }
 
-/// Without checkpoints a WAL grows by a page or more per append (here, past 200 MiB); the
-/// store's checkpointer copies it back and rewinds it at 16 MiB while appends go on.
+/// Without checkpoints a WAL grows by a page or more per append (here, past 600 MiB); the
+/// store's checkpointer copies it back and rewinds it at 16 MiB while appends go on. The
+/// file keeps the largest size it reached, which depends on how far the checkpointer lagged
+/// (up to 63 MiB seen under a parallel test run): the bound is the store's size limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
     const TASKS: u64 = 64;
-    const EACH: u64 = 1_000;
+    const EACH: u64 = 2_000;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let options = SqliteOptions::default().durability(Durability::Normal);
@@ -200,11 +202,11 @@ async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
     let wal_bytes = std::fs::metadata(&wal).unwrap().len();
     let db_bytes = std::fs::metadata(&path).unwrap().len();
     assert!(
-        wal_bytes <= 48 << 20,
+        wal_bytes <= 128 << 20,
         "the WAL grew to {wal_bytes} bytes (database file: {db_bytes} bytes)"
     );
     assert_eq!(
-        store.read_all(1, 100_000).await.unwrap().len() as u64,
+        store.read_all(1, 200_000).await.unwrap().len() as u64,
         TASKS * EACH
     );
 }
