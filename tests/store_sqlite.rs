@@ -15,6 +15,36 @@ fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// `tasks` concurrent tasks each append `each` one-event appends carrying `payload` to a
+/// stream of their own, `{prefix}-{task}`, expecting the exact version every time.
+async fn append_from_tasks(
+    store: &SqliteStore,
+    prefix: &str,
+    tasks: u64,
+    each: u64,
+    payload: &str,
+) {
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (store, stream, payload) =
+                (store.clone(), format!("{prefix}-{t}"), payload.to_owned());
+            tokio::spawn(async move {
+                for i in 0..each {
+                    let e =
+                        NewEvent::new("Tested", 1, payload.clone().into_bytes(), Arc::default());
+                    store
+                        .append(&stream, ExpectedVersion::Exact(i), vec![e], None)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_store_passes_the_conformance_suite() {
     let dirs = std::sync::Mutex::new(Vec::new());
@@ -144,22 +174,7 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
     let (_dir, store) = temp_store();
-    let mut tasks = Vec::new();
-    for t in 0..64 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..20u64 {
-                let e = NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default());
-                store
-                    .append(&format!("c-{t}"), ExpectedVersion::Exact(i), vec![e], None)
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    append_from_tasks(&store, "c", 64, 20, "{}").await;
     let all = store.read_all(1, 10_000).await.unwrap();
     assert_eq!(all.len(), 64 * 20);
     assert!(
@@ -182,23 +197,8 @@ async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
     let options = SqliteOptions::default().durability(Durability::Normal);
     let store = SqliteStore::open_with(&path, options).unwrap();
     let wal = dir.path().join("events.db-wal");
-    let mut tasks = Vec::new();
-    for t in 0..TASKS {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let payload = format!("{{\"task\":{t},\"padding\":\"{}\"}}", "x".repeat(200));
-            for i in 0..EACH {
-                let e = NewEvent::new("Tested", 1, payload.clone().into_bytes(), Arc::default());
-                store
-                    .append(&format!("w-{t}"), ExpectedVersion::Exact(i), vec![e], None)
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let payload = format!("{{\"padding\":\"{}\"}}", "x".repeat(200));
+    append_from_tasks(&store, "w", TASKS, EACH, &payload).await;
     let wal_bytes = std::fs::metadata(&wal).unwrap().len();
     let db_bytes = std::fs::metadata(&path).unwrap().len();
     assert!(
@@ -218,22 +218,7 @@ async fn a_dropped_store_closes_its_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let store = SqliteStore::open(&path).unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..16 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..10u64 {
-                let e = NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default());
-                store
-                    .append(&format!("d-{t}"), ExpectedVersion::Exact(i), vec![e], None)
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    append_from_tasks(&store, "d", 16, 10, "{}").await;
     assert_eq!(store.read_all(1, 1_000).await.unwrap().len(), 160);
     drop(store);
     assert!(
