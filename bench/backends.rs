@@ -73,17 +73,33 @@ pub(crate) async fn postgres() -> Result<(PgGuard, PgStore), Error> {
     let schema = format!("es_bench_{}", Uuid::now_v7().simple());
     let store =
         PgStore::connect_with(&pg_url(), PgOptions::default().schema(schema).pool_size(32)).await?;
-    Ok((PgGuard(store.clone()), store))
+    Ok((PgGuard(Some(store.clone())), store))
 }
 
-/// Drops the benchmark's schema.
-pub(crate) struct PgGuard(PgStore);
+/// Drops the benchmark's schema: [`PgGuard::finish`] after a run, or on a run's early
+/// return, a task that a process ending at once may not let finish.
+pub(crate) struct PgGuard(Option<PgStore>);
+
+impl PgGuard {
+    /// Drops the schema and waits for it.
+    pub(crate) async fn finish(mut self) {
+        if let Some(store) = self.0.take()
+            && let Err(e) = store.drop_schema().await
+        {
+            eprintln!(
+                "the benchmark's schema {} was not dropped: {e}",
+                store.schema()
+            );
+        }
+    }
+}
 
 impl Drop for PgGuard {
     fn drop(&mut self) {
-        let store = self.0.clone();
         // Best effort, on the runtime the benchmark runs in.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        if let Some(store) = self.0.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
             drop(handle.spawn(async move { store.drop_schema().await }));
         }
     }
@@ -106,8 +122,10 @@ macro_rules! with_store {
                 $body
             }
             $crate::backends::Backend::Postgres => {
-                let (_guard, $store) = $crate::backends::postgres().await?;
-                $body
+                let (guard, $store) = $crate::backends::postgres().await?;
+                let out = $body;
+                guard.finish().await;
+                out
             }
         }
     };
