@@ -337,3 +337,126 @@ async fn batches_of_two_stores_racing_on_the_same_streams_lose_nothing() {
     );
     a.drop_schema().await.unwrap();
 }
+
+/// Options whose polling fallback never fires within a test: only notifications and the
+/// store's own appends can wake a subscriber.
+fn without_polling(schema: &str) -> eventsmith::PgOptions {
+    eventsmith::PgOptions::default()
+        .schema(schema)
+        .pool_size(4)
+        .poll_interval(Duration::from_secs(3600))
+}
+
+/// A subscriber of one store is woken by another store's append on the same schema, as it
+/// would be in another process: the NOTIFY carries the appending store's token, and only a
+/// store's own token is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_stores_append_wakes_a_subscriber_through_its_notification() {
+    let schema = services::unique_schema("notify");
+    let Some(writer) = services::pg_store_with("notify", without_polling(&schema)).await else {
+        return;
+    };
+    let reader = services::pg_store_with("notify", without_polling(&schema))
+        .await
+        .unwrap();
+    let mut subscription = reader.subscribe(1);
+    for round in 0..3 {
+        let waiting = tokio::spawn(async move {
+            let next = subscription.next().await;
+            (subscription, next)
+        });
+        // Time for the subscriber to find nothing and wait.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let e = conformance::event("Woken", &format!("{{\"round\":{round}}}"));
+        writer
+            .append("woken", ExpectedVersion::Any, vec![e.clone()], None)
+            .await
+            .unwrap();
+        let (back, seen) = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the other store's notification wakes the subscriber")
+            .unwrap();
+        assert_eq!(seen.unwrap().event_id, e.event_id);
+        subscription = back;
+    }
+    // A burst while the subscriber follows: notifications are spaced, and one still follows
+    // the last commit.
+    let burst: Vec<_> = (0..100)
+        .map(|i| conformance::event("Burst", &format!("{{\"i\":{i}}}")))
+        .collect();
+    let following = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < 100 {
+            ids.push(subscription.next().await.unwrap().event_id);
+        }
+        ids
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for e in &burst {
+        writer
+            .append("burst", ExpectedVersion::Any, vec![e.clone()], None)
+            .await
+            .unwrap();
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(10), following)
+        .await
+        .expect("a notification follows the burst's last append")
+        .unwrap();
+    assert_eq!(seen, burst.iter().map(|e| e.event_id).collect::<Vec<_>>());
+    writer.drop_schema().await.unwrap();
+}
+
+/// A store's own appends wake its subscribers without the server's notification, and a head
+/// nobody watched while events were appended is brought up to date for its first watcher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
+    let schema = services::unique_schema("own_head");
+    let Some(store) = services::pg_store_with("own_head", without_polling(&schema)).await else {
+        return;
+    };
+    // A first event, seen by a subscriber, shows the store's listener running.
+    let first = conformance::event("Watched", "{}");
+    store
+        .append("quiet", ExpectedVersion::Any, vec![first.clone()], None)
+        .await
+        .unwrap();
+    let mut subscription = store.subscribe(1);
+    assert_eq!(subscription.next().await.unwrap().event_id, first.event_id);
+    drop(subscription);
+    let mut last = 0;
+    for i in 0..5 {
+        let e = conformance::event("Unwatched", &format!("{{\"i\":{i}}}"));
+        let outcome = store.append("quiet", ExpectedVersion::Any, vec![e], None);
+        let eventsmith::AppendOutcome::Appended(written) = outcome.await.unwrap() else {
+            panic!("an append without a key is never a duplicate");
+        };
+        last = written.position.expect("one event written");
+    }
+    // Time for the listener to take the appends' signals while nobody watches.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut head = store.head();
+    tokio::time::timeout(Duration::from_secs(10), head.wait_for(|h| *h >= last))
+        .await
+        .expect("the first watcher's head reaches the last append")
+        .unwrap();
+    let mut subscription = store.subscribe(last + 1);
+    for i in 0..3 {
+        let waiting = tokio::spawn(async move {
+            let next = subscription.next().await;
+            (subscription, next)
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let e = conformance::event("Watched", &format!("{{\"i\":{i}}}"));
+        store
+            .append("loud", ExpectedVersion::Any, vec![e.clone()], None)
+            .await
+            .unwrap();
+        let (back, seen) = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the store's own append wakes its subscriber")
+            .unwrap();
+        assert_eq!(seen.unwrap().event_id, e.event_id);
+        subscription = back;
+    }
+    store.drop_schema().await.unwrap();
+}

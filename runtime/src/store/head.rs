@@ -35,7 +35,7 @@ impl Head {
     }
 
     fn signal(&self) {
-        if self.signal.receiver_count() == 0 {
+        if !self.watched() {
             return;
         }
         let head = self.get();
@@ -44,6 +44,12 @@ impl Head {
             *signalled = (*signalled).max(head);
             raised
         });
+    }
+
+    /// Whether anyone holds a receiver: a store may put off working out its head while
+    /// nobody does.
+    pub(crate) fn watched(&self) -> bool {
+        self.signal.receiver_count() > 0
     }
 
     /// A receiver that changes when the head rises.

@@ -138,8 +138,7 @@ pub(crate) async fn append(
         WRITTEN => {
             let written = appended(version, count, position);
             if written.count > 0 {
-                store.appended.notify_one();
-                store.announcer.announce();
+                store.after_append();
             }
             Ok(AppendOutcome::Appended(written))
         }

@@ -11,6 +11,7 @@ mod schema;
 
 pub use self::read_model::{PgConnection, PgReadModel};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -152,8 +153,15 @@ pub(crate) struct Inner {
     announcer: announce::Announcer,
     /// One-event appends waiting to be written together.
     batcher: batch::Batcher,
-    /// Signalled by this process's appends, for the head to be refreshed at once.
-    appended: Arc<tokio::sync::Notify>,
+    /// Wakes the listener task to refresh the head at once: signalled by this process's
+    /// appends, and by a new watcher of a head that fell behind.
+    refresh: Arc<tokio::sync::Notify>,
+    /// Set while the head may lag the store because nobody watched it when it would have
+    /// been refreshed.
+    head_behind: AtomicBool,
+    /// Sent as the payload of this store's NOTIFYs, so that its listener can tell its own
+    /// (already acted on) from other processes'.
+    token: String,
 }
 
 impl PgStore {
@@ -198,7 +206,9 @@ impl PgStore {
             head: Head::new(0),
             announcer: announce::Announcer::new(),
             batcher: batch::Batcher::default(),
-            appended: Arc::default(),
+            refresh: Arc::default(),
+            head_behind: AtomicBool::new(false),
+            token: uuid::Uuid::now_v7().simple().to_string(),
         });
         inner.announcer.spawn(Arc::downgrade(&inner));
         inner.refresh_head().await?;
@@ -206,7 +216,7 @@ impl PgStore {
             Arc::downgrade(&inner),
             config,
             options.poll_interval,
-            Arc::clone(&inner.appended),
+            Arc::clone(&inner.refresh),
         );
         Ok(Self { inner })
     }
@@ -244,6 +254,26 @@ impl Inner {
         let head = self.visible_head(&client).await?;
         self.head.raise(head.unsigned_abs());
         Ok(())
+    }
+
+    /// Refreshes the head if anyone watches it; otherwise only notes that it may be behind,
+    /// and [`PgStore::head`] has it refreshed for the next watcher. The query would
+    /// otherwise follow every append, for nobody.
+    pub(crate) async fn refresh_watched_head(&self) -> Result<(), StoreError> {
+        // Noted before looking, so a watcher that arrives meanwhile finds it (see `head`).
+        self.head_behind.store(true, Ordering::SeqCst);
+        if !self.head.watched() {
+            return Ok(());
+        }
+        self.head_behind.store(false, Ordering::SeqCst);
+        self.refresh_head().await
+    }
+
+    /// This process committed events: the head is refreshed now, and other processes are
+    /// told by a NOTIFY.
+    pub(crate) fn after_append(&self) {
+        self.refresh.notify_one();
+        self.announcer.announce();
     }
 
     /// The highest position of a transaction older than every transaction still running:
@@ -420,7 +450,12 @@ impl EventStore for PgStore {
     }
 
     fn head(&self) -> watch::Receiver<u64> {
-        self.inner.head.subscribe()
+        let receiver = self.inner.head.subscribe();
+        if self.inner.head_behind.swap(false, Ordering::SeqCst) {
+            // The receiver is told when the refreshed head rises above what it holds.
+            self.inner.refresh.notify_one();
+        }
+        receiver
     }
 
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
