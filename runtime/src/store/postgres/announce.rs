@@ -5,7 +5,8 @@
 //! ignores its own token.)
 //!
 //! The spacing matters: a NOTIFY is a transaction that takes a transaction id and flushes a
-//! commit record, as expensive as the append it announces. Sent after every append of a
+//! commit record, as expensive as the append it announces (and, while it runs, readers do
+//! not see events of later transactions: the head is refreshed once it has committed). Sent after every append of a
 //! sequential writer, it halved the writer's rate on a 2-core machine; spaced, it costs
 //! another process's subscribers at most [`SPACING`] of extra delay under load, and nothing
 //! after a quiet moment.
@@ -81,7 +82,12 @@ impl Announcer {
                 };
                 due = Instant::now() + SPACING;
                 match notify(&inner).await {
-                    Ok(()) => failures = 0,
+                    Ok(()) => {
+                        failures = 0;
+                        // The NOTIFY's transaction took an id, so while it ran it held back
+                        // the head of everything committed after it began: look again.
+                        inner.refresh.notify_one();
+                    }
                     Err(e) => {
                         failures += 1;
                         tracing::debug!(error = %e, "announcing appended events failed");

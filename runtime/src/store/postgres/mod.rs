@@ -154,7 +154,7 @@ pub(crate) struct Inner {
     /// One-event appends waiting to be written together.
     batcher: batch::Batcher,
     /// Wakes the listener task to refresh the head at once: signalled by this process's
-    /// appends, and by a new watcher of a head that fell behind.
+    /// appends and NOTIFYs, and by a new watcher of a head that fell behind.
     refresh: Arc<tokio::sync::Notify>,
     /// Set while the head may lag the store because nobody watched it when it would have
     /// been refreshed.
