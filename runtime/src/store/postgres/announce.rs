@@ -5,11 +5,11 @@
 //! ignores its own token.)
 //!
 //! The spacing matters: a NOTIFY is a transaction that takes a transaction id and flushes a
-//! commit record, as expensive as the append it announces (and, while it runs, readers do
-//! not see events of later transactions: the head is refreshed once it has committed). Sent after every append of a
+//! commit record, as expensive as the append it announces. Sent after every append of a
 //! sequential writer, it halved the writer's rate on a 2-core machine; spaced, it costs
 //! another process's subscribers at most [`SPACING`] of extra delay under load, and nothing
-//! after a quiet moment.
+//! after a quiet moment. While a NOTIFY's transaction runs, readers do not see events of
+//! later transactions, so the store's head is refreshed once it has committed.
 //!
 //! A NOTIFY that fails (the server is away) is retried with backoff; until then subscribers
 //! rely on their polling fallback.
@@ -26,7 +26,7 @@ use crate::backoff::Backoff;
 use crate::store::StoreError;
 
 /// The shortest time between two notifications of one store.
-pub(crate) const SPACING: Duration = Duration::from_millis(2);
+const SPACING: Duration = Duration::from_millis(2);
 
 /// The appends' side: [`Announcer::announce`] never waits.
 #[derive(Debug)]

@@ -15,8 +15,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use super::Inner;
 use crate::backoff::Backoff;
 
-/// `refresh` is signalled by this process's own appends (and by a new watcher of a head
-/// that fell behind): the head is refreshed at once.
+/// `refresh` is signalled by this process's own appends and NOTIFYs (and by a new watcher
+/// of a head that fell behind): the head is refreshed at once.
 pub(crate) fn spawn(
     store: Weak<Inner>,
     config: tokio_postgres::Config,
