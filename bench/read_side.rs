@@ -97,7 +97,7 @@ async fn seed<S: EventStore>(store: &S, streams: usize, per_stream: usize) -> Re
     for handle in handles {
         handle.await??;
     }
-    let head = *store.head().borrow();
+    let head = store.current_head().await?;
     Ok(head)
 }
 

@@ -174,7 +174,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline>
             0
         };
         let letters = self.store.dead_letters(P::NAME).await?;
-        let head = *self.store.head().borrow();
+        let head = self.store.current_head().await?;
         let shared = Arc::new(Shared {
             state: RwLock::new(self.projection),
             progress: watch::Sender::new(Progress {

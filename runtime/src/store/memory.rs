@@ -264,6 +264,11 @@ impl EventStore for InMemoryStore {
         self.inner.head.subscribe()
     }
 
+    /// The head is raised before an append returns: it is always current.
+    async fn current_head(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.head.get())
+    }
+
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         let mut log = self.write();
         let newer = log

@@ -259,7 +259,32 @@ pub trait EventStore: Clone + Send + Sync + 'static {
 
     /// A receiver of the highest global position a reader can see; it changes after appends.
     /// Subscriptions wait on it instead of polling.
+    ///
+    /// The value it holds may trail the store by a moment: [`PgStore`](crate::PgStore)
+    /// works it out after appends, and only while someone holds a receiver. To wait for
+    /// everything appended so far, ask [`current_head`](EventStore::current_head).
     fn head(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// The highest global position a reader can see now, asked of the store: it covers
+    /// every append that returned before the call (on PostgreSQL, once every transaction
+    /// that began before the append has ended: until then readers do not see it either).
+    /// Receivers of [`head`](EventStore::head) are raised to it as well.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), eventsmith::StoreError> {
+    /// use eventsmith::{EventStore, ExpectedVersion, InMemoryStore, NewEvent};
+    ///
+    /// let store = InMemoryStore::new();
+    /// let event = NewEvent::new("Opened", 1, b"{}".to_vec(), Default::default());
+    /// store.append("account-1", ExpectedVersion::NoStream, vec![event], None).await?;
+    /// assert_eq!(store.current_head().await?, 1);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// From the backend.
+    fn current_head(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Keeps `snapshot` as the stream's snapshot, unless the one kept is at a later stream
     /// version.

@@ -458,6 +458,11 @@ impl EventStore for PgStore {
         receiver
     }
 
+    async fn current_head(&self) -> Result<u64, StoreError> {
+        self.inner.refresh_head().await?;
+        Ok(self.inner.head.get())
+    }
+
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         let client = self.inner.client().await?;
         let sql = format!(

@@ -411,6 +411,11 @@ impl EventStore for SqliteStore {
         self.inner.head.subscribe()
     }
 
+    /// The head is raised before an append returns: it is always current.
+    async fn current_head(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.head.get())
+    }
+
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         let stream = stream.to_owned();
         self.write(|reply| Write::Put {

@@ -1,0 +1,272 @@
+//! Writing: envelopes, expectations, concurrent writers, idempotency keys, sizes and names.
+
+use std::sync::Arc;
+
+use eventsmith::{
+    AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, Uuid,
+};
+
+use super::{append, events};
+
+/// An appended event reads back with every envelope field intact.
+pub(crate) async fn round_trip_with_metadata<S: EventStore>(store: S) {
+    let metadata = Arc::new(Metadata {
+        correlation_id: Some(Uuid::now_v7()),
+        causation_id: Some(Uuid::now_v7()),
+        actor: Some("alice \"admin\"".into()),
+        tenant: Some("acme".into()),
+        source: Some("tests".into()),
+        headers: [("k".to_owned(), "v ü".to_owned())].into(),
+    });
+    let mut first = NewEvent::new("Opened", 3, b"{\"a\":1}".to_vec(), Arc::clone(&metadata));
+    first.timestamp = eventsmith::Timestamp::from_micros(1_700_000_000_000_001);
+    let second = NewEvent::new("Closed", 1, b"{}".to_vec(), Arc::clone(&metadata));
+    let ids = [first.event_id, second.event_id];
+    let appended = append(
+        &store,
+        "rt-1",
+        ExpectedVersion::NoStream,
+        vec![first, second],
+    )
+    .await
+    .unwrap();
+    assert_eq!((appended.version, appended.count), (2, 2));
+    assert_eq!(appended.first_version(), 1);
+    let read = store.read_stream("rt-1", 1, 100).await.unwrap();
+    assert_eq!(read.len(), 2);
+    let e = &read[0];
+    assert_eq!(e.event_id, ids[0]);
+    assert_eq!(&*e.stream_id, "rt-1");
+    assert_eq!(e.stream_version, 1);
+    assert_eq!(&*e.event_type, "Opened");
+    assert_eq!(e.schema_version, 3);
+    assert_eq!(&*e.payload, b"{\"a\":1}");
+    assert_eq!(*e.metadata, *metadata);
+    assert_eq!(e.timestamp.as_micros(), 1_700_000_000_000_001);
+    assert_eq!(read[1].event_id, ids[1]);
+    assert_eq!(read[1].stream_version, 2);
+    assert!(read[1].global_position > e.global_position);
+    assert_eq!(Some(read[1].global_position), appended.position);
+    assert_eq!(store.stream_version("rt-1").await.unwrap(), 2);
+    assert_eq!(store.stream_version("absent").await.unwrap(), 0);
+    assert!(store.read_stream("absent", 1, 10).await.unwrap().is_empty());
+    let tail = store.read_stream("rt-1", 2, 10).await.unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].event_id, ids[1]);
+}
+
+/// Every kind of expectation is checked, and a failed append writes nothing.
+pub(crate) async fn expected_version_conflicts<S: EventStore>(store: S) {
+    let conflict = |r: Result<eventsmith::Appended, StoreError>, actual_version: u64| match r {
+        Err(StoreError::Conflict { stream, actual, .. }) => {
+            assert_eq!(stream, "cv");
+            assert_eq!(actual, actual_version);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    };
+    conflict(
+        append(&store, "cv", ExpectedVersion::StreamExists, events(1, "a")).await,
+        0,
+    );
+    conflict(
+        append(&store, "cv", ExpectedVersion::Exact(1), events(1, "a")).await,
+        0,
+    );
+    append(&store, "cv", ExpectedVersion::Exact(0), events(2, "a"))
+        .await
+        .unwrap();
+    conflict(
+        append(&store, "cv", ExpectedVersion::NoStream, events(1, "b")).await,
+        2,
+    );
+    conflict(
+        append(&store, "cv", ExpectedVersion::Exact(1), events(3, "b")).await,
+        2,
+    );
+    conflict(
+        append(&store, "cv", ExpectedVersion::Exact(3), events(1, "b")).await,
+        2,
+    );
+    append(&store, "cv", ExpectedVersion::Exact(2), events(1, "c"))
+        .await
+        .unwrap();
+    append(&store, "cv", ExpectedVersion::StreamExists, events(1, "c"))
+        .await
+        .unwrap();
+    append(&store, "cv", ExpectedVersion::Any, events(1, "c"))
+        .await
+        .unwrap();
+    let read = store.read_stream("cv", 1, 100).await.unwrap();
+    let versions: Vec<u64> = read.iter().map(|e| e.stream_version).collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5], "failed appends wrote nothing");
+    assert!(
+        read.iter()
+            .all(|e| !String::from_utf8_lossy(&e.payload).contains("\"b\""))
+    );
+}
+
+/// 16 writers race on one stream with exact expectations, retrying on conflict: every
+/// acknowledged batch is there once, whole and in a contiguous run of versions.
+pub(crate) async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
+    let mut tasks = Vec::new();
+    for writer in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for batch in 0..10 {
+                let tag = format!("w{writer}b{batch}");
+                loop {
+                    let version = store.stream_version("hot").await.unwrap();
+                    match append(
+                        &store,
+                        "hot",
+                        ExpectedVersion::Exact(version),
+                        events(3, &tag),
+                    )
+                    .await
+                    {
+                        Ok(a) => {
+                            acknowledged.push((tag, a.first_version()));
+                            break;
+                        }
+                        Err(StoreError::Conflict { .. }) => tokio::task::yield_now().await,
+                        Err(e) => panic!("append failed: {e}"),
+                    }
+                }
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.extend(task.await.unwrap());
+    }
+    let read = store.read_stream("hot", 1, 10_000).await.unwrap();
+    assert_eq!(read.len(), 16 * 10 * 3, "no lost or duplicated events");
+    for (i, e) in read.iter().enumerate() {
+        assert_eq!(e.stream_version, i as u64 + 1, "versions are contiguous");
+    }
+    assert!(
+        read.windows(2)
+            .all(|w| w[0].global_position < w[1].global_position)
+    );
+    for (tag, first) in acknowledged {
+        for offset in 0..3 {
+            let e = &read[(first - 1 + offset) as usize];
+            let body = String::from_utf8_lossy(&e.payload).into_owned();
+            assert!(
+                body.contains(&format!("\"{tag}\"")) && body.contains(&format!("\"i\":{offset}")),
+                "batch {tag} is whole and in order: {body}"
+            );
+        }
+    }
+}
+
+/// A 1 MiB payload round-trips byte for byte.
+pub(crate) async fn large_payloads<S: EventStore>(store: S) {
+    let body: String = (0..(1 << 20))
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let payload = format!("\"{body}\"").into_bytes();
+    let e = NewEvent::new("Big", 1, payload.clone(), Arc::default());
+    append(&store, "big", ExpectedVersion::NoStream, vec![e])
+        .await
+        .unwrap();
+    let read = store.read_stream("big", 1, 1).await.unwrap();
+    assert_eq!(&*read[0].payload, &payload[..]);
+}
+
+/// Stream ids with quotes, SQL, unicode, control characters and 4 KiB of text are kept
+/// verbatim and never confused with one another.
+pub(crate) async fn hostile_stream_names<S: EventStore>(store: S) {
+    let names = hostile_names();
+    for (i, name) in names.iter().enumerate() {
+        append(
+            &store,
+            name,
+            ExpectedVersion::NoStream,
+            events(i % 3 + 1, "h"),
+        )
+        .await
+        .unwrap();
+    }
+    for (i, name) in names.iter().enumerate() {
+        let read = store.read_stream(name, 1, 10).await.unwrap();
+        assert_eq!(read.len(), i % 3 + 1, "stream {name:?}");
+        assert!(read.iter().all(|e| &*e.stream_id == name.as_str()));
+    }
+}
+
+/// Stream names that break naive stores.
+pub(crate) fn hostile_names() -> Vec<String> {
+    vec![
+        "it's".to_owned(),
+        "\"quoted\"".to_owned(),
+        "x'); DROP TABLE events; --".to_owned(),
+        "Robert\\'); --".to_owned(),
+        "ünïcødé-流-🚀".to_owned(),
+        "tab\tnew\nline".to_owned(),
+        "%_*?[".to_owned(),
+        "a".repeat(4096),
+        "é".repeat(2048),
+    ]
+}
+
+/// A key is recorded with its append; a second append with the key writes nothing and answers
+/// the first outcome, whatever its expectation.
+pub(crate) async fn idempotency_keys<S: EventStore>(store: S) {
+    let first = store
+        .append(
+            "idem",
+            ExpectedVersion::NoStream,
+            events(2, "a"),
+            Some("k1"),
+        )
+        .await
+        .unwrap();
+    let AppendOutcome::Appended(appended) = first else {
+        panic!("first append: {first:?}")
+    };
+    let again = store
+        .append(
+            "idem",
+            ExpectedVersion::Exact(0),
+            events(2, "b"),
+            Some("k1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, AppendOutcome::Duplicate(appended));
+    assert_eq!(
+        store.idempotency_record("idem", "k1").await.unwrap(),
+        Some(appended)
+    );
+    assert_eq!(store.idempotency_record("idem", "k2").await.unwrap(), None);
+    assert_eq!(
+        store.idempotency_record("other", "k1").await.unwrap(),
+        None,
+        "keys are per stream"
+    );
+    // A key with no events is recorded too.
+    let empty = store
+        .append("idem", ExpectedVersion::Exact(2), Vec::new(), Some("k3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        empty,
+        AppendOutcome::Appended(eventsmith::Appended {
+            version: 2,
+            count: 0,
+            position: None
+        })
+    );
+    assert_eq!(
+        store
+            .idempotency_record("idem", "k3")
+            .await
+            .unwrap()
+            .map(|a| a.count),
+        Some(0)
+    );
+    assert_eq!(store.stream_version("idem").await.unwrap(), 2);
+}
