@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsmith::{EventStore, ExpectedVersion, NewEvent, PgStore, StoreError};
+use eventsmith::{EventStore, ExpectedVersion, NewEvent, PgStore, StoreError, Subscription};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_conformance_suite() {
@@ -347,6 +347,32 @@ fn without_polling(schema: &str) -> eventsmith::PgOptions {
         .poll_interval(Duration::from_secs(3600))
 }
 
+/// Appends `event` through `writer` while `subscription` waits, having found nothing, and
+/// gives the subscription back once it has seen the event: only a wake-up ends its wait.
+async fn append_while_waiting(
+    writer: &PgStore,
+    mut subscription: Subscription<PgStore>,
+    event: NewEvent,
+) -> Subscription<PgStore> {
+    let waiting = tokio::spawn(async move {
+        let next = subscription.next().await;
+        (subscription, next)
+    });
+    // Time for the subscriber to find nothing and wait.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = event.event_id;
+    writer
+        .append("waited-for", ExpectedVersion::Any, vec![event], None)
+        .await
+        .unwrap();
+    let (subscription, seen) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the append wakes the subscriber")
+        .unwrap();
+    assert_eq!(seen.unwrap().event_id, id);
+    subscription
+}
+
 /// A subscriber of one store is woken by another store's append on the same schema, as it
 /// would be in another process: the NOTIFY carries the appending store's token, and only a
 /// store's own token is ignored.
@@ -361,23 +387,8 @@ async fn another_stores_append_wakes_a_subscriber_through_its_notification() {
         .unwrap();
     let mut subscription = reader.subscribe(1);
     for round in 0..3 {
-        let waiting = tokio::spawn(async move {
-            let next = subscription.next().await;
-            (subscription, next)
-        });
-        // Time for the subscriber to find nothing and wait.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         let e = conformance::event("Woken", &format!("{{\"round\":{round}}}"));
-        writer
-            .append("woken", ExpectedVersion::Any, vec![e.clone()], None)
-            .await
-            .unwrap();
-        let (back, seen) = tokio::time::timeout(Duration::from_secs(10), waiting)
-            .await
-            .expect("the other store's notification wakes the subscriber")
-            .unwrap();
-        assert_eq!(seen.unwrap().event_id, e.event_id);
-        subscription = back;
+        subscription = append_while_waiting(&writer, subscription, e).await;
     }
     // A burst while the subscriber follows: notifications are spaced, and one still follows
     // the last commit.
@@ -441,22 +452,8 @@ async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
         .unwrap();
     let mut subscription = store.subscribe(last + 1);
     for i in 0..3 {
-        let waiting = tokio::spawn(async move {
-            let next = subscription.next().await;
-            (subscription, next)
-        });
-        tokio::time::sleep(Duration::from_millis(200)).await;
         let e = conformance::event("Watched", &format!("{{\"i\":{i}}}"));
-        store
-            .append("loud", ExpectedVersion::Any, vec![e.clone()], None)
-            .await
-            .unwrap();
-        let (back, seen) = tokio::time::timeout(Duration::from_secs(10), waiting)
-            .await
-            .expect("the store's own append wakes its subscriber")
-            .unwrap();
-        assert_eq!(seen.unwrap().event_id, e.event_id);
-        subscription = back;
+        subscription = append_while_waiting(&store, subscription, e).await;
     }
     store.drop_schema().await.unwrap();
 }
