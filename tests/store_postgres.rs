@@ -457,3 +457,62 @@ async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
     }
     store.drop_schema().await.unwrap();
 }
+
+/// A transaction elsewhere on the server that began before an append hides it from readers
+/// until it ends, and ends without a word to any store: subscribers of the appending store
+/// and of another store on the schema are still woken soon after, with no polling to fall
+/// back on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_elsewhere_delays_an_own_wake_up_only_until_it_ends() {
+    let schema = services::unique_schema("hidden");
+    let Some(store) = services::pg_store_with("hidden", without_polling(&schema)).await else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Another store on the schema, as another process would be: it learns of the append
+    // from the notification, which arrives while the append is still hidden.
+    let other = services::pg_store_with("hidden", without_polling(&schema))
+        .await
+        .unwrap();
+    for (round, reader) in [&store, &other].into_iter().enumerate() {
+        let version = round as u64;
+        let mut subscription = reader.subscribe(1);
+        client
+            .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .await
+            .unwrap();
+        let e = conformance::event("Hidden", "{}");
+        store
+            .append(
+                "hidden",
+                ExpectedVersion::Exact(version),
+                vec![e.clone()],
+                None,
+            )
+            .await
+            .unwrap();
+        let waiting = tokio::spawn(async move {
+            loop {
+                let seen = subscription.next().await.unwrap();
+                if seen.stream_version == version + 1 {
+                    return seen;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the open transaction hides the append"
+        );
+        client.batch_execute("COMMIT").await.unwrap();
+        let seen = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the subscriber is woken once the transaction has ended")
+            .unwrap();
+        assert_eq!(seen.event_id, e.event_id);
+    }
+    store.drop_schema().await.unwrap();
+}

@@ -1,8 +1,8 @@
 //! Tells other processes' subscribers that events were appended: a NOTIFY on the store's
-//! channel, carrying the store's token, sent after the appends' commits by one task, at most
-//! once every [`SPACING`] and once for every run of appends that finish meanwhile. An append
-//! never waits for one. (This process's subscribers are woken directly; the store's listener
-//! ignores its own token.)
+//! channel, carrying the store's token and its last appended position, sent after the
+//! appends' commits by one task, at most once every [`SPACING`] and once for every run of
+//! appends that finish meanwhile. An append never waits for one. (This process's
+//! subscribers are woken directly; the store's listener ignores its own token.)
 //!
 //! The spacing matters: a NOTIFY is a transaction that takes a transaction id and flushes a
 //! commit record, as expensive as the append it announces. Sent after every append of a
@@ -115,8 +115,11 @@ async fn notify(inner: &Inner) -> Result<(), StoreError> {
         .prepare_cached("SELECT pg_notify($1, $2)")
         .await
         .map_err(pg_error)?;
+    // The store's token and the last position it appended (read after the commits it
+    // announces): listeners elsewhere chase their head up to it.
+    let payload = format!("{} {}", inner.token, inner.appended_to());
     client
-        .execute(&statement, &[&inner.names.channel, &inner.token])
+        .execute(&statement, &[&inner.names.channel, &payload])
         .await
         .map_err(pg_error)?;
     Ok(())

@@ -137,8 +137,8 @@ pub(crate) async fn append(
     match outcome {
         WRITTEN => {
             let written = appended(version, count, position);
-            if written.count > 0 {
-                store.after_append();
+            if let Some(last) = written.position {
+                store.after_append(last);
             }
             Ok(AppendOutcome::Appended(written))
         }

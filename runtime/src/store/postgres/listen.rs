@@ -3,8 +3,11 @@
 //! appends signal directly, and a timer polls as a fallback (notifications are lost while the
 //! listening connection is down, and a long transaction elsewhere can hold readers back
 //! without any append to announce its end). The store's own notifications, which carry its
-//! token, are ignored: its appends were acted on when they committed. Reconnects with
-//! backoff; stops when the store is dropped.
+//! token, are ignored: its appends were acted on when they committed. While a watched head
+//! stays below the last append known (this process's, or one that another's notification
+//! announced), some transaction elsewhere on the server began before that append and still
+//! runs, and it may end without a word: the head is looked at again after 1, 2, 4, … ms (at
+//! most 100 ms apart) rather than at the next poll. Reconnects with backoff; stops when the store is dropped.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -14,6 +17,9 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::Inner;
 use crate::backoff::Backoff;
+
+/// The longest wait between two looks at a head short of this process's appends.
+const CHASE_CAP: Duration = Duration::from_millis(100);
 
 /// `refresh` is signalled by this process's own appends and NOTIFYs (and by a new watcher
 /// of a head that fell behind): the head is refreshed at once.
@@ -25,6 +31,8 @@ pub(crate) fn spawn(
 ) {
     tokio::spawn(async move {
         let reconnect = Backoff::exponential(Duration::from_millis(50), Duration::from_secs(5));
+        let chase =
+            Backoff::exponential(Duration::from_millis(1), poll.min(CHASE_CAP)).without_jitter();
         let mut failures = 0;
         loop {
             let Some((channel, token)) = store
@@ -34,24 +42,32 @@ pub(crate) fn spawn(
                 return;
             };
             let woken = std::sync::Arc::new(Notify::new());
-            let listening = listen(&config, &channel, token, &woken).await;
+            let listening = listen(&config, &channel, Notified::new(&store, token), &woken).await;
             let Ok((client, pump)) = listening else {
                 failures += 1;
                 tokio::time::sleep(reconnect.delay(failures)).await;
                 continue;
             };
             failures = 0;
+            // Refreshes in a row that left a watched head short of this process's appends.
+            let mut short = 0;
             loop {
+                let wait = if short > 0 { chase.delay(short) } else { poll };
                 tokio::select! {
                     () = woken.notified() => {}
                     () = refresh.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
                 let Some(inner) = store.upgrade() else {
                     return;
                 };
                 // A failed refresh is retried on the next wake-up or tick.
                 let _ = inner.refresh_watched_head().await;
+                short = if inner.head_short_of_known_appends() {
+                    short + 1
+                } else {
+                    0
+                };
                 if pump.is_finished() {
                     break;
                 }
@@ -61,11 +77,40 @@ pub(crate) fn spawn(
     });
 }
 
-/// A connection that LISTENs on `channel`; notifications without our `token` wake `woken`.
+/// What the listening connection does with a notification.
+struct Notified {
+    store: Weak<Inner>,
+    /// The store's own token: its own notifications are ignored.
+    token: String,
+}
+
+impl Notified {
+    fn new(store: &Weak<Inner>, token: String) -> Self {
+        Self {
+            store: Weak::clone(store),
+            token,
+        }
+    }
+
+    /// Whether `payload` (`"<token> <position>"`) is another store's: then the position it
+    /// announces is noted for the head to be chased up to.
+    fn foreign(&self, payload: &str) -> bool {
+        let (token, position) = payload.split_once(' ').unwrap_or((payload, ""));
+        if token == self.token {
+            return false;
+        }
+        if let (Ok(position), Some(inner)) = (position.parse(), self.store.upgrade()) {
+            inner.note_appended(position);
+        }
+        true
+    }
+}
+
+/// A connection that LISTENs on `channel`; notifications of other stores wake `woken`.
 async fn listen(
     config: &tokio_postgres::Config,
     channel: &str,
-    token: String,
+    notified: Notified,
     woken: &std::sync::Arc<Notify>,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
@@ -73,7 +118,9 @@ async fn listen(
     let pump = tokio::spawn(async move {
         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
             match message {
-                Ok(AsyncMessage::Notification(n)) if n.payload() != token => wake.notify_one(),
+                Ok(AsyncMessage::Notification(n)) if notified.foreign(n.payload()) => {
+                    wake.notify_one();
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }

@@ -11,7 +11,7 @@ mod schema;
 
 pub use self::read_model::{PgConnection, PgReadModel};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -159,6 +159,9 @@ pub(crate) struct Inner {
     /// Set while the head may lag the store because nobody watched it when it would have
     /// been refreshed.
     head_behind: AtomicBool,
+    /// The last position known appended (by this process, or announced by another's
+    /// NOTIFY): a watched head below it is chased by the listener.
+    appended_to: AtomicU64,
     /// Sent as the payload of this store's NOTIFYs, so that its listener can tell its own
     /// (already acted on) from other processes'.
     token: String,
@@ -208,6 +211,7 @@ impl PgStore {
             batcher: batch::Batcher::default(),
             refresh: Arc::default(),
             head_behind: AtomicBool::new(false),
+            appended_to: AtomicU64::new(0),
             token: uuid::Uuid::now_v7().simple().to_string(),
         });
         inner.announcer.spawn(Arc::downgrade(&inner));
@@ -269,11 +273,29 @@ impl Inner {
         self.refresh_head().await
     }
 
-    /// This process committed events: the head is refreshed now, and other processes are
-    /// told by a NOTIFY.
-    pub(crate) fn after_append(&self) {
+    /// This process committed events up to `position`: the head is refreshed now, and other
+    /// processes are told by a NOTIFY.
+    pub(crate) fn after_append(&self, position: u64) {
+        self.note_appended(position);
         self.refresh.notify_one();
         self.announcer.announce();
+    }
+
+    /// Events up to `position` were committed (here or in another process).
+    pub(crate) fn note_appended(&self, position: u64) {
+        self.appended_to.fetch_max(position, Ordering::SeqCst);
+    }
+
+    /// The last position known appended, for the NOTIFY that announces it.
+    pub(crate) fn appended_to(&self) -> u64 {
+        self.appended_to.load(Ordering::SeqCst)
+    }
+
+    /// Whether someone watches a head that is below the last append known: every
+    /// transaction older than the append must end before readers see it, and one that
+    /// appended nothing sends no word when it does.
+    pub(crate) fn head_short_of_known_appends(&self) -> bool {
+        self.head.watched() && self.head.get() < self.appended_to()
     }
 
     /// The highest position of a transaction older than every transaction still running:
