@@ -273,11 +273,16 @@ impl Inner {
         self.refresh_head().await
     }
 
-    /// This process committed events up to `position`: the head is refreshed now, and other
-    /// processes are told by a NOTIFY.
+    /// This process committed events up to `position`: the head is refreshed now if anyone
+    /// watches it (nobody watching, the listener is not even woken), and other processes
+    /// are told by a NOTIFY.
     pub(crate) fn after_append(&self, position: u64) {
         self.note_appended(position);
-        self.refresh.notify_one();
+        // Noted before looking, as in `refresh_watched_head`.
+        self.head_behind.store(true, Ordering::SeqCst);
+        if self.head.watched() {
+            self.refresh.notify_one();
+        }
         self.announcer.announce();
     }
 
