@@ -443,7 +443,8 @@ async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
         };
         last = written.position.expect("one event written");
     }
-    // Time for the listener to take the appends' signals while nobody watches.
+    // Time for anything the appends set off to settle while nobody watches: the head stays
+    // where it was until a watcher comes.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut head = store.head();
     tokio::time::timeout(Duration::from_secs(10), head.wait_for(|h| *h >= last))
