@@ -1,15 +1,20 @@
-//! Keeps the store's head current while anyone watches it: a dedicated connection LISTENs
-//! for the notifications that other processes send after their appends, this process's own
-//! appends signal directly, and a timer polls as a fallback (notifications are lost while the
-//! listening connection is down, and a long transaction elsewhere can hold readers back
-//! without any append to announce its end). The store's own notifications, which carry its
-//! token, are ignored: its appends were acted on when they committed. While a watched head
-//! stays below the last append known (this process's, or one that another's notification
-//! announced), some transaction elsewhere on the server began before that append and still
-//! runs, and it may end without a word: the head is looked at again after 1, 2, 4, … ms (at
-//! most 100 ms apart) rather than at the next poll. Reconnects with backoff; stops when the store is dropped.
+//! Keeps the store's head current while anyone watches it (and notes it as behind while
+//! nobody does):
+//! - a dedicated connection LISTENs for the notifications that other processes send after
+//!   their appends; the store's own, which carry its token, are ignored, as its appends
+//!   signal directly when they commit;
+//! - a timer polls as a fallback: notifications are lost while the listening connection is
+//!   down, and a long transaction elsewhere can hold readers back without any append to
+//!   announce its end;
+//! - while a watched head stays below the last append known (this process's, or one that
+//!   another's notification announced), some transaction elsewhere on the server began
+//!   before that append and still runs, and it may end without a word: the head is looked
+//!   at again after 1, 2, 4, … ms (at most 100 ms apart) rather than at the next poll.
+//!
+//! Reconnects with backoff; stops when the store is dropped.
 
 use std::sync::Weak;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -17,6 +22,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::Inner;
 use crate::backoff::Backoff;
+use crate::store::StoreError;
 
 /// The longest wait between two looks at a head short of this process's appends.
 const CHASE_CAP: Duration = Duration::from_millis(100);
@@ -132,4 +138,58 @@ async fn listen(
         .batch_execute(&format!("LISTEN {}", super::schema::quote_ident(channel)))
         .await?;
     Ok((client, pump))
+}
+
+/// Keeping the head: refreshed on a signal while watched, noted as behind while not.
+impl Inner {
+    /// Raises the head to the last position a reader can see now.
+    pub(crate) async fn refresh_head(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let head = self.visible_head(&client).await?;
+        self.head.raise(head.unsigned_abs());
+        Ok(())
+    }
+
+    /// Refreshes the head if anyone watches it; otherwise only notes that it may be behind,
+    /// and [`PgStore::head`] has it refreshed for the next watcher. The query would
+    /// otherwise follow every append, for nobody.
+    pub(crate) async fn refresh_watched_head(&self) -> Result<(), StoreError> {
+        // Noted before looking, so a watcher that arrives meanwhile finds it (see `head`).
+        self.head_behind.store(true, Ordering::SeqCst);
+        if !self.head.watched() {
+            return Ok(());
+        }
+        self.head_behind.store(false, Ordering::SeqCst);
+        self.refresh_head().await
+    }
+
+    /// This process committed events up to `position`: the head is refreshed now if anyone
+    /// watches it (nobody watching, the listener is not even woken), and other processes
+    /// are told by a NOTIFY.
+    pub(crate) fn after_append(&self, position: u64) {
+        self.note_appended(position);
+        // Noted before looking, as in `refresh_watched_head`.
+        self.head_behind.store(true, Ordering::SeqCst);
+        if self.head.watched() {
+            self.refresh.notify_one();
+        }
+        self.announcer.announce();
+    }
+
+    /// Events up to `position` were committed (here or in another process).
+    pub(crate) fn note_appended(&self, position: u64) {
+        self.appended_to.fetch_max(position, Ordering::SeqCst);
+    }
+
+    /// The last position known appended, for the NOTIFY that announces it.
+    pub(crate) fn appended_to(&self) -> u64 {
+        self.appended_to.load(Ordering::SeqCst)
+    }
+
+    /// Whether someone watches a head that is below the last append known: every
+    /// transaction older than the append must end before readers see it, and one that
+    /// appended nothing sends no word when it does.
+    pub(crate) fn head_short_of_known_appends(&self) -> bool {
+        self.head.watched() && self.head.get() < self.appended_to()
+    }
 }

@@ -252,57 +252,6 @@ impl Inner {
         pool_client(&self.pool).await
     }
 
-    /// Raises the head to the last position a reader can see now.
-    pub(crate) async fn refresh_head(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let head = self.visible_head(&client).await?;
-        self.head.raise(head.unsigned_abs());
-        Ok(())
-    }
-
-    /// Refreshes the head if anyone watches it; otherwise only notes that it may be behind,
-    /// and [`PgStore::head`] has it refreshed for the next watcher. The query would
-    /// otherwise follow every append, for nobody.
-    pub(crate) async fn refresh_watched_head(&self) -> Result<(), StoreError> {
-        // Noted before looking, so a watcher that arrives meanwhile finds it (see `head`).
-        self.head_behind.store(true, Ordering::SeqCst);
-        if !self.head.watched() {
-            return Ok(());
-        }
-        self.head_behind.store(false, Ordering::SeqCst);
-        self.refresh_head().await
-    }
-
-    /// This process committed events up to `position`: the head is refreshed now if anyone
-    /// watches it (nobody watching, the listener is not even woken), and other processes
-    /// are told by a NOTIFY.
-    pub(crate) fn after_append(&self, position: u64) {
-        self.note_appended(position);
-        // Noted before looking, as in `refresh_watched_head`.
-        self.head_behind.store(true, Ordering::SeqCst);
-        if self.head.watched() {
-            self.refresh.notify_one();
-        }
-        self.announcer.announce();
-    }
-
-    /// Events up to `position` were committed (here or in another process).
-    pub(crate) fn note_appended(&self, position: u64) {
-        self.appended_to.fetch_max(position, Ordering::SeqCst);
-    }
-
-    /// The last position known appended, for the NOTIFY that announces it.
-    pub(crate) fn appended_to(&self) -> u64 {
-        self.appended_to.load(Ordering::SeqCst)
-    }
-
-    /// Whether someone watches a head that is below the last append known: every
-    /// transaction older than the append must end before readers see it, and one that
-    /// appended nothing sends no word when it does.
-    pub(crate) fn head_short_of_known_appends(&self) -> bool {
-        self.head.watched() && self.head.get() < self.appended_to()
-    }
-
     /// The highest position of a transaction older than every transaction still running:
     /// every lower position is visible or never will be.
     async fn visible_head(&self, client: &deadpool_postgres::Object) -> Result<i64, StoreError> {
