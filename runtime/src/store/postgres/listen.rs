@@ -24,7 +24,7 @@ use super::Inner;
 use crate::backoff::Backoff;
 use crate::store::StoreError;
 
-/// The longest wait between two looks at a head short of this process's appends.
+/// The longest wait between two looks at a watched head short of the last append known.
 const CHASE_CAP: Duration = Duration::from_millis(100);
 
 /// `refresh` is signalled by this process's own appends and NOTIFYs (and by a new watcher
@@ -55,7 +55,7 @@ pub(crate) fn spawn(
                 continue;
             };
             failures = 0;
-            // Refreshes in a row that left a watched head short of this process's appends.
+            // Refreshes in a row that left a watched head short of the last append known.
             let mut short = 0;
             loop {
                 let wait = if short > 0 { chase.delay(short) } else { poll };
