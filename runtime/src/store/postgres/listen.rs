@@ -142,12 +142,25 @@ async fn listen(
 
 /// Keeping the head: refreshed on a signal while watched, noted as behind while not.
 impl Inner {
-    /// Raises the head to the last position a reader can see now.
+    /// Raises the head to the last position a reader can see now. The head is no longer
+    /// behind, unless the refresh fails (or an append finishes meanwhile).
     pub(crate) async fn refresh_head(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let head = self.visible_head(&client).await?;
-        self.head.raise(head.unsigned_abs());
-        Ok(())
+        // Cleared before the query, so an append that finishes during it marks it again.
+        self.head_behind.store(false, Ordering::SeqCst);
+        let refreshed = async {
+            let client = self.client().await?;
+            self.visible_head(&client).await
+        };
+        match refreshed.await {
+            Ok(head) => {
+                self.head.raise(head.unsigned_abs());
+                Ok(())
+            }
+            Err(e) => {
+                self.head_behind.store(true, Ordering::SeqCst);
+                Err(e)
+            }
+        }
     }
 
     /// Refreshes the head if anyone watches it; otherwise only notes that it may be behind,
@@ -159,7 +172,6 @@ impl Inner {
         if !self.head.watched() {
             return Ok(());
         }
-        self.head_behind.store(false, Ordering::SeqCst);
         self.refresh_head().await
     }
 
