@@ -4,6 +4,14 @@
 //! Order of a decision: the new events are applied to the cached state *before* the append,
 //! so an `apply` that panics leaves the store untouched; any failed append then invalidates
 //! the cached state, which is reloaded on the next attempt.
+//!
+//! A cached state is never trusted beyond what the store confirms, since another process may
+//! have appended since it was cached. A decision that appends is confirmed by the append's
+//! expected version (a conflict reloads and decides again). A decision that appends nothing,
+//! a rejection or no events, is confirmed by catching the state up with the events after its
+//! version (one read of the stream's tail, usually empty); when there were some, the command
+//! is decided again on the caught-up state. A rejected command with an idempotency key
+//! returns the outcome of the first command with that key when one was recorded meanwhile.
 
 use std::sync::Arc;
 
@@ -76,18 +84,54 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // Whether the state was read from the store during this attempt. A decision on
+            // it stands; one on a cached state is only as good as the store confirms.
+            let mut confirmed = false;
             if !slot.loaded {
                 // A failed load leaves the slot unloaded: the next attempt starts afresh.
                 self.load(slot, &stream)
                     .await
                     .map_err(|e| e.into_command_error::<C>(&stream))?;
+                confirmed = true;
             }
-            let decided = panic::future(C::handle(&slot.state, command.clone())).await;
+            let decided = loop {
+                let decided = match panic::future(C::handle(&slot.state, command.clone())).await {
+                    Ok(decided) => decided,
+                    Err(message) => {
+                        return Err(panicked::<C>(&stream, "the #[handle] method", message));
+                    }
+                };
+                // An append checks the state it was decided on (its expected version); a
+                // rejection or a decision of nothing appends nothing, so it is confirmed
+                // here: another process may have moved the stream on since the state was
+                // cached. Catching up reads only the events after the cached version.
+                let appends = matches!(&decided, Ok(events) if !events.is_empty() || key.is_some());
+                if appends || confirmed {
+                    break decided;
+                }
+                confirmed = true;
+                match self.catch_up(slot, &stream).await {
+                    Ok(false) => break decided,
+                    Ok(true) => {
+                        tracing::debug!(stream, "the cached state was behind; deciding again")
+                    }
+                    Err(e) => {
+                        slot.invalidate();
+                        return Err(e.into_command_error::<C>(&stream));
+                    }
+                }
+            };
             let events = match decided {
-                Ok(Ok(events)) => events,
-                Ok(Err(rejection)) => return Err(CommandError::Rejected(rejection)),
-                Err(message) => {
-                    return Err(panicked::<C>(&stream, "the #[handle] method", message));
+                Ok(events) => events,
+                Err(rejection) => {
+                    // A caller with the key of a command that another caller (in any process)
+                    // got through first gets its outcome, whatever this decision said.
+                    if let Some(key) = &key {
+                        if let Some(first) = self.store.idempotency_record(&stream, key).await? {
+                            return self.replay::<C>(stream, first, attempt).await;
+                        }
+                    }
+                    return Err(CommandError::Rejected(rejection));
                 }
             };
             if events.is_empty() && key.is_none() {
@@ -278,6 +322,19 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
     ) -> Result<(), LoadError> {
         slot.invalidate();
         self.restore_snapshot(slot, stream).await?;
+        self.catch_up(slot, stream).await?;
+        slot.loaded = true;
+        Ok(())
+    }
+
+    /// Applies the events of the stream after the slot's version; whether there were any.
+    /// On an error the state is part-way: the caller invalidates it.
+    async fn catch_up<A: Aggregate>(
+        &self,
+        slot: &mut Slot<A>,
+        stream: &str,
+    ) -> Result<bool, LoadError> {
+        let mut advanced = false;
         loop {
             let batch = self
                 .store
@@ -293,12 +350,12 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                 panic::call(|| slot.state.apply(&event)).map_err(LoadError::Panicked)?;
             }
             slot.version = last_version;
+            advanced = true;
             if !full {
                 break;
             }
         }
-        slot.loaded = true;
-        Ok(())
+        Ok(advanced)
     }
 
     /// The outcome an earlier command with the same idempotency key recorded.

@@ -4,6 +4,7 @@
 
 mod checkpointer;
 mod dead_letters;
+mod follow;
 mod group_commit;
 mod read_model;
 mod rows;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
 
 use self::checkpointer::Checkpointer;
+use self::follow::Watcher;
 use self::group_commit::GroupCommit;
 use self::writer::{Put, Write, Writer};
 use super::columns::{SharedNames, sql_int};
@@ -63,6 +65,7 @@ pub struct SqliteOptions {
     durability: Durability,
     readers: usize,
     max_batch: usize,
+    watch_interval: std::time::Duration,
 }
 
 impl Default for SqliteOptions {
@@ -71,6 +74,7 @@ impl Default for SqliteOptions {
             durability: Durability::Full,
             readers: 4,
             max_batch: 1024,
+            watch_interval: std::time::Duration::from_millis(10),
         }
     }
 }
@@ -91,6 +95,15 @@ impl SqliteOptions {
     /// The most appends committed in one transaction (default 1,024).
     pub fn max_batch(mut self, appends: usize) -> Self {
         self.max_batch = appends.max(1);
+        self
+    }
+
+    /// How often, while anyone watches the head (a subscription, a projection runner), the
+    /// store asks SQLite whether another handle or process has committed to the file
+    /// (default 10 ms): the longest such an append waits before it wakes this store's
+    /// subscribers. This store's own appends wake them at once.
+    pub fn watch_interval(mut self, interval: std::time::Duration) -> Self {
+        self.watch_interval = interval.max(std::time::Duration::from_millis(1));
         self
     }
 }
@@ -130,6 +143,8 @@ struct Inner {
     // Dropped in this order: read-only connections first, so that the writer's side closes
     // last and removes the WAL (a read-only connection cannot).
     readers: Mutex<Vec<Connection>>,
+    #[allow(dead_code, reason = "held for its drop, which stops the thread")]
+    watcher: Watcher,
     writes: GroupCommit,
     max_readers: usize,
     head: Arc<Head>,
@@ -177,19 +192,28 @@ impl SqliteStore {
             })
             .map_err(backend_error)?;
         let head = Arc::new(Head::new(last.unsigned_abs()));
+        let data_version = writer::data_version(&conn)?;
         let writer = Writer {
             conn,
             head: Arc::clone(&head),
             next_position: last.unsigned_abs() + 1,
             versions: writer::StreamVersions::default(),
+            data_version,
             checkpointer: Checkpointer::start(open_writable(&path, synchronous)?)
                 .map_err(thread_error)?,
         };
+        let watcher = Watcher::start(
+            open_reader(&path)?,
+            Arc::clone(&head),
+            options.watch_interval,
+        )
+        .map_err(thread_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 durability: options.durability,
                 readers: Mutex::new(Vec::new()),
+                watcher,
                 writes: GroupCommit::start(writer, options.max_batch).map_err(thread_error)?,
                 max_readers: options.readers,
                 head,
@@ -411,8 +435,11 @@ impl EventStore for SqliteStore {
         self.inner.head.subscribe()
     }
 
-    /// The head is raised before an append returns: it is always current.
+    /// This store's appends raise the head before they return; the file is asked too, for
+    /// the appends of other handles and processes.
     async fn current_head(&self) -> Result<u64, StoreError> {
+        let last = self.read(writer::last_position).await?;
+        self.inner.head.raise(last);
         Ok(self.inner.head.get())
     }
 

@@ -67,8 +67,13 @@ pub(crate) struct Writer {
     pub(crate) next_position: u64,
     /// Stream versions as this writer last wrote or read them. Only a hint: the unique index
     /// on (stream, version) is the guard, and a conflict the hint predicts is confirmed
-    /// against the database, so another process writing the same file stays correct.
+    /// against the database.
     pub(crate) versions: StreamVersions,
+    /// The file's `PRAGMA data_version` as this connection last saw it. It changes when
+    /// another connection (another handle, another process) commits to the file: then the
+    /// next position and the version hints are read again, inside the batch's transaction,
+    /// which holds the file's write lock, so they cannot go stale before the commit.
+    pub(crate) data_version: i64,
     /// Told of every commit; copies the WAL back into the database file on its own thread.
     pub(crate) checkpointer: Checkpointer,
 }
@@ -118,13 +123,8 @@ impl Writer {
     /// Forgets the version hints and reads the next position from the file again.
     pub(crate) fn resync(&mut self) {
         self.versions = StreamVersions::default();
-        let last = self
-            .conn
-            .query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
-                r.get::<_, i64>(0)
-            });
-        if let Ok(last) = last {
-            self.next_position = last.unsigned_abs() + 1;
+        if let Ok(last) = last_position(&self.conn) {
+            self.next_position = last + 1;
         }
     }
 
@@ -170,6 +170,13 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend_error)?;
+        follow_other_writers(
+            &tx,
+            &self.head,
+            &mut self.data_version,
+            &mut self.next_position,
+            &mut self.versions,
+        )?;
         for write in batch.drain(..) {
             let savepoint_position = self.next_position;
             let savepoint = write.needs_savepoint();
@@ -228,6 +235,42 @@ impl Writer {
         }
         tx.commit().map_err(backend_error)
     }
+}
+
+/// Inside a batch's transaction: when another connection has committed to the file since this
+/// writer last looked, reads the next position again, forgets the version hints, and raises
+/// the head to what the other writer appended.
+fn follow_other_writers(
+    conn: &Connection,
+    head: &Head,
+    seen: &mut i64,
+    next_position: &mut u64,
+    versions: &mut StreamVersions,
+) -> Result<(), StoreError> {
+    let now = data_version(conn)?;
+    if now == *seen {
+        return Ok(());
+    }
+    *seen = now;
+    *versions = StreamVersions::default();
+    let last = last_position(conn)?;
+    *next_position = last + 1;
+    head.raise(last);
+    Ok(())
+}
+
+/// The connection's `PRAGMA data_version`: it changes when another connection commits.
+pub(crate) fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+        .map_err(backend_error)
+}
+
+/// The position of the file's last event, 0 when it has none.
+pub(crate) fn last_position(conn: &Connection) -> Result<u64, StoreError> {
+    conn.prepare_cached("SELECT coalesce(max(position), 0) FROM events")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        .map(i64::unsigned_abs)
+        .map_err(backend_error)
 }
 
 /// Runs a fixed statement through the statement cache.
@@ -331,7 +374,22 @@ impl Append<'_> {
             ]);
             match inserted {
                 Ok(_) => {}
-                // Another process appended to the stream since this writer last looked.
+                // The position is the primary key: taken means that the file moved on
+                // without this writer seeing it (its data version check should prevent it).
+                // Not a version conflict; the batch fails and the writer reads the file again.
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+                {
+                    return Err(StoreError::Unavailable(
+                        format!(
+                            "global position {} is already taken in the file; \
+                             the append was not written and may be retried",
+                            *self.next_position
+                        )
+                        .into(),
+                    ));
+                }
+                // Another writer appended to the stream since this writer last looked.
                 Err(e)
                     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
                 {
