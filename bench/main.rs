@@ -28,10 +28,12 @@ pub(crate) struct Settings {
     pub(crate) workloads: Vec<String>,
     /// Backends chosen on the command line; each workload's own list when empty.
     pub(crate) backends: Vec<Backend>,
+    /// W4's second mode: this many `App`s over one store (default 16).
+    pub(crate) apps: usize,
 }
 
 const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"];
-const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [W1 W2 W3 W4 W5 W6 W7 W8 ...]";
+const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [--apps N] [W1 W2 W3 W4 W5 W6 W7 W8 ...]";
 
 /// The backends each workload runs on by default.
 fn default_backends(workload: &str) -> &'static [Backend] {
@@ -49,6 +51,7 @@ fn parse_args() -> Result<Settings, String> {
         runs: 0,
         workloads: Vec::new(),
         backends: Vec::new(),
+        apps: 16,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -71,6 +74,11 @@ fn parse_args() -> Result<Settings, String> {
                 let name = args.next().ok_or("--backend needs a name")?;
                 let backend = Backend::parse(&name).ok_or(format!("unknown backend {name:?}"))?;
                 settings.backends.push(backend);
+            }
+            "--apps" => {
+                let n = args.next().ok_or("--apps needs a number")?;
+                settings.apps = n.parse().map_err(|_| format!("--apps {n}: not a number"))?;
+                settings.apps = settings.apps.max(1);
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             w if ALL.contains(&w.to_uppercase().as_str()) => {

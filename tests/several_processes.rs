@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventsmith::{
-    App, AppendOutcome, Command, CommandError, Event, EventStore, ExpectedVersion, NewEvent,
-    PgOptions, PgStore, ProjectionRunner, SqliteStore, aggregate, projection,
+    App, AppendOutcome, Command, CommandError, Event, EventStore, ExpectedVersion, InMemoryStore,
+    NewEvent, PgOptions, PgStore, ProjectionRunner, SqliteStore, aggregate, projection,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,16 @@ struct LendBook {
     request: Option<String>,
 }
 
+/// Always allowed.
+#[derive(Debug, Clone, Command)]
+struct VisitBook {
+    #[command(id)]
+    book: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Event)]
+struct BookVisited {}
+
 #[derive(Debug, Clone, Command)]
 struct ReturnBook {
     #[command(id)]
@@ -56,6 +66,7 @@ enum LendingError {
 #[derive(Debug, Default)]
 struct Book {
     lent_to: Option<String>,
+    visits: u64,
 }
 
 #[aggregate]
@@ -74,6 +85,16 @@ impl Book {
             Some(member) if *member == cmd.member => Ok(BookReturned { member: cmd.member }),
             _ => Err(LendingError::NotLentTo(cmd.member)),
         }
+    }
+
+    #[handle]
+    fn visit(&self, _cmd: VisitBook) -> BookVisited {
+        BookVisited {}
+    }
+
+    #[apply]
+    fn visited(&mut self, _event: &BookVisited) {
+        self.visits += 1;
     }
 
     #[apply]
@@ -201,6 +222,36 @@ async fn thirty_two_apps_share_one_book<S: EventStore>(a: S, b: S) {
             other => panic!("unexpected {other}"),
         }
     }
+}
+
+/// 16 Apps (over two handles; on SQLite over one, see below) note visits to one book as fast as they can, with the default
+/// retry settings: every command goes through (the losers of a race take turns), none comes
+/// back as a conflict, and every visit is counted once.
+async fn sixteen_apps_never_run_out_of_attempts<S: EventStore>(a: S, b: S) {
+    const APPS: usize = 16;
+    const VISITS: u64 = 25;
+    let apps: Vec<App<S>> = (0..APPS)
+        .map(|i| App::new(if i % 2 == 0 { a.clone() } else { b.clone() }).unwrap())
+        .collect();
+    let mut tasks = Vec::new();
+    for app in apps {
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..VISITS {
+                let visit = VisitBook {
+                    book: "popular".into(),
+                };
+                if let Err(e) = app.execute(visit).await {
+                    panic!("a visit failed with the default retry settings: {e}");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let (book, version) = App::new(a).unwrap().load::<Book>("popular").await.unwrap();
+    assert_eq!(version, APPS as u64 * VISITS);
+    assert_eq!(book.visits, APPS as u64 * VISITS);
 }
 
 /// 100 callers with one idempotency key, over four Apps on two handles: every one gets the
@@ -404,6 +455,33 @@ async fn pg_pair(test: &str) -> Option<(PgStore, PgStore)> {
         .await
         .unwrap();
     Some((a, b))
+}
+
+// Turns: the writers that lost a race queue for the stream. They are kept by the store
+// handle, and on PostgreSQL by the server too (an advisory lock), so they order the Apps of
+// every process; on SQLite they order the Apps over one handle only (several handles or
+// processes on one hot stream retry with backoff, as without turns).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_apps_never_run_out_of_attempts_in_memory() {
+    let store = InMemoryStore::new();
+    sixteen_apps_never_run_out_of_attempts(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_apps_never_run_out_of_attempts_on_one_sqlite_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("events.db")).unwrap();
+    sixteen_apps_never_run_out_of_attempts(store.clone(), store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_apps_never_run_out_of_attempts_on_two_postgres_stores() {
+    let Some((a, b)) = pg_pair("sixteen_apps").await else {
+        return;
+    };
+    sixteen_apps_never_run_out_of_attempts(a.clone(), b).await;
+    a.drop_schema().await.unwrap();
 }
 
 // Two processes on one SQLite file: this test binary runs itself as the second one.

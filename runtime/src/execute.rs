@@ -81,12 +81,26 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         }
         let command_id = Uuid::now_v7();
         let metadata = Arc::new(context.event_metadata(command_id));
+        // While other writers of the stream queue for turns, this one queues too (see
+        // `StreamTurn`): it decides on a state caught up under the turn, so it does not race.
+        let mut turn = None;
+        if self.store.turn_contended(&stream) {
+            turn = Some(self.store.take_turn(&stream).await?);
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;
             // Whether the state was read from the store during this attempt. A decision on
             // it stands; one on a cached state is only as good as the store confirms.
             let mut confirmed = false;
+            if slot.loaded && turn.is_some() {
+                // Under a turn the previous holder has just appended: catch up first.
+                if let Err(e) = self.catch_up(slot, &stream).await {
+                    slot.invalidate();
+                    return Err(e.into_command_error::<C>(&stream));
+                }
+                confirmed = true;
+            }
             if !slot.loaded {
                 // A failed load leaves the slot unloaded: the next attempt starts afresh.
                 self.load(slot, &stream)
@@ -187,10 +201,15 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                             source: conflict,
                         });
                     }
-                    // The first retry is immediate (the reload sees the winner's events);
-                    // later ones back off so that competing processes spread out.
-                    if attempt > 1 {
-                        let delay = self.limits.backoff.delay(attempt - 1);
+                    // A writer that lost a race takes the stream's turn and retries at once
+                    // when it comes; one that lost under a turn (to a writer of another
+                    // process that found no turn) retries at once, then backs off.
+                    if turn.is_none() {
+                        turn = Some(self.store.take_turn(&stream).await?);
+                        continue;
+                    }
+                    if attempt > 2 {
+                        let delay = self.limits.backoff.delay(attempt - 2);
                         if !delay.is_zero() {
                             tokio::time::sleep(delay).await;
                         }

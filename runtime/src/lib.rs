@@ -75,7 +75,7 @@ pub use crate::registry::{
 pub use crate::shape::ShapeError;
 pub use crate::store::{
     AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion, FilteredRead,
-    InMemoryStore, Snapshot, StoreError, Subscription,
+    InMemoryStore, Snapshot, StoreError, StreamTurn, Subscription,
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};

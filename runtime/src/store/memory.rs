@@ -39,6 +39,7 @@ pub struct InMemoryStore {
 struct Inner {
     log: RwLock<Log>,
     head: Head,
+    turns: super::StreamTurns,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +76,7 @@ impl InMemoryStore {
             inner: Arc::new(Inner {
                 log: RwLock::new(Log::default()),
                 head: Head::new(0),
+                turns: super::StreamTurns::default(),
             }),
         }
     }
@@ -172,6 +174,13 @@ impl InMemoryStore {
 }
 
 impl EventStore for InMemoryStore {
+    async fn take_turn(&self, stream: &str) -> Result<super::StreamTurn, StoreError> {
+        Ok(self.inner.turns.take(stream).await)
+    }
+
+    fn turn_contended(&self, stream: &str) -> bool {
+        self.inner.turns.contended(stream)
+    }
     async fn append(
         &self,
         stream: &str,

@@ -10,6 +10,7 @@ mod memory;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod stream_lock;
 mod subscription;
 
 use std::fmt;
@@ -23,6 +24,8 @@ pub use self::memory::InMemoryStore;
 pub use self::postgres::{PgConnection, PgOptions, PgReadModel, PgStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
+pub use self::stream_lock::StreamTurn;
+pub(crate) use self::stream_lock::StreamTurns;
 pub use self::subscription::Subscription;
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
@@ -356,6 +359,29 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         name: &str,
         position: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Waits for a writer's turn on `stream`: the writers of the stream that asked for a turn
+    /// through this store (any clone of it, and on PostgreSQL any process) get it one after
+    /// the other, first come, first served, until the turn is dropped. A command that lost a
+    /// race for the stream takes a turn, so that under contention no writer starves; see
+    /// [`StreamTurn`]. The default keeps no turns.
+    ///
+    /// # Errors
+    /// From the backend, when it keeps turns of its own.
+    fn take_turn(
+        &self,
+        stream: &str,
+    ) -> impl Future<Output = Result<StreamTurn, StoreError>> + Send {
+        let _ = stream;
+        std::future::ready(Ok(StreamTurn::none()))
+    }
+
+    /// Whether writers of `stream` hold or wait for turns through this store handle: a new
+    /// writer then takes a turn too instead of racing those queued.
+    fn turn_contended(&self, stream: &str) -> bool {
+        let _ = stream;
+        false
+    }
 
     /// Follows the global log from `from_position`: first the stored events, then new ones as
     /// they are appended, with no gap and no duplicate at the hand-over.

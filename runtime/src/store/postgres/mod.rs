@@ -8,6 +8,7 @@ mod listen;
 mod read_model;
 mod rows;
 mod schema;
+mod turns;
 
 pub use self::read_model::{PgConnection, PgReadModel};
 use std::sync::Arc;
@@ -165,6 +166,10 @@ pub(crate) struct Inner {
     /// Sent as the payload of this store's NOTIFYs, so that its listener can tell its own
     /// (already acted on) from other processes'.
     token: String,
+    /// Turns of writers of contended streams, in this process.
+    turns: super::StreamTurns,
+    /// Bounds the pooled connections that hold turns' advisory locks.
+    turn_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl PgStore {
@@ -213,6 +218,8 @@ impl PgStore {
             head_behind: AtomicBool::new(false),
             appended_to: AtomicU64::new(0),
             token: uuid::Uuid::now_v7().simple().to_string(),
+            turns: super::StreamTurns::default(),
+            turn_permits: turns::permits(options.pool_size),
         });
         inner.announcer.spawn(Arc::downgrade(&inner));
         inner.refresh_head().await?;
@@ -322,6 +329,14 @@ impl std::error::Error for PgFailure {
 }
 
 impl EventStore for PgStore {
+    async fn take_turn(&self, stream: &str) -> Result<super::StreamTurn, StoreError> {
+        turns::take(&self.inner, stream).await
+    }
+
+    fn turn_contended(&self, stream: &str) -> bool {
+        self.inner.turns.contended(stream)
+    }
+
     async fn append(
         &self,
         stream: &str,

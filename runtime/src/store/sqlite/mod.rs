@@ -148,6 +148,7 @@ struct Inner {
     writes: GroupCommit,
     max_readers: usize,
     head: Arc<Head>,
+    turns: super::StreamTurns,
 }
 
 impl SqliteStore {
@@ -217,6 +218,7 @@ impl SqliteStore {
                 writes: GroupCommit::start(writer, options.max_batch).map_err(thread_error)?,
                 max_readers: options.readers,
                 head,
+                turns: super::StreamTurns::default(),
             }),
         })
     }
@@ -322,6 +324,13 @@ fn query_events(
 }
 
 impl EventStore for SqliteStore {
+    async fn take_turn(&self, stream: &str) -> Result<super::StreamTurn, StoreError> {
+        Ok(self.inner.turns.take(stream).await)
+    }
+
+    fn turn_contended(&self, stream: &str) -> bool {
+        self.inner.turns.contended(stream)
+    }
     async fn append(
         &self,
         stream: &str,
