@@ -177,8 +177,15 @@ mod tests {
         for waiter in waiters {
             waiter.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), [0, 1, 2], "first come, first served");
-        assert!(turns.contended("s"), "still contended right after the last turn");
+        assert_eq!(
+            *order.lock().unwrap(),
+            [0, 1, 2],
+            "first come, first served"
+        );
+        assert!(
+            turns.contended("s"),
+            "still contended right after the last turn"
+        );
         tokio::time::sleep(STILL_CONTENDED).await;
         assert!(!turns.contended("s"), "idle after a while");
     }

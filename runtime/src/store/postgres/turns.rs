@@ -60,14 +60,21 @@ pub(crate) async fn take(store: &Inner, stream: &str) -> Result<StreamTurn, Stor
     };
     let client = store.client().await?;
     // One key per stream of this store's events table (other schemas have other keys).
-    let key = format!("{}\u{1f}{stream}", store.names.events);
-    client
-        .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&key])
-        .await
-        .map_err(pg_error)?;
-    Ok(turn.with_backend(Box::new(Held {
+    let held = Held {
         client: Some(client),
-        key,
+        key: format!("{}\u{1f}{stream}", store.names.events),
         _permit: permit,
-    })))
+    };
+    // Should this future be dropped while the server still waits for the lock, dropping
+    // `held` queues the unlock behind the lock on the same connection, so it never stays held.
+    if let Some(client) = &held.client {
+        client
+            .execute(
+                "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+                &[&held.key],
+            )
+            .await
+            .map_err(pg_error)?;
+    }
+    Ok(turn.with_backend(Box::new(held)))
 }
