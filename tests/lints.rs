@@ -127,14 +127,23 @@ pub struct Openings {
     pub count: u64,
     /// Where the last one was.
     pub last_position: u64,
+    /// Who opened.
+    pub owners: Vec<String>,
+}
+
+/// A query that its method reads only by reference, as most queries are read.
+pub struct OpenedBy {
+    /// Who.
+    pub owner: String,
 }
 
 #[eventsmith::projection(name = "lint.openings")]
 impl Openings {
     #[on]
-    fn opened(&mut self, _event: &Opened, envelope: &eventsmith::RecordedEvent) {
+    fn opened(&mut self, event: &Opened, envelope: &eventsmith::RecordedEvent) {
         self.count += 1;
         self.last_position = envelope.global_position;
+        self.owners.push(event.owner.clone());
     }
 
     #[on]
@@ -145,6 +154,13 @@ impl Openings {
             .ok_or_else(|| std::io::Error::other("overflow"))?;
         Ok(())
     }
+
+    // Reads its query only by reference: the framework hands queries over by value, so
+    // `needless_pass_by_value` must stay quiet on the expansion.
+    #[query]
+    fn opened_by(&self, query: OpenedBy) -> bool {
+        self.owners.contains(&query.owner)
+    }
 }
 
 #[test]
@@ -152,5 +168,12 @@ fn the_strictly_linted_projection_works() {
     eventsmith::testing::ProjectionTest::new(Openings::default())
         .given("l", Opened { owner: "o".into() })
         .given("l", Noted(2))
-        .then(|p| assert_eq!((p.count, p.last_position), (3, 1)));
+        .then(|p| {
+            assert_eq!((p.count, p.last_position), (3, 1));
+            let by = |owner: &str| OpenedBy {
+                owner: owner.into(),
+            };
+            assert!(<OpenedBy as eventsmith::HandledQuery>::answer(p, by("o")));
+            assert!(!<OpenedBy as eventsmith::HandledQuery>::answer(p, by("x")));
+        });
 }

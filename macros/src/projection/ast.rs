@@ -19,7 +19,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) struct Projection {
-    /// The impl block with the `#[on]` markers removed.
+    /// The impl block with the `#[on]` and `#[query]` markers removed, and the lint that the
+    /// query's by-value parameter would trip allowed on each `#[query]` method.
     pub(crate) item: ItemImpl,
     pub(crate) args: Args,
     pub(crate) handlers: Vec<On>,
@@ -110,6 +111,7 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
             continue;
         }
         if is_query {
+            allow_query_by_value(method);
             if let Some(q) = query::signature(cx, method) {
                 if queries
                     .iter()
@@ -174,6 +176,20 @@ fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn, marker: &str) -> bool {
         );
     }
     markers > 0
+}
+
+/// Quiets `clippy::needless_pass_by_value` on a `#[query]` method: the framework hands the
+/// query over by value (a borrowed one is an error), so a method that only reads it must not
+/// be told to borrow it. The query is the only parameter besides `&self`, so nothing else is
+/// hidden. First among the attributes, so that an `#[expect]` of the user's still counts.
+fn allow_query_by_value(method: &mut ImplItemFn) {
+    method.attrs.insert(
+        0,
+        syn::parse_quote!(#[allow(
+            clippy::needless_pass_by_value,
+            reason = "`#[query]` takes the query by value; the method may only read it"
+        )]),
+    );
 }
 
 /// `fn name(&mut self, event: &Event[, envelope: &RecordedEvent][, context: &Context])`,
