@@ -256,7 +256,8 @@ pub(crate) fn unique_events(cx: &mut Ctxt, applies: &mut Vec<Apply>) {
 }
 
 /// One `#[handle]` per command type in an aggregate: the route of a command must be unique.
-/// (Two aggregates handling one command are caught by the compiler as conflicting impls.)
+/// (Two aggregates handling one command are caught by the compiler, through a guard of the
+/// expansion: see `expand::one_handler_guard`.)
 pub(crate) fn unique_commands(cx: &mut Ctxt, handles: &mut Vec<Handle>) {
     let mut seen: Vec<(String, String)> = Vec::new();
     handles.retain(|handle| {

@@ -13,12 +13,14 @@
 //!     impl EventSet for BankAccountEvent { name / version / encode: match; decode: by name }
 //!     impl Aggregate for BankAccount { fn apply(&mut self, e) { match e { Opened(e) => self.opened(e) } } }
 //!     impl HandledCommand for Open { type Aggregate = BankAccount; type Error = BankError; fn handle(..) }
+//!     impl Open { const eventsmith_command_Open_is_handled_by_more_than_one_aggregate: () = (); }
 //!     inventory::submit! { AggregateRegistration { .. } }
 //! };
 //! ```
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::ast::{Aggregate, Apply, Handle, Output};
@@ -329,9 +331,9 @@ fn handled_command(
             )
         }
     };
-    // The whole impl is spanned at the command type: when two aggregates handle one command,
-    // the compiler's "conflicting implementations" points at the second handler's argument.
-    // The body keeps the call-site span so that it cannot name the user's items by accident.
+    // The whole impl is spanned at the command type, so that its errors point at the
+    // handler's argument. The body keeps the call-site span so that it cannot name the user's
+    // items by accident.
     let items = quote! {
         type Aggregate = #self_ty;
         type Error = #error;
@@ -343,10 +345,108 @@ fn handled_command(
             async move { #body }
         }
     };
+    let guard = one_handler_guard(command);
     quote_spanned! {command.span()=>
         #[automatically_derived]
         impl #p::HandledCommand for #command {
             #items
         }
+        #guard
+    }
+}
+
+/// A hidden associated constant of the command type named after the command: a second
+/// aggregate handling the command defines it again, which the compiler rejects (E0592) with a
+/// name that says what is wrong, pointing at both handlers' argument. (The conflicting
+/// `HandledCommand` impls, E0119, are reported too.)
+///
+/// Unlike the guard of a stored event name, it hangs on the command type itself rather than
+/// on a name of the crate: the aggregates may live in different modules, and two commands of
+/// one name in different modules are different types that may well have one handler each.
+///
+/// Only for a command written as a plain path (`LendBook`, `library::LendBook`): a wrapper
+/// such as `Box<LendBook>` cannot have an inherent impl here, and commands derived with
+/// `#[derive(Command)]` are never generic. Other forms keep the bare E0119.
+fn one_handler_guard(command: &syn::Type) -> Option<TokenStream> {
+    let mut ty = command;
+    // A type passed through a `macro_rules!` arrives in an invisible group.
+    while let syn::Type::Group(syn::TypeGroup { elem, .. })
+    | syn::Type::Paren(syn::TypeParen { elem, .. }) = ty
+    {
+        ty = elem;
+    }
+    let syn::Type::Path(syn::TypePath { qself: None, path }) = ty else {
+        return None;
+    };
+    if path
+        .segments
+        .iter()
+        .any(|segment| !segment.arguments.is_none())
+    {
+        return None;
+    }
+    let last = &path.segments.last()?.ident;
+    let guard = format_ident!(
+        "eventsmith_command_{}_is_handled_by_more_than_one_aggregate",
+        last.unraw(),
+        span = last.span()
+    );
+    // Spanned at the command's name (the last segment of its path), so that the error points
+    // at it in each handler's argument.
+    Some(quote_spanned! {last.span()=>
+        #[allow(
+            clippy::multiple_inherent_impl,
+            reason = "a hidden guard, not part of the command's own impl"
+        )]
+        impl #command {
+            #[doc(hidden)]
+            #[allow(
+                dead_code,
+                non_upper_case_globals,
+                reason = "never used: a guard named after the command"
+            )]
+            const #guard: () = ();
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guard's name, if one is made for `command`.
+    fn guard(command: syn::Type) -> Option<String> {
+        let tokens = one_handler_guard(&command)?;
+        let item: syn::ItemImpl = syn::parse2(tokens).expect("an impl block");
+        match item.items.as_slice() {
+            [syn::ImplItem::Const(c)] => Some(c.ident.to_string()),
+            other => panic!("one constant expected, got {}", other.len()),
+        }
+    }
+
+    #[test]
+    fn the_guard_is_named_after_the_command() {
+        let name = "eventsmith_command_LendBook_is_handled_by_more_than_one_aggregate";
+        assert_eq!(guard(syn::parse_quote!(LendBook)).as_deref(), Some(name));
+        // However the path is spelled, the guard hangs on the one type and has one name.
+        let path = syn::parse_quote!(crate::commands::LendBook);
+        assert_eq!(guard(path).as_deref(), Some(name));
+        // As a `macro_rules!` passes a `$command:ty`.
+        let grouped = syn::Type::Group(syn::TypeGroup {
+            group_token: syn::token::Group::default(),
+            elem: Box::new(syn::parse_quote!(LendBook)),
+        });
+        assert_eq!(guard(grouped).as_deref(), Some(name));
+        assert_eq!(
+            guard(syn::parse_quote!(r#loop)).as_deref(),
+            Some("eventsmith_command_loop_is_handled_by_more_than_one_aggregate")
+        );
+    }
+
+    #[test]
+    fn a_command_that_cannot_have_an_inherent_impl_gets_no_guard() {
+        assert_eq!(guard(syn::parse_quote!(Box<LendBook>)), None);
+        assert_eq!(guard(syn::parse_quote!(<X as Y>::LendBook)), None);
+        assert_eq!(guard(syn::parse_quote!((LendBook, Other))), None);
     }
 }
