@@ -138,7 +138,7 @@ async fn metadata_flows_from_the_command_context_to_its_events() {
     .await
     .unwrap();
     app.execute(deposit("a", 1)).await.unwrap();
-    let events = app.store().read_all(1, 10).await.unwrap();
+    let events = app.store().read_all(1, 10).await.unwrap().events;
     let m = &events[1].metadata;
     assert_eq!(m.correlation_id, Some(correlation));
     assert_eq!(m.actor.as_deref(), Some("alice"));

@@ -65,7 +65,7 @@ fn ledger(store: &PgStore) -> LedgerPg {
 /// order, and each stream's total is the sum of its stored amounts.
 async fn assert_exactly_once(store: &PgStore, db: &tokio_postgres::Client) {
     let schema = store.schema();
-    let stored = store.read_all(1, usize::MAX).await.unwrap();
+    let stored = store.read_all(1, usize::MAX).await.unwrap().events;
     let rows = db
         .query(
             &format!("SELECT position, stream FROM \"{schema}\".applied ORDER BY ctid"),

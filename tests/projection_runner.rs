@@ -130,7 +130,7 @@ async fn live_with_concurrent_writers<S: EventStore>(store: S) {
         seen.windows(2).all(|w| w[0].0 < w[1].0),
         "in strictly increasing global order"
     );
-    let stored = store.read_all(1, 100_000).await.unwrap();
+    let stored = store.read_all(1, 100_000).await.unwrap().events;
     let deposits: Vec<(u64, String, u64)> = stored
         .iter()
         .filter(|e| &*e.event_type == "Deposited")
@@ -156,7 +156,7 @@ async fn restart_resumes_from_the_checkpoint<S: EventStore>(store: S) {
         .start()
         .await
         .unwrap();
-    let fifth = store.read_all(1, 100).await.unwrap()[4].global_position;
+    let fifth = store.read_all(1, 100).await.unwrap().events[4].global_position;
     first.wait_for(fifth, WAIT).await.unwrap();
     assert_eq!(first.read().seen.len(), 5);
     first.stop().await.unwrap();

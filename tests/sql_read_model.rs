@@ -45,6 +45,7 @@ async fn assert_exactly_once(store: &SqliteStore, db: &Connection) {
         .read_all(1, usize::MAX)
         .await
         .unwrap()
+        .events
         .into_iter()
         .filter(|e| &*e.event_type == "Credited")
         .map(|e| {

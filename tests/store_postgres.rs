@@ -69,7 +69,7 @@ async fn a_late_commit_is_never_skipped_by_a_follower() {
             .await
             .is_err()
     );
-    assert!(store.read_all(1, 100).await.unwrap().is_empty());
+    assert!(store.read_all(1, 100).await.unwrap().events.is_empty());
     client.batch_execute("COMMIT").await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 6 {
@@ -246,7 +246,7 @@ async fn a_schema_of_version_3_is_migrated_keeping_its_positions() {
     assert!(appended.position.unwrap() > 3);
     let all = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let all = store.read_all(1, 10).await.unwrap();
+            let all = store.read_all(1, 10).await.unwrap().events;
             if all.len() == 4 {
                 return all;
             }
@@ -322,7 +322,7 @@ async fn batches_of_two_stores_racing_on_the_same_streams_lose_nothing() {
     assert_eq!(stored, acknowledged);
     let all = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let all = b.read_all(1, 10_000).await.unwrap();
+            let all = b.read_all(1, 10_000).await.unwrap().events;
             if all.len() == tasks * appends {
                 return all;
             }
@@ -515,5 +515,31 @@ async fn a_transaction_elsewhere_delays_an_own_wake_up_only_until_it_ends() {
             .unwrap();
         assert_eq!(seen.event_id, e.event_id);
     }
+    store.drop_schema().await.unwrap();
+}
+
+/// The conformance case that pages through the global log, while a transaction elsewhere on
+/// the server (as another test's, or another application's, may be) hides the appends for a
+/// while: it reads them all once the transaction has ended, rather than taking the first
+/// empty page for the end of the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_the_log_reaches_the_head_past_a_transaction_elsewhere() {
+    let Some(store) = services::pg_store("paging").await else {
+        return;
+    };
+    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .unwrap();
+    let ends = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client.batch_execute("COMMIT").await.unwrap();
+    });
+    conformance::read_all_pagination(store.clone()).await;
+    ends.await.unwrap();
     store.drop_schema().await.unwrap();
 }

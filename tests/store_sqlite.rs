@@ -175,7 +175,7 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
 async fn concurrent_appends_are_committed_in_batches_and_all_acknowledged() {
     let (_dir, store) = temp_store();
     append_from_tasks(&store, "c", 64, 20, "{}").await;
-    let all = store.read_all(1, 10_000).await.unwrap();
+    let all = store.read_all(1, 10_000).await.unwrap().events;
     assert_eq!(all.len(), 64 * 20);
     assert!(
         all.iter()
@@ -206,7 +206,7 @@ async fn the_wal_stays_bounded_under_a_steady_stream_of_appends() {
         "the WAL grew to {wal_bytes} bytes (database file: {db_bytes} bytes)"
     );
     assert_eq!(
-        store.read_all(1, 200_000).await.unwrap().len() as u64,
+        store.read_all(1, 200_000).await.unwrap().events.len() as u64,
         TASKS * EACH
     );
 }
@@ -219,12 +219,12 @@ async fn a_dropped_store_closes_its_file() {
     let path = dir.path().join("events.db");
     let store = SqliteStore::open(&path).unwrap();
     append_from_tasks(&store, "d", 16, 10, "{}").await;
-    assert_eq!(store.read_all(1, 1_000).await.unwrap().len(), 160);
+    assert_eq!(store.read_all(1, 1_000).await.unwrap().events.len(), 160);
     drop(store);
     assert!(
         !dir.path().join("events.db-wal").exists(),
         "a connection of the dropped store is still open"
     );
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.read_all(1, 1_000).await.unwrap().len(), 160);
+    assert_eq!(store.read_all(1, 1_000).await.unwrap().events.len(), 160);
 }

@@ -187,7 +187,7 @@ async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
     let names = eventsmith::stored_names::<Deposits>();
     assert_eq!(names, ["MoneyDeposited", "FundsDeposited"]);
     let mut deposits = Deposits::default();
-    for recorded in store.read_all(0, 1000).await.unwrap() {
+    for recorded in store.read_all(0, 1000).await.unwrap().events {
         let handled = deposits.handle(&JsonCodec, &recorded, &mut ()).unwrap();
         assert_eq!(handled, names.contains(&&*recorded.event_type));
     }

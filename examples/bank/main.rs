@@ -16,7 +16,7 @@ use crate::domain::{BankAccount, BankError, Deposit, OpenAccount, Withdraw};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::var("EVENTSMITH_BANK_DB").unwrap_or_else(|_| "bank.db".to_owned());
     let store = SqliteStore::open(&path)?;
-    let earlier = store.read_all(1, usize::MAX).await?.len();
+    let earlier = store.read_all(1, usize::MAX).await?.events.len();
     println!("store {path}: {earlier} events from earlier runs");
     let app = App::new(store)?;
     // The read side: rebuilt from the log, then kept up to date as commands append.
@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\nstored events:");
-    for event in app.store().read_all(1, usize::MAX).await? {
+    for event in app.store().read_all(1, usize::MAX).await?.events {
         let meta = &event.metadata;
         println!(
             "  #{} {} v{} {} {} at {}\n      id {} correlation {} causation {} actor {}",

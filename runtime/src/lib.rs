@@ -74,8 +74,8 @@ pub use crate::registry::{
 };
 pub use crate::shape::ShapeError;
 pub use crate::store::{
-    AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion, FilteredRead,
-    InMemoryStore, Snapshot, StoreError, StreamTurn, Subscription,
+    AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion, InMemoryStore,
+    Page, Snapshot, StoreError, StreamTurn, Subscription,
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
-    StoreError, filtered,
+    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
+    page,
 };
 use crate::envelope::{NewEvent, RecordedEvent};
 
@@ -223,21 +223,19 @@ impl EventStore for InMemoryStore {
             .collect())
     }
 
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Page, StoreError> {
         let log = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
-        Ok(log
+        let head = log.events.last().map_or(0, |e| e.global_position);
+        let events = log
             .events
             .get(start..)
             .unwrap_or_default()
             .iter()
             .take(limit)
             .cloned()
-            .collect())
+            .collect();
+        Ok(page(events, limit, from_position, head))
     }
 
     async fn read_all_filtered(
@@ -245,7 +243,7 @@ impl EventStore for InMemoryStore {
         from_position: u64,
         names: &[&str],
         limit: usize,
-    ) -> Result<FilteredRead, StoreError> {
+    ) -> Result<Page, StoreError> {
         let log = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         let head = log.events.last().map_or(0, |e| e.global_position);
@@ -258,7 +256,7 @@ impl EventStore for InMemoryStore {
             .take(limit)
             .cloned()
             .collect();
-        Ok(filtered(events, limit, from_position, head))
+        Ok(page(events, limit, from_position, head))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

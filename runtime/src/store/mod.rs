@@ -136,32 +136,43 @@ pub(crate) fn admit(
     Ok(None)
 }
 
-/// The answer to [`EventStore::read_all_filtered`]: the matching events, and how far the
-/// store looked.
+/// A page of the global log, the answer to [`EventStore::read_all`] and
+/// [`EventStore::read_all_filtered`]: the events read, and how far the store could see.
+///
+/// A short page (fewer events than asked) does not mean that the log ends there: on
+/// PostgreSQL a transaction open anywhere on the server hides the appends made after it
+/// began until it ends (see [`PgStore`](crate::PgStore)), and meanwhile reads stop short of
+/// them. `scanned_to` tells the two cases apart: a reader waiting for a position (an
+/// append's [`Appended::position`], or what [`EventStore::current_head`] reported) has read
+/// everything up to it once `scanned_to` reaches it, and until then an empty page only means
+/// that nothing more is visible yet.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FilteredRead {
-    /// The events whose name matched, in global order.
+pub struct Page {
+    /// The events read (only those whose name matched, for a filtered read), in global order.
     pub events: Vec<RecordedEvent>,
-    /// Every position up to this one has been considered (0 when none has): a reader that
-    /// handled `events` may move its checkpoint here, past events of other names. It never
-    /// passes a position a later reader could still see appear.
+    /// Every position from the one asked for up to this one has been considered (0 when none
+    /// has): a full page claims up to its last event, a short one up to the highest position
+    /// the store could see. A reader that handled `events` may move its checkpoint here,
+    /// past events of other names and gaps between positions. It never passes a position a
+    /// later reader could still see appear.
     pub scanned_to: u64,
 }
 
-/// The answer of a SQL backend's filtered read: `events` came from positions `from..=head`
-/// (at most `limit` of them). A full page claims only up to its last event.
-pub(crate) fn filtered(
+/// The page of a backend's read: `events` came from positions `from..=head` (at most `limit`
+/// of them), `head` being the highest position it could see. A full page claims only up to
+/// its last event.
+pub(crate) fn page(
     events: Vec<RecordedEvent>,
     limit: usize,
     from_position: u64,
     head: u64,
-) -> FilteredRead {
+) -> Page {
     let scanned_to = match events.last() {
         Some(last) if events.len() >= limit => last.global_position,
         _ if limit == 0 => from_position.saturating_sub(1).min(head),
         _ => head,
     };
-    FilteredRead { events, scanned_to }
+    Page { events, scanned_to }
 }
 
 /// An aggregate's state at a stream version, serialized, so that loading it need not replay
@@ -230,19 +241,54 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
 
     /// Up to `limit` events of every stream with global positions from `from_position` on, in
-    /// global order.
+    /// global order, and how far the store could see ([`Page::scanned_to`]).
+    ///
+    /// A short or empty page is not the end of the log: on PostgreSQL, appends stay hidden
+    /// while a transaction that began before them runs anywhere on the server. To read
+    /// everything up to a position `p` (an append's, or [`current_head`]'s), read pages from
+    /// `scanned_to + 1` until `scanned_to >= p`.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), eventsmith::StoreError> {
+    /// use eventsmith::{AppendOutcome, EventStore, ExpectedVersion, InMemoryStore, NewEvent};
+    ///
+    /// let store = InMemoryStore::new();
+    /// let events = (0..5).map(|_| NewEvent::new("Opened", 1, b"{}".to_vec(), Default::default()));
+    /// let AppendOutcome::Appended(written) =
+    ///     store.append("account-1", ExpectedVersion::NoStream, events.collect(), None).await?
+    /// else {
+    ///     unreachable!("no idempotency key")
+    /// };
+    /// let last = written.position.expect("events were written");
+    /// let (mut from, mut read) = (1, Vec::new());
+    /// loop {
+    ///     let page = store.read_all(from, 2).await?;
+    ///     read.extend(page.events);
+    ///     if page.scanned_to >= last {
+    ///         break;
+    ///     }
+    ///     // Short of `last` (on PostgreSQL, while a transaction elsewhere hides the rest):
+    ///     // read on from where the store could see to, after a pause if nothing came.
+    ///     from = page.scanned_to + 1;
+    /// }
+    /// assert_eq!(read.len(), 5);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
     ///
     /// # Errors
     /// From the backend.
+    ///
+    /// [`current_head`]: EventStore::current_head
     fn read_all(
         &self,
         from_position: u64,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 
     /// Up to `limit` events whose stored name is one of `names`, with global positions from
     /// `from_position` on, in global order; the store filters before anything is decoded.
-    /// [`FilteredRead::scanned_to`] tells how far the scan went, so that a consumer of a few
+    /// [`Page::scanned_to`] tells how far the scan went, so that a consumer of a few
     /// rare names can advance past the events it does not need.
     ///
     /// # Errors
@@ -252,7 +298,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         from_position: u64,
         names: &[&str],
         limit: usize,
-    ) -> impl Future<Output = Result<FilteredRead, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
 
     /// The stream's current version, 0 when it does not exist.
     ///

@@ -53,10 +53,11 @@ impl<S: EventStore> Subscription<S> {
             // Mark the head as seen before reading, so an append after the read wakes us.
             // Stores raise the head only after the events below it are readable.
             self.head.borrow_and_update();
-            let batch = self.store.read_all(self.next_position, BATCH).await?;
-            if let Some(last) = batch.last() {
-                self.next_position = last.global_position + 1;
-                self.buffer.extend(batch);
+            let page = self.store.read_all(self.next_position, BATCH).await?;
+            // Past the page's events, and past the gaps up to what the store could see.
+            self.next_position = self.next_position.max(page.scanned_to + 1);
+            if !page.events.is_empty() {
+                self.buffer.extend(page.events);
                 continue;
             }
             if self.head.changed().await.is_err() {

@@ -68,6 +68,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                 .read_all(letter.position, 1)
                 .await
                 .map_err(store_error::<P>)?
+                .events
                 .into_iter()
                 .find(|e| e.global_position == letter.position)
                 .ok_or_else(|| {

@@ -23,8 +23,8 @@ use tokio_postgres::error::SqlState;
 use super::columns::{appended, sql_int as int};
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
-    StoreError, filtered,
+    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
+    page,
 };
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
@@ -270,6 +270,58 @@ impl Inner {
         Ok(client.query_one(&stmt, &[]).await.map_err(pg_error)?.get(0))
     }
 
+    /// A page of the global log (of the events named `names`, if given), in one statement:
+    /// the visible head (see [`Inner::visible_head`]) bounds the rows and is the short
+    /// page's `scanned_to`, both from the same snapshot.
+    async fn read_page(
+        &self,
+        from_position: u64,
+        names: Option<&[&str]>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let filter = if names.is_some() {
+            "AND event_type = ANY($3)"
+        } else {
+            ""
+        };
+        // Without events, the one row has only the head (and NULLs where an event would be).
+        // The rows come in the subquery's order, but only an outer ORDER BY would promise
+        // it, and for that the server sorts the whole page again: they are sorted here
+        // instead, one pass when they are in order.
+        let sql = format!(
+            "WITH visible AS (
+                SELECT coalesce(max(position), 0) AS head FROM {events}
+                WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+            )
+            SELECT e.*, visible.head FROM visible LEFT JOIN LATERAL (
+                SELECT {columns} FROM {events}
+                WHERE position >= $1 AND position <= visible.head {filter}
+                ORDER BY position LIMIT $2
+            ) e ON true",
+            events = self.names.events,
+            columns = rows::COLUMNS,
+        );
+        let (from, limit_n) = (int(from_position), int(limit));
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&from, &limit_n];
+        if let Some(names) = &names {
+            params.push(names);
+        }
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        let rows = client.query(&stmt, &params).await.map_err(pg_error)?;
+        let Some(first) = rows.first() else {
+            return Err(StoreError::Backend("the page read answered no row".into()));
+        };
+        let unreadable = |e: tokio_postgres::Error| StoreError::Backend(e.into());
+        let head: i64 = first.try_get(rows::COLUMN_COUNT).map_err(unreadable)?;
+        let mut events = match first.try_get::<_, Option<i64>>(0).map_err(unreadable)? {
+            Some(_) => rows::all(&rows)?,
+            None => Vec::new(),
+        };
+        events.sort_by_key(|e| e.global_position);
+        Ok(page(events, limit, from_position, head.unsigned_abs()))
+    }
+
     async fn query_events(
         &self,
         sql: &str,
@@ -384,45 +436,20 @@ impl EventStore for PgStore {
 
     /// Events of transactions older than every transaction still running: a position is
     /// returned only once every lower position is either visible or never will be.
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM {} WHERE position >= $1 AND tx < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY position LIMIT $2",
-            rows::COLUMNS,
-            self.inner.names.events
-        );
-        self.inner
-            .query_events(&sql, &[&int(from_position), &int(limit)])
-            .await
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Page, StoreError> {
+        self.inner.read_page(from_position, None, limit).await
     }
 
-    /// Bounded by the highest position of a transaction older than every transaction still
-    /// running (as `read_all`), so the scan never claims a position a late commit could fill.
+    /// Bounded like `read_all`, so the scan never claims a position a late commit could fill.
     async fn read_all_filtered(
         &self,
         from_position: u64,
         names: &[&str],
         limit: usize,
-    ) -> Result<FilteredRead, StoreError> {
-        let client = self.inner.client().await?;
-        let head = self.inner.visible_head(&client).await?;
-        let sql = format!(
-            "SELECT {} FROM {} WHERE position >= $1 AND position <= $2 AND event_type = ANY($3)
-             ORDER BY position LIMIT $4",
-            rows::COLUMNS,
-            self.inner.names.events
-        );
-        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
-        let rows = client
-            .query(&stmt, &[&int(from_position), &head, &names, &int(limit)])
+    ) -> Result<Page, StoreError> {
+        self.inner
+            .read_page(from_position, Some(names), limit)
             .await
-            .map_err(pg_error)?;
-        let events = rows::all(&rows)?;
-        Ok(filtered(events, limit, from_position, head.unsigned_abs()))
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {

@@ -14,6 +14,9 @@ use crate::store::columns::{SharedNames, corrupt, non_negative};
 /// The columns [`recorded`] reads, in order.
 pub(crate) const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, recorded_at, payload, metadata";
 
+/// How many columns [`COLUMNS`] names: a query's next column is at this index.
+pub(crate) const COLUMN_COUNT: usize = 9;
+
 /// One row, or the reason it is unreadable. Strings repeated across rows come from `shared`.
 pub(crate) fn recorded(row: &Row, shared: &mut SharedNames) -> Result<RecordedEvent, StoreError> {
     let stream: &str = row
@@ -61,4 +64,12 @@ pub(crate) fn all(rows: &[Row]) -> Result<Vec<RecordedEvent>, StoreError> {
 fn empty_metadata() -> Arc<Metadata> {
     static EMPTY: std::sync::OnceLock<Arc<Metadata>> = std::sync::OnceLock::new();
     Arc::clone(EMPTY.get_or_init(Arc::default))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_column_count_counts_the_columns() {
+        assert_eq!(super::COLUMNS.split(", ").count(), super::COLUMN_COUNT);
+    }
 }

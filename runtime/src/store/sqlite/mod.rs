@@ -26,8 +26,8 @@ use self::writer::{Put, Write, Writer};
 use super::columns::{SharedNames, sql_int};
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, FilteredRead, Snapshot,
-    StoreError, filtered,
+    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
+    page,
 };
 use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
 
@@ -378,21 +378,24 @@ impl EventStore for SqliteStore {
         .await
     }
 
-    async fn read_all(
-        &self,
-        from_position: u64,
-        limit_n: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, from_position: u64, limit_n: usize) -> Result<Page, StoreError> {
         self.read(move |conn| {
+            // Bounded by the head read first, as in `read_all_filtered`: a short page then
+            // claims no position that an append committed in between could fill.
+            let head: i64 = conn
+                .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                .map_err(backend_error)?;
             let sql = format!(
-                "SELECT {} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2",
+                "SELECT {} FROM events WHERE position >= ?1 AND position <= ?2 ORDER BY position LIMIT ?3",
                 rows::COLUMNS
             );
-            query_events(
+            let events = query_events(
                 conn,
                 &sql,
-                params![sql_int(from_position), sql_int(limit_n)],
-            )
+                params![sql_int(from_position), head, sql_int(limit_n)],
+            )?;
+            Ok(page(events, limit_n, from_position, head.unsigned_abs()))
         })
         .await
     }
@@ -402,7 +405,7 @@ impl EventStore for SqliteStore {
         from_position: u64,
         names: &[&str],
         limit: usize,
-    ) -> Result<FilteredRead, StoreError> {
+    ) -> Result<Page, StoreError> {
         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
         self.read(move |conn| {
             // The writer commits positions in order: everything up to the highest committed
@@ -429,7 +432,7 @@ impl EventStore for SqliteStore {
             } else {
                 query_events(conn, &sql, params.as_slice())?
             };
-            Ok(filtered(events, limit, from_position, head.unsigned_abs()))
+            Ok(page(events, limit, from_position, head.unsigned_abs()))
         })
         .await
     }
