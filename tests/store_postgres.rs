@@ -518,15 +518,24 @@ async fn a_transaction_elsewhere_delays_an_own_wake_up_only_until_it_ends() {
     store.drop_schema().await.unwrap();
 }
 
-/// The conformance case that pages through the global log, while a transaction elsewhere on
-/// the server (as another test's, or another application's, may be) hides the appends for a
-/// while: it reads them all once the transaction has ended, rather than taking the first
-/// empty page for the end of the log.
+/// The conformance cases that read the global log after appending (page by page, and
+/// filtered), while a transaction elsewhere on the server (as another test's, or another
+/// application's, may be) hides the appends for a while: they read them all once it has
+/// ended, rather than taking the first empty or short page for the end of the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paging_the_log_reaches_the_head_past_a_transaction_elsewhere() {
+async fn reading_the_log_reaches_the_head_past_a_transaction_elsewhere() {
     let Some(store) = services::pg_store("paging").await else {
         return;
     };
+    hidden_for_a_while(conformance::read_all_pagination(store.clone())).await;
+    store.drop_schema().await.unwrap();
+    let store = services::pg_store("paging").await.unwrap();
+    hidden_for_a_while(conformance::filtered_reads(store.clone())).await;
+    store.drop_schema().await.unwrap();
+}
+
+/// Runs `case` while a transaction elsewhere on the server, begun before it, runs for 300 ms.
+async fn hidden_for_a_while(case: impl Future<Output = ()>) {
     let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -539,7 +548,6 @@ async fn paging_the_log_reaches_the_head_past_a_transaction_elsewhere() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         client.batch_execute("COMMIT").await.unwrap();
     });
-    conformance::read_all_pagination(store.clone()).await;
+    case.await;
     ends.await.unwrap();
-    store.drop_schema().await.unwrap();
 }

@@ -45,6 +45,26 @@ async fn append<S: EventStore>(
     }
 }
 
+/// Waits for [`EventStore::current_head`] to cover an append that returned `last`, and
+/// answers it: on PostgreSQL appends stay hidden from readers while any transaction that
+/// began before them runs anywhere on the server (a test running beside this one may hold
+/// one open). Reads that expect to see everything appended wait for this first.
+async fn head_covering<S: EventStore>(store: &S, last: u64) -> u64 {
+    let head = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let head = store.current_head().await.unwrap();
+            if head >= last {
+                return head;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the current head reaches the appends");
+    assert_eq!(head, last, "the head covers the appends, and no more");
+    head
+}
+
 /// Runs every check, each on a fresh store.
 pub(crate) async fn run_all<S, F, Fut>(make: F)
 where
