@@ -551,3 +551,26 @@ async fn hidden_for_a_while(case: impl Future<Output = ()>) {
     case.await;
     ends.await.unwrap();
 }
+
+/// A NUL byte in the schema name or the table prefix is refused before connecting.
+#[tokio::test]
+async fn a_nul_byte_in_the_schema_or_prefix_is_an_invalid_request() {
+    let url = services::pg_url();
+    for (options, field) in [
+        (
+            eventsmith::PgOptions::default().schema("es_\0nul"),
+            "the schema name",
+        ),
+        (
+            eventsmith::PgOptions::default().table_prefix("p\0_"),
+            "the table prefix",
+        ),
+    ] {
+        match PgStore::connect_with(&url, options).await {
+            Err(StoreError::Invalid(message)) => {
+                assert_eq!(message, format!("{field} contains a NUL byte"));
+            }
+            other => panic!("expected an invalid request naming {field}, got {other:?}"),
+        }
+    }
+}

@@ -80,6 +80,7 @@ where
     subscription_catch_up_then_live(make().await).await;
     large_payloads(make().await).await;
     hostile_stream_names(make().await).await;
+    nul_bytes_are_refused(make().await).await;
     idempotency_keys(make().await).await;
     snapshots(make().await).await;
     checkpoints(make().await).await;

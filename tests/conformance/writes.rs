@@ -197,6 +197,172 @@ pub(crate) async fn hostile_stream_names<S: EventStore>(store: S) {
     }
 }
 
+/// A NUL byte cannot be kept in PostgreSQL's text or jsonb, so no backend keeps one where
+/// PostgreSQL stores text: a stream id, an event name, an idempotency key, a metadata string,
+/// a consumer name or a dead letter's fields with one is an invalid request that names the
+/// field, on every backend alike (a log written on one moves to another), and nothing is
+/// written. Payloads are bytes and keep theirs.
+pub(crate) async fn nul_bytes_are_refused<S: EventStore>(store: S) {
+    fn invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, field: &str) {
+        match result {
+            Err(StoreError::Invalid(message)) => assert!(
+                message.contains(field) && message.contains("NUL byte"),
+                "the message names {field:?}: {message}"
+            ),
+            other => panic!("expected an invalid request naming {field:?}, got {other:?}"),
+        }
+    }
+    let with = |metadata: Metadata| NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::new(metadata));
+    let plain = || with(Metadata::default());
+    let append = |stream: &'static str, events: Vec<NewEvent>, key: Option<&'static str>| {
+        store.append(stream, ExpectedVersion::Any, events, key)
+    };
+
+    invalid(
+        append("nul\0stream", vec![plain()], None).await,
+        "the stream id",
+    );
+    let mut named = plain();
+    named.event_type = "Test\0ed".into();
+    invalid(
+        append("nul", vec![plain(), named], None).await,
+        "the name of event 2",
+    );
+    for (metadata, field) in [
+        (
+            Metadata {
+                actor: Some("al\0ice".into()),
+                ..Metadata::default()
+            },
+            "the actor",
+        ),
+        (
+            Metadata {
+                tenant: Some("\0".into()),
+                ..Metadata::default()
+            },
+            "the tenant",
+        ),
+        (
+            Metadata {
+                source: Some("tests\0".into()),
+                ..Metadata::default()
+            },
+            "the source",
+        ),
+        (
+            Metadata {
+                headers: [("k\0".to_owned(), "v".to_owned())].into(),
+                ..Metadata::default()
+            },
+            "the name of a header",
+        ),
+        (
+            Metadata {
+                headers: [("k".to_owned(), "v\0".to_owned())].into(),
+                ..Metadata::default()
+            },
+            "the header \"k\"",
+        ),
+    ] {
+        invalid(append("nul", vec![with(metadata)], None).await, field);
+    }
+    invalid(
+        append("nul", vec![plain()], Some("key\0")).await,
+        "the idempotency key",
+    );
+    invalid(
+        append("nul", Vec::new(), Some("\0")).await,
+        "the idempotency key",
+    );
+    assert_eq!(
+        store.stream_version("nul").await.unwrap(),
+        0,
+        "nothing written"
+    );
+    assert_eq!(store.current_head().await.unwrap(), 0, "nothing written");
+
+    // Asking about what cannot be stored is refused the same way.
+    let stream = "nul\0stream";
+    invalid(store.read_stream(stream, 1, 10).await, "the stream id");
+    invalid(store.stream_version(stream).await, "the stream id");
+    invalid(store.idempotency_record(stream, "k").await, "the stream id");
+    invalid(
+        store.idempotency_record("nul", "k\0").await,
+        "the idempotency key",
+    );
+    invalid(store.load_snapshot(stream).await, "the stream id");
+    let snapshot = eventsmith::Snapshot {
+        stream_version: 1,
+        snapshot_version: 1,
+        payload: Arc::from(&b"{}"[..]),
+        taken_at: eventsmith::Timestamp::from_micros(0),
+    };
+    invalid(store.save_snapshot(stream, snapshot).await, "the stream id");
+    invalid(
+        store
+            .read_all_filtered(1, &["Tested", "Test\0ed"], 10)
+            .await,
+        "an event name",
+    );
+    invalid(
+        store.save_checkpoint("con\0sumer", 1).await,
+        "the consumer name",
+    );
+    invalid(
+        store.load_checkpoint("con\0sumer").await,
+        "the consumer name",
+    );
+    invalid(store.dead_letters("con\0sumer").await, "the consumer name");
+    invalid(store.release("con\0sumer", 1).await, "the consumer name");
+    let letter = eventsmith::DeadLetter {
+        position: 1,
+        stream_id: "acc-1".to_owned(),
+        stream_version: 1,
+        event_type: "Tested".to_owned(),
+        reason: "boom".to_owned(),
+        attempts: 1,
+        parked_at: eventsmith::Timestamp::from_micros(0),
+    };
+    invalid(
+        store.park("con\0sumer", letter.clone()).await,
+        "the consumer name",
+    );
+    for (letter, field) in [
+        (
+            eventsmith::DeadLetter {
+                stream_id: "acc\0".to_owned(),
+                ..letter.clone()
+            },
+            "the stream id",
+        ),
+        (
+            eventsmith::DeadLetter {
+                event_type: "\0".to_owned(),
+                ..letter.clone()
+            },
+            "the event name",
+        ),
+        (
+            eventsmith::DeadLetter {
+                reason: "bo\0om".to_owned(),
+                ..letter.clone()
+            },
+            "the reason",
+        ),
+    ] {
+        invalid(store.park("balances", letter).await, field);
+    }
+    assert!(store.dead_letters("balances").await.unwrap().is_empty());
+
+    // A payload is bytes: NUL bytes in it round-trip.
+    let payload = b"\0{\"a\":\"\\u0000\"}\0".to_vec();
+    let e = NewEvent::new("Tested", 1, payload.clone(), Arc::default());
+    append("nul", vec![e], None).await.unwrap();
+    let read = store.read_stream("nul", 1, 10).await.unwrap();
+    assert_eq!(&*read[0].payload, &payload[..]);
+}
+
 /// Stream names that break naive stores.
 pub(crate) fn hostile_names() -> Vec<String> {
     vec![

@@ -188,7 +188,7 @@ impl EventStore for InMemoryStore {
         events: Vec<NewEvent>,
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        super::check_stream_id(stream)?;
+        super::check_append(stream, &events, idempotency_key)?;
         self.append_now(stream, expected, events, idempotency_key)
     }
 
@@ -197,6 +197,8 @@ impl EventStore for InMemoryStore {
         stream: &str,
         key: &str,
     ) -> Result<Option<Appended>, StoreError> {
+        super::check_stream(stream)?;
+        super::check_key(key)?;
         Ok(self
             .read()
             .streams
@@ -210,6 +212,7 @@ impl EventStore for InMemoryStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        super::check_stream(stream)?;
         let log = self.read();
         let Some(s) = log.streams.get(stream) else {
             return Ok(Vec::new());
@@ -244,6 +247,7 @@ impl EventStore for InMemoryStore {
         names: &[&str],
         limit: usize,
     ) -> Result<Page, StoreError> {
+        super::check_names(names)?;
         let log = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
         let head = log.events.last().map_or(0, |e| e.global_position);
@@ -260,6 +264,7 @@ impl EventStore for InMemoryStore {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        super::check_stream(stream)?;
         Ok(self
             .read()
             .streams
@@ -277,6 +282,7 @@ impl EventStore for InMemoryStore {
     }
 
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        super::check_stream(stream)?;
         let mut log = self.write();
         let newer = log
             .snapshots
@@ -289,19 +295,23 @@ impl EventStore for InMemoryStore {
     }
 
     async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        super::check_stream(stream)?;
         Ok(self.read().snapshots.get(stream).cloned())
     }
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        super::check_consumer(name)?;
         self.write().checkpoints.insert(name.to_owned(), position);
         Ok(())
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        super::check_consumer(name)?;
         Ok(self.read().checkpoints.get(name).copied())
     }
 
     async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
+        super::check_letter(name, &letter)?;
         self.write()
             .dead_letters
             .entry(name.to_owned())
@@ -311,6 +321,7 @@ impl EventStore for InMemoryStore {
     }
 
     async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        super::check_consumer(name)?;
         Ok(self
             .read()
             .dead_letters
@@ -320,6 +331,7 @@ impl EventStore for InMemoryStore {
     }
 
     async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        super::check_consumer(name)?;
         if let Some(letters) = self.write().dead_letters.get_mut(name) {
             letters.remove(&position);
         }

@@ -190,6 +190,8 @@ impl PgStore {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
+        super::check_text(&options.schema, || "the schema name".to_owned())?;
+        super::check_text(&options.table_prefix, || "the table prefix".to_owned())?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -396,7 +398,7 @@ impl EventStore for PgStore {
         events: Vec<NewEvent>,
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        crate::store::check_stream_id(stream)?;
+        crate::store::check_append(stream, &events, idempotency_key)?;
         append::append(&self.inner, stream, expected, events, idempotency_key).await
     }
 
@@ -405,6 +407,8 @@ impl EventStore for PgStore {
         stream: &str,
         key: &str,
     ) -> Result<Option<Appended>, StoreError> {
+        crate::store::check_stream(stream)?;
+        crate::store::check_key(key)?;
         let client = self.inner.client().await?;
         let sql = format!(
             "SELECT version, count, position FROM {} WHERE stream_id = $1 AND key = $2",
@@ -424,6 +428,7 @@ impl EventStore for PgStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        crate::store::check_stream(stream)?;
         let sql = format!(
             "SELECT {} FROM {} WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3",
             rows::COLUMNS,
@@ -447,12 +452,14 @@ impl EventStore for PgStore {
         names: &[&str],
         limit: usize,
     ) -> Result<Page, StoreError> {
+        crate::store::check_names(names)?;
         self.inner
             .read_page(from_position, Some(names), limit)
             .await
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        crate::store::check_stream(stream)?;
         let client = self.inner.client().await?;
         let sql = format!(
             "SELECT coalesce(max(stream_version), 0) FROM {} WHERE stream_id = $1",
@@ -482,6 +489,7 @@ impl EventStore for PgStore {
     }
 
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        crate::store::check_stream(stream)?;
         let client = self.inner.client().await?;
         let sql = format!(
             "INSERT INTO {t} (stream_id, snapshot_version, stream_version, payload, taken_at)
@@ -514,6 +522,7 @@ impl EventStore for PgStore {
     }
 
     async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        crate::store::check_stream(stream)?;
         let client = self.inner.client().await?;
         let sql = format!(
             "SELECT snapshot_version, stream_version, payload, taken_at FROM {} WHERE stream_id = $1",
@@ -533,26 +542,31 @@ impl EventStore for PgStore {
     }
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        crate::store::check_consumer(name)?;
         let client = self.inner.client().await?;
         consumers::save_checkpoint(&client, &self.inner.names, name, position).await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        crate::store::check_consumer(name)?;
         let client = self.inner.client().await?;
         consumers::load_checkpoint(&client, &self.inner.names, name).await
     }
 
     async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
+        crate::store::check_letter(name, &letter)?;
         let client = self.inner.client().await?;
         consumers::park(&client, &self.inner.names, name, &letter).await
     }
 
     async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        crate::store::check_consumer(name)?;
         let client = self.inner.client().await?;
         consumers::dead_letters(&client, &self.inner.names, name).await
     }
 
     async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        crate::store::check_consumer(name)?;
         let client = self.inner.client().await?;
         consumers::release(&client, &self.inner.names, name, position).await
     }

@@ -338,7 +338,7 @@ impl EventStore for SqliteStore {
         events: Vec<NewEvent>,
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        crate::store::check_stream_id(stream)?;
+        crate::store::check_append(stream, &events, idempotency_key)?;
         let stream = stream.to_owned();
         let key = idempotency_key.map(str::to_owned);
         self.write(|reply| Write::Append {
@@ -356,6 +356,8 @@ impl EventStore for SqliteStore {
         stream: &str,
         key: &str,
     ) -> Result<Option<Appended>, StoreError> {
+        crate::store::check_stream(stream)?;
+        crate::store::check_key(key)?;
         let (stream, key) = (stream.to_owned(), key.to_owned());
         self.read(move |conn| writer::idempotency_record(conn, &stream, &key))
             .await
@@ -367,6 +369,7 @@ impl EventStore for SqliteStore {
         from_version: u64,
         limit_n: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        crate::store::check_stream(stream)?;
         let stream = stream.to_owned();
         self.read(move |conn| {
             let sql = format!(
@@ -406,6 +409,7 @@ impl EventStore for SqliteStore {
         names: &[&str],
         limit: usize,
     ) -> Result<Page, StoreError> {
+        crate::store::check_names(names)?;
         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
         self.read(move |conn| {
             // The writer commits positions in order: everything up to the highest committed
@@ -438,6 +442,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
+        crate::store::check_stream(stream)?;
         let stream = stream.to_owned();
         self.read(move |conn| writer::stored_version(conn, &stream))
             .await
@@ -456,6 +461,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
+        crate::store::check_stream(stream)?;
         let stream = stream.to_owned();
         self.write(|reply| Write::Put {
             put: Put::Snapshot { stream, snapshot },
@@ -465,6 +471,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        crate::store::check_consumer(name)?;
         let name = name.to_owned();
         self.write(|reply| Write::Put {
             put: Put::Checkpoint { name, position },
@@ -474,6 +481,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        crate::store::check_consumer(name)?;
         let name = name.to_owned();
         self.read(move |conn| {
             conn.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")
@@ -487,6 +495,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
+        crate::store::check_stream(stream)?;
         let stream = stream.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(
@@ -509,6 +518,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn park(&self, name: &str, letter: DeadLetter) -> Result<(), StoreError> {
+        crate::store::check_letter(name, &letter)?;
         let name = name.to_owned();
         self.write(|reply| Write::Put {
             put: Put::Park { name, letter },
@@ -518,12 +528,14 @@ impl EventStore for SqliteStore {
     }
 
     async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        crate::store::check_consumer(name)?;
         let name = name.to_owned();
         self.read(move |conn| dead_letters::dead_letters(conn, &name))
             .await
     }
 
     async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        crate::store::check_consumer(name)?;
         let name = name.to_owned();
         self.write(|reply| Write::Put {
             put: Put::Release { name, position },
