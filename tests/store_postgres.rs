@@ -552,6 +552,51 @@ async fn hidden_for_a_while(case: impl Future<Output = ()>) {
     ends.await.unwrap();
 }
 
+/// A server error is one line: PostgreSQL's DETAIL and HINT, and any line breaks within
+/// them, are joined into the message with "; ".
+#[tokio::test]
+async fn a_server_error_with_detail_and_hint_is_one_line() {
+    let Some(store) = services::pg_store("one_line").await else {
+        return;
+    };
+    let schema = store_schema(&store).await;
+    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!(
+            "CREATE FUNCTION \"{schema}\".refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 RAISE EXCEPTION 'refused by a trigger'
+                     USING DETAIL = E'the first line\\nthe second line',
+                           HINT = 'drop the trigger';
+             END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON \"{schema}\".events
+                 FOR EACH ROW EXECUTE FUNCTION \"{schema}\".refuse();"
+        ))
+        .await
+        .unwrap();
+    // One event (written in a batch of appends) and two (an append of its own).
+    for (i, n) in [1, 2].into_iter().enumerate() {
+        let events = (0..n).map(|_| conformance::event("Tested", "{}")).collect();
+        let err = store
+            .append(&format!("refused-{i}"), ExpectedVersion::Any, events, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(!message.contains('\n'), "one line: {message:?}");
+        assert!(
+            message.ends_with(
+                "ERROR: refused by a trigger; DETAIL: the first line; the second line; HINT: drop the trigger"
+            ),
+            "{message}"
+        );
+    }
+    store.drop_schema().await.unwrap();
+}
+
 /// A NUL byte in the schema name or the table prefix is refused before connecting.
 #[tokio::test]
 async fn a_nul_byte_in_the_schema_or_prefix_is_an_invalid_request() {

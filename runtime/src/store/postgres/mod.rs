@@ -4,12 +4,14 @@ mod announce;
 mod append;
 mod batch;
 mod consumers;
+mod failure;
 mod listen;
 mod read_model;
 mod rows;
 mod schema;
 mod turns;
 
+pub(crate) use self::failure::pg_error;
 pub use self::read_model::{PgConnection, PgReadModel};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,7 +20,6 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::watch;
 use tokio_postgres::NoTls;
-use tokio_postgres::error::SqlState;
 
 use super::columns::{appended, sql_int as int};
 use super::head::Head;
@@ -128,6 +129,8 @@ impl Names {
 ///   polling fallback.
 /// - A lost connection is [`StoreError::Unavailable`] (retriable); the pool replaces broken
 ///   connections once the server is back.
+/// - A server error's message is one line, the server's DETAIL and HINT joined to it with
+///   "; ".
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), eventsmith::StoreError> {
@@ -314,7 +317,7 @@ impl Inner {
         let Some(first) = rows.first() else {
             return Err(StoreError::Backend("the page read answered no row".into()));
         };
-        let unreadable = |e: tokio_postgres::Error| StoreError::Backend(e.into());
+        let unreadable = failure::backend_error;
         let head: i64 = first.try_get(rows::COLUMN_COUNT).map_err(unreadable)?;
         let mut events = match first.try_get::<_, Option<i64>>(0).map_err(unreadable)? {
             Some(_) => rows::all(&rows)?,
@@ -341,45 +344,6 @@ async fn pool_client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreErro
         deadpool_postgres::PoolError::Backend(e) => pg_error(e),
         other => StoreError::Unavailable(other.into()),
     })
-}
-
-/// Connection failures and server shutdowns are retriable; everything else is the backend's.
-pub(crate) fn pg_error(e: tokio_postgres::Error) -> StoreError {
-    let retriable = e.is_closed()
-        || e.code().is_none_or(|code| {
-            code.code().starts_with("08")
-                || *code == SqlState::ADMIN_SHUTDOWN
-                || *code == SqlState::CRASH_SHUTDOWN
-                || *code == SqlState::CANNOT_CONNECT_NOW
-                || *code == SqlState::TOO_MANY_CONNECTIONS
-                || *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED
-        });
-    if retriable {
-        StoreError::Unavailable(Box::new(PgFailure(e)))
-    } else {
-        StoreError::Backend(Box::new(PgFailure(e)))
-    }
-}
-
-/// A client error whose message includes the server's (tokio-postgres says only "db error"
-/// and keeps the server's words in its source).
-#[derive(Debug)]
-struct PgFailure(tokio_postgres::Error);
-
-impl std::fmt::Display for PgFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.as_db_error() {
-            Some(db) => write!(f, "{}: {db}", self.0),
-            None => self.0.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for PgFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
 }
 
 impl EventStore for PgStore {
