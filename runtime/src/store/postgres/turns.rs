@@ -54,6 +54,7 @@ pub(crate) fn permits(pool_size: usize) -> Arc<Semaphore> {
 
 /// Takes `stream`'s turn: this process's first, then the lock that orders the processes.
 pub(crate) async fn take(store: &Inner, stream: &str) -> Result<StreamTurn, StoreError> {
+    crate::store::check_stream(stream)?;
     let turn = store.turns.take(stream).await;
     let Ok(permit) = Arc::clone(&store.turn_permits).try_acquire_owned() else {
         return Ok(turn);
