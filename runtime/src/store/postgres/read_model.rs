@@ -4,6 +4,7 @@
 //! applied exactly once, across crashes and restarts.
 
 use std::future::Future;
+use std::time::Duration;
 
 use deadpool_postgres::Object;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -129,10 +130,65 @@ impl<P: Projection<Context = PgConnection> + Sync>
             ));
         }
         let client = store.inner.client().await?;
+        hold_projection(&client, &store, P::NAME).await?;
         let sink = PgReadModel {
             store: store.clone(),
             conn: PgConnection { client, handle },
         };
         Ok(Self::with_sink(store, projection, sink))
+    }
+}
+
+/// How long a runner waits for another runner of its projection to end.
+const HOLD_WAIT: Duration = Duration::from_secs(30);
+
+/// Takes the projection's session advisory lock on the connection that runs its
+/// transactions, before the runner reads its checkpoint. So two runners of one read model
+/// never run at once, in one process or several. And a runner that was killed cannot commit
+/// its last batch after its successor read the checkpoint: its session, which holds the lock,
+/// ends only after that batch's commit (or rollback) is through on the server.
+async fn hold_projection(client: &Object, store: &PgStore, name: &str) -> Result<(), StoreError> {
+    let key = format!(
+        "{}\u{1f}projection\u{1f}{name}",
+        store.inner.names.checkpoints
+    );
+    let started = tokio::time::Instant::now();
+    loop {
+        let row = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&key],
+            )
+            .await
+            .map_err(pg_error)?;
+        if row.get::<_, bool>(0) {
+            return Ok(());
+        }
+        if started.elapsed() >= HOLD_WAIT {
+            return Err(StoreError::Unavailable(
+                format!(
+                    "another runner of the read model `{name}` is still running (waited {} s)",
+                    HOLD_WAIT.as_secs()
+                )
+                .into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Drop for PgReadModel {
+    fn drop(&mut self) {
+        // The connection goes back to the pool: release the projection's lock first. If
+        // that fails the connection is broken, and its session (with the lock) is gone. With
+        // no runtime left, neither is the pool.
+        if Handle::try_current().is_err() {
+            return;
+        }
+        let client = &self.conn.client;
+        drop(
+            self.conn
+                .wait(client.batch_execute("SELECT pg_advisory_unlock_all()")),
+        );
     }
 }
