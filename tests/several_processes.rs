@@ -139,6 +139,13 @@ fn give_back(book: &str, member: &str) -> ReturnBook {
 
 // The checks, each over two handles of one store.
 
+/// `count` Apps, every other one over each handle.
+fn apps_over<S: EventStore>(a: &S, b: &S, count: usize) -> Vec<App<S>> {
+    (0..count)
+        .map(|i| App::new(if i % 2 == 0 { a.clone() } else { b.clone() }).unwrap())
+        .collect()
+}
+
 /// App A lends, App B takes the return, App A lends again: A's cached state (lent) is stale
 /// and must not be trusted for a rejection.
 async fn a_rejection_is_not_decided_on_a_stale_cache<S: EventStore>(a: S, b: S) {
@@ -171,9 +178,7 @@ async fn a_rejection_is_not_decided_on_a_stale_cache<S: EventStore>(a: S, b: S) 
 async fn thirty_two_apps_share_one_book<S: EventStore>(a: S, b: S) {
     const APPS: usize = 32;
     const ROUNDS: usize = 3;
-    let apps: Vec<App<S>> = (0..APPS)
-        .map(|i| App::new(if i % 2 == 0 { a.clone() } else { b.clone() }).unwrap())
-        .collect();
+    let apps = apps_over(&a, &b, APPS);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (i, app) in apps.into_iter().enumerate() {
@@ -230,9 +235,7 @@ async fn thirty_two_apps_share_one_book<S: EventStore>(a: S, b: S) {
 async fn sixteen_apps_never_run_out_of_attempts<S: EventStore>(a: S, b: S) {
     const APPS: usize = 16;
     const VISITS: u64 = 25;
-    let apps: Vec<App<S>> = (0..APPS)
-        .map(|i| App::new(if i % 2 == 0 { a.clone() } else { b.clone() }).unwrap())
-        .collect();
+    let apps = apps_over(&a, &b, APPS);
     let mut tasks = Vec::new();
     for app in apps {
         tasks.push(tokio::spawn(async move {
@@ -259,9 +262,7 @@ async fn sixteen_apps_never_run_out_of_attempts<S: EventStore>(a: S, b: S) {
 /// the losing interleaving (a key checked before the first commit, the state loaded after
 /// it) is a matter of timing.
 async fn one_key_from_a_hundred_callers<S: EventStore>(a: S, b: S) {
-    let apps: Vec<App<S>> = (0..4)
-        .map(|i| App::new(if i < 2 { a.clone() } else { b.clone() }).unwrap())
-        .collect();
+    let apps = apps_over(&a, &b, 4);
     for round in 0..20 {
         let book = format!("keyed-{round}");
         let mut tasks = Vec::new();
