@@ -12,6 +12,11 @@
 //! version (one read of the stream's tail, usually empty); when there were some, the command
 //! is decided again on the caught-up state. A rejected command with an idempotency key
 //! returns the outcome of the first command with that key when one was recorded meanwhile.
+//!
+//! Under contention a command that lost a race takes the stream's turn
+//! ([`EventStore::take_turn`]) and decides again when it comes, on a state caught up under
+//! the turn; while a stream's turns are in demand, new commands on it queue from the start.
+//! So the writer that just appended cannot keep winning, and nobody runs out of attempts.
 
 use std::sync::Arc;
 
