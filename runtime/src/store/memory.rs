@@ -181,6 +181,7 @@ impl EventStore for InMemoryStore {
     fn turn_contended(&self, stream: &str) -> bool {
         self.inner.turns.contended(stream)
     }
+
     async fn append(
         &self,
         stream: &str,

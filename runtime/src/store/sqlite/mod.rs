@@ -187,17 +187,13 @@ impl SqliteStore {
             .and_then(|()| conn.pragma_update(None, "journal_size_limit", 128 << 20))
             .map_err(backend_error)?;
         schema::migrate(&mut conn).map_err(|e| StoreError::Backend(e.into()))?;
-        let last: i64 = conn
-            .query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
-                r.get(0)
-            })
-            .map_err(backend_error)?;
-        let head = Arc::new(Head::new(last.unsigned_abs()));
+        let last = writer::last_position(&conn)?;
+        let head = Arc::new(Head::new(last));
         let data_version = writer::data_version(&conn)?;
         let writer = Writer {
             conn,
             head: Arc::clone(&head),
-            next_position: last.unsigned_abs() + 1,
+            next_position: last + 1,
             versions: writer::StreamVersions::default(),
             data_version,
             checkpointer: Checkpointer::start(open_writable(&path, synchronous)?)
@@ -331,6 +327,7 @@ impl EventStore for SqliteStore {
     fn turn_contended(&self, stream: &str) -> bool {
         self.inner.turns.contended(stream)
     }
+
     async fn append(
         &self,
         stream: &str,
@@ -385,10 +382,7 @@ impl EventStore for SqliteStore {
         self.read(move |conn| {
             // Bounded by the head read first, as in `read_all_filtered`: a short page then
             // claims no position that an append committed in between could fill.
-            let head: i64 = conn
-                .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
-                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-                .map_err(backend_error)?;
+            let head = writer::last_position(conn)?;
             let sql = format!(
                 "SELECT {} FROM events WHERE position >= ?1 AND position <= ?2 ORDER BY position LIMIT ?3",
                 rows::COLUMNS
@@ -396,9 +390,9 @@ impl EventStore for SqliteStore {
             let events = query_events(
                 conn,
                 &sql,
-                params![sql_int(from_position), head, sql_int(limit_n)],
+                params![sql_int(from_position), sql_int(head), sql_int(limit_n)],
             )?;
-            Ok(page(events, limit_n, from_position, head.unsigned_abs()))
+            Ok(page(events, limit_n, from_position, head))
         })
         .await
     }
@@ -414,10 +408,7 @@ impl EventStore for SqliteStore {
         self.read(move |conn| {
             // The writer commits positions in order: everything up to the highest committed
             // position is readable, so the scan may claim it.
-            let head: i64 = conn
-                .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
-                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-                .map_err(backend_error)?;
+            let head = writer::last_position(conn)?;
             let placeholders = (0..names.len())
                 .map(|i| format!("?{}", i + 4))
                 .collect::<Vec<_>>()
@@ -428,15 +419,15 @@ impl EventStore for SqliteStore {
                 rows::COLUMNS
             );
             let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(names.len() + 3);
-            let (from, limit_n) = (sql_int(from_position), sql_int(limit));
-            params.extend([&from as &dyn rusqlite::ToSql, &head, &limit_n]);
+            let (from, to, limit_n) = (sql_int(from_position), sql_int(head), sql_int(limit));
+            params.extend([&from as &dyn rusqlite::ToSql, &to, &limit_n]);
             params.extend(names.iter().map(|n| n as &dyn rusqlite::ToSql));
             let events = if names.is_empty() {
                 Vec::new()
             } else {
                 query_events(conn, &sql, params.as_slice())?
             };
-            Ok(page(events, limit, from_position, head.unsigned_abs()))
+            Ok(page(events, limit, from_position, head))
         })
         .await
     }
