@@ -44,10 +44,7 @@ async fn append(store: &PgStore, stream: &str, events: Vec<NewEvent>) -> u64 {
 /// A store in a fresh schema with the read model's tables, and a client to look at them.
 async fn setup(test: &str) -> Option<(PgStore, tokio_postgres::Client)> {
     let store = services::pg_store(test).await?;
-    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = services::raw_client().await;
     client
         .batch_execute(&create_tables_sql(store.schema()))
         .await

@@ -33,10 +33,7 @@ async fn terminated_connections_are_retriable_and_keys_prevent_duplicates() {
     let app = App::new(store.clone()).unwrap();
     app.execute(open("acc")).await.unwrap();
 
-    let (admin, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let admin = services::raw_client().await;
     let stop = Arc::new(AtomicBool::new(false));
     let killer = {
         let stop = Arc::clone(&stop);

@@ -105,10 +105,7 @@ async fn a_damaged_row_is_a_typed_error_naming_stream_and_version() {
         .append("dmg", ExpectedVersion::NoStream, events, None)
         .await
         .unwrap();
-    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = services::raw_client().await;
     client
         .batch_execute(&format!(
             "UPDATE \"{schema}\".events SET metadata = '{{\"headers\": 5}}' WHERE stream_version = 2"
@@ -469,10 +466,7 @@ async fn a_transaction_elsewhere_delays_an_own_wake_up_only_until_it_ends() {
     let Some(store) = services::pg_store_with("hidden", without_polling(&schema)).await else {
         return;
     };
-    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = services::raw_client().await;
     // Another store on the schema, as another process would be: it learns of the append
     // from the notification, which arrives while the append is still hidden.
     let other = services::pg_store_with("hidden", without_polling(&schema))
@@ -536,10 +530,7 @@ async fn reading_the_log_reaches_the_head_past_a_transaction_elsewhere() {
 
 /// Runs `case` while a transaction elsewhere on the server, begun before it, runs for 300 ms.
 async fn hidden_for_a_while(case: impl Future<Output = ()>) {
-    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = services::raw_client().await;
     client
         .batch_execute("BEGIN; SELECT pg_current_xact_id();")
         .await
@@ -560,10 +551,7 @@ async fn a_server_error_with_detail_and_hint_is_one_line() {
         return;
     };
     let schema = store_schema(&store).await;
-    let (client, connection) = tokio_postgres::connect(&services::pg_url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = services::raw_client().await;
     client
         .batch_execute(&format!(
             "CREATE FUNCTION \"{schema}\".refuse() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -13,6 +13,16 @@ pub(crate) fn pg_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// A plain connection to the test server, beside the store's pool, for what a test does
+/// behind the store's back (damaging rows, holding transactions open, stopping backends).
+pub(crate) async fn raw_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
 fn required() -> bool {
     std::env::var("EVENTSMITH_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
