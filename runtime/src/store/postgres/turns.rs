@@ -5,9 +5,11 @@
 //! The lock is held on a pooled connection for the length of the turn. So that turns can
 //! never take the connections their holders need to append, at most half the pool holds
 //! them; a writer that finds none free takes its local turn alone (it may then race other
-//! processes' writers, as without turns). The lock is released when the turn ends, by a task
-//! that unlocks and returns the connection, or, outside a runtime or when unlocking fails, by
-//! closing the connection (PostgreSQL releases a session's locks when it ends).
+//! processes' writers, as without turns). A turn that ends while another writer of this
+//! process waits hands the lock on, a few times in a row (see `store::stream_lock`);
+//! otherwise the lock is released when the turn ends, by a task that unlocks and returns the
+//! connection, or, outside a runtime or when unlocking fails, by closing the connection
+//! (PostgreSQL releases a session's locks when it ends).
 
 use std::sync::Arc;
 
@@ -56,6 +58,10 @@ pub(crate) fn permits(pool_size: usize) -> Arc<Semaphore> {
 pub(crate) async fn take(store: &Inner, stream: &str) -> Result<StreamTurn, StoreError> {
     crate::store::check_stream(stream)?;
     let turn = store.turns.take(stream).await;
+    if turn.has_backend() {
+        // Handed over by this process's writer before, still locked.
+        return Ok(turn);
+    }
     let Ok(permit) = Arc::clone(&store.turn_permits).try_acquire_owned() else {
         return Ok(turn);
     };
