@@ -23,27 +23,34 @@
 //! - [`testing::AggregateTest`] tests aggregates given/when/then, with no store.
 //!
 //! See the README for a walk-through.
+//!
+//! # Where things live
+//!
+//! The source is grouped by boundary; each folder imports only from the folders above it in
+//! this table (a test reads the source and fails on an import against the grain).
+//!
+//! | behaviour | module |
+//! | --- | --- |
+//! | backoff between retries, panic capture | `util/` |
+//! | the codec, upcasting of older event versions ([`upcast`]), serialized shapes | `wire/` |
+//! | what the macros implement, no I/O: events, commands, aggregates, projections, queries, the envelope, the registry | `model/` |
+//! | the [`EventStore`] trait and its backends: memory, SQLite, PostgreSQL; turns of contended streams | `store/` |
+//! | the projection runner, its error policy and pipeline, read-model sinks (in memory, SQL) | `read/` |
+//! | [`App`]: command execution, the aggregate cache, idempotency, queries | `write/` |
+//! | given/when/then tests, the schema lock | [`testing`] |
+//! | what generated code calls | `__private` (not public API) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
-mod aggregate;
-mod app;
-mod backoff;
-mod cache;
-mod codec;
-mod command;
-mod envelope;
-mod error;
-mod event;
-mod execute;
-mod panic;
-mod projection;
-mod query;
-mod registry;
-mod shape;
+mod model;
+mod read;
 mod store;
 pub mod testing;
-pub mod upcast;
+mod util;
+mod wire;
+mod write;
+
+pub use crate::wire::upcast;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -51,36 +58,43 @@ pub mod __private;
 
 pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection, query};
 
-pub use crate::aggregate::Aggregate;
-pub use crate::app::{App, AppBuilder, ExecuteResult, QueryRequest};
-pub use crate::backoff::{Backoff, Growth};
-pub use crate::codec::{Codec, CodecError, JsonCodec};
-pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
-pub use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
-pub use crate::error::{CommandError, DecodeError};
-pub use crate::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
-pub use crate::execute::{Executed, LoadError};
-pub use crate::projection::{
-    ErrorPolicy, HandledEvent, HandlerError, OnFailure, OnOutput, Pipeline, Progress, Projection,
-    ProjectionError, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection,
-    WaitError, stored_names,
+pub use crate::model::aggregate::Aggregate;
+pub use crate::model::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
+pub use crate::model::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
+pub use crate::model::error::DecodeError;
+pub use crate::model::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
+pub use crate::model::projection::{
+    HandledEvent, HandlerError, OnOutput, Projection, ProjectionError, stored_names,
+};
+pub use crate::model::query::HandledQuery;
+pub use crate::model::registry::{
+    AggregateRegistration, EventRegistration, ProjectionRegistration, Registry, RegistryBuilder,
+    RegistryError,
+};
+#[cfg(feature = "sqlite")]
+pub use crate::read::SqliteReadModel;
+pub use crate::read::{
+    ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, Replayed, RunState,
+    RunnerError, RunningProjection, WaitError,
 };
 #[doc(hidden)]
-pub use crate::projection::{InMemory, Sink, UnitEnd};
-pub use crate::query::{HandledQuery, QueryError};
-pub use crate::registry::{
-    AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration, Registry,
-    RegistryBuilder, RegistryError, ShapeFn,
-};
-pub use crate::shape::ShapeError;
+pub use crate::read::{InMemory, Sink, UnitEnd};
+#[cfg(feature = "postgres")]
+pub use crate::read::{PgConnection, PgReadModel};
 pub use crate::store::{
     AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion, InMemoryStore,
     Page, Snapshot, StoreError, StreamTurn, Subscription,
 };
 #[cfg(feature = "sqlite")]
-pub use crate::store::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
+pub use crate::store::{Durability, SqliteOptions, SqliteStore};
 #[cfg(feature = "postgres")]
-pub use crate::store::{PgConnection, PgOptions, PgReadModel, PgStore};
+pub use crate::store::{PgOptions, PgStore};
+pub use crate::util::backoff::{Backoff, Growth};
+pub use crate::wire::codec::{Codec, CodecError, JsonCodec};
+pub use crate::wire::shape::{OldVersion, ShapeError, ShapeFn};
+pub use crate::write::app::{App, AppBuilder, ExecuteResult, QueryRequest};
+pub use crate::write::error::CommandError;
+pub use crate::write::execute::{Executed, LoadError};
 /// Re-exported so that SQL read models name the same `rusqlite` as the store.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;

@@ -13,23 +13,27 @@ pub use std::vec::Vec;
 
 pub use inventory;
 
-pub use crate::aggregate::Aggregate;
-pub use crate::codec::{Codec, CodecError};
-pub use crate::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
-pub use crate::envelope::RecordedEvent;
-pub use crate::event::{
+pub use crate::model::aggregate::Aggregate;
+pub use crate::model::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
+pub use crate::model::envelope::RecordedEvent;
+pub use crate::model::event::{
     DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_current, unsupported_version,
 };
-pub use crate::projection::{
+pub use crate::model::projection::{
     HandledEvent, Projection, ProjectionError, decode_for as projection_decode,
     outcome as projection_outcome,
 };
-pub use crate::query::HandledQuery;
-pub use crate::registry::{
-    AggregateRegistration, EventRegistration, OldVersion, ProjectionRegistration,
+pub use crate::model::query::HandledQuery;
+pub use crate::model::registry::{
+    AggregateRegistration, EventRegistration, ProjectionRegistration,
 };
-pub use crate::shape::shape_of;
-pub use crate::upcast::{UpcastInto, decode_json, decode_old, from_json, run_json, upcast_with};
+pub use crate::wire::codec::{Codec, CodecError};
+pub use crate::wire::shape::OldVersion;
+pub use crate::wire::shape::shape_of;
+pub use crate::wire::upcast::{UpcastError, UpcastInto};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// Not public API. Used by generated code: encodes one event (bounded by `Event` so that a
 /// type that is not an event is reported as such, not as a missing `Serialize`).
@@ -62,5 +66,77 @@ pub fn unknown_event(name: &str, known: &'static [&'static str]) -> DecodeFailur
     DecodeFailure::UnknownEvent {
         name: name.to_owned(),
         known,
+    }
+}
+
+/// Not public API. Used by generated code: reads a stored payload as the old struct `T` of
+/// `version`.
+///
+/// # Errors
+/// [`DecodeFailure::Malformed`] naming the event `E` and the version.
+#[doc(hidden)]
+pub fn decode_old<E: Event, T: DeserializeOwned, C: Codec>(
+    codec: &C,
+    version: u32,
+    payload: &[u8],
+) -> Result<T, DecodeFailure> {
+    codec
+        .decode(payload)
+        .map_err(|source| malformed::<E>(version, source))
+}
+
+/// Not public API. Used by generated code: reads a stored payload of `version` as JSON.
+///
+/// # Errors
+/// [`DecodeFailure::Malformed`] naming the event `E` and the version.
+#[doc(hidden)]
+pub fn decode_json<E: Event, C: Codec>(
+    codec: &C,
+    version: u32,
+    payload: &[u8],
+) -> Result<Value, DecodeFailure> {
+    decode_old::<E, Value, C>(codec, version, payload)
+}
+
+/// Not public API. Used by generated code: runs the JSON upcaster of version `from`.
+///
+/// # Errors
+/// [`DecodeFailure::Upcast`] carrying the upcaster's error.
+#[doc(hidden)]
+pub fn run_json<E: Event>(
+    from: u32,
+    upcaster: fn(Value) -> Result<Value, UpcastError>,
+    value: Value,
+) -> Result<Value, DecodeFailure> {
+    upcaster(value).map_err(|source| DecodeFailure::Upcast {
+        name: E::NAME,
+        from,
+        source,
+    })
+}
+
+/// Not public API. Used by generated code: reads the JSON of `version` as its type `T`.
+///
+/// # Errors
+/// [`DecodeFailure::Malformed`] when the JSON does not fit `T`.
+#[doc(hidden)]
+pub fn from_json<E: Event, T: DeserializeOwned>(
+    version: u32,
+    value: Value,
+) -> Result<T, DecodeFailure> {
+    serde_json::from_value(value).map_err(|e| malformed::<E>(version, CodecError::new(e)))
+}
+
+/// Not public API. Used by generated code: a typed step with a named conversion function.
+#[doc(hidden)]
+pub fn upcast_with<Old, Next>(convert: impl FnOnce(Old) -> Next, old: Old) -> Next {
+    convert(old)
+}
+
+fn malformed<E: Event>(version: u32, source: CodecError) -> DecodeFailure {
+    DecodeFailure::Malformed {
+        name: E::NAME,
+        version,
+        source,
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 use super::{Appended, StoreError};
-use crate::envelope::Metadata;
+use crate::model::envelope::Metadata;
 
 /// Metadata as stored: `None` for the default (most events in tests and benchmarks).
 pub(crate) fn metadata_bytes(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {

@@ -1,6 +1,6 @@
 //! [`DeadLetter`]: an event a consumer gave up on, kept with the reason until it is replayed.
 
-use crate::envelope::Timestamp;
+use crate::model::envelope::Timestamp;
 
 /// An event that a consumer (a projection) parked instead of handling: the handler kept
 /// failing, or an earlier event of the same stream is parked, so this one waits behind it.

@@ -12,7 +12,7 @@ use super::{
     AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
     page,
 };
-use crate::envelope::{NewEvent, RecordedEvent};
+use crate::model::envelope::{NewEvent, RecordedEvent};
 
 /// An event store in process memory: fast, exact, and gone when the process ends.
 ///

@@ -1,15 +1,16 @@
 //! The [`EventStore`] trait every backend implements, with the types of its requests and
 //! answers. Backends: [`InMemoryStore`].
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 mod dead_letter;
 mod error;
 mod head;
 mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub(crate) mod sqlite;
 mod stream_lock;
 mod subscription;
 
@@ -21,13 +22,13 @@ pub use self::dead_letter::DeadLetter;
 pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
-pub use self::postgres::{PgConnection, PgOptions, PgReadModel, PgStore};
+pub use self::postgres::{PgOptions, PgStore};
 #[cfg(feature = "sqlite")]
-pub use self::sqlite::{Durability, SqliteOptions, SqliteReadModel, SqliteStore};
+pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use self::stream_lock::StreamTurn;
 pub(crate) use self::stream_lock::StreamTurns;
 pub use self::subscription::Subscription;
-use crate::envelope::{Metadata, NewEvent, RecordedEvent, Timestamp};
+use crate::model::envelope::{Metadata, NewEvent, RecordedEvent, Timestamp};
 
 /// The version a writer expects a stream to be at, checked atomically with the append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use tokio::sync::watch;
 
 use super::{EventStore, StoreError};
-use crate::envelope::RecordedEvent;
+use crate::model::envelope::RecordedEvent;
 
 const BATCH: usize = 512;
 

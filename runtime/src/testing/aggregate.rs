@@ -35,11 +35,11 @@
 
 use std::fmt::Debug;
 
-use crate::aggregate::Aggregate;
-use crate::codec::{Codec, JsonCodec};
-use crate::command::HandledCommand;
-use crate::event::EventSet;
-use crate::panic;
+use crate::model::aggregate::Aggregate;
+use crate::model::command::HandledCommand;
+use crate::model::event::EventSet;
+use crate::util::panic;
+use crate::wire::codec::{Codec, JsonCodec};
 
 /// An aggregate under test: its state after the given events.
 #[derive(Debug, Default)]

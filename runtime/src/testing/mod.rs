@@ -13,4 +13,4 @@ pub use projection::ProjectionTest;
 pub use schema_lock::{BLESS_VAR, LockMismatch, LockProblem, SchemaLock};
 pub use upcast::UpcastTest;
 
-pub use crate::shape::shape_of;
+pub use crate::wire::shape::shape_of;

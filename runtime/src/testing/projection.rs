@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::codec::{Codec, JsonCodec};
-use crate::envelope::{Metadata, RecordedEvent, Timestamp};
-use crate::event::Event;
-use crate::projection::{Projection, ProjectionError};
-use crate::upcast::Value;
+use crate::model::envelope::{Metadata, RecordedEvent, Timestamp};
+use crate::model::event::Event;
+use crate::model::projection::{Projection, ProjectionError};
+use crate::wire::codec::{Codec, JsonCodec};
+use crate::wire::upcast::Value;
 
 /// A projection under test, fed events as if read from a store.
 ///

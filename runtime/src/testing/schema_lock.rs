@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::registry::{EventRegistration, Registry};
+use crate::model::registry::{EventRegistration, Registry};
 
 /// The environment variable that rewrites the lock instead of checking it.
 pub const BLESS_VAR: &str = "EVENTSMITH_BLESS";

@@ -4,9 +4,9 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
-use crate::codec::{Codec, JsonCodec};
-use crate::event::{DecodeFailure, Event};
-use crate::upcast::Value;
+use crate::model::event::{DecodeFailure, Event};
+use crate::wire::codec::{Codec, JsonCodec};
+use crate::wire::upcast::Value;
 
 /// An event as it was stored: name, schema version and JSON payload, decoded as `E`.
 ///

@@ -22,8 +22,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{Inner, pg_error};
-use crate::backoff::Backoff;
 use crate::store::StoreError;
+use crate::util::backoff::Backoff;
 
 /// The shortest time between two notifications of one store.
 const SPACING: Duration = Duration::from_millis(2);

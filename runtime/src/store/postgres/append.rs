@@ -24,7 +24,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::{Inner, batch, pg_error};
-use crate::envelope::{Metadata, NewEvent};
+use crate::model::envelope::{Metadata, NewEvent};
 use crate::store::columns::{appended, sql_int};
 use crate::store::{AppendOutcome, ExpectedVersion, StoreError, admit};
 

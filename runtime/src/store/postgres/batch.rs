@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use super::append::{Columns, Found, POSITION_BITS, Param, schema_version, single};
 use super::{Inner, pg_error};
-use crate::envelope::NewEvent;
+use crate::model::envelope::NewEvent;
 use crate::store::StoreError;
 
 /// The most appends written by one statement.

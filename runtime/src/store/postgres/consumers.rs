@@ -5,7 +5,7 @@
 use deadpool_postgres::ClientWrapper;
 
 use super::{Names, pg_error};
-use crate::envelope::Timestamp;
+use crate::model::envelope::Timestamp;
 use crate::store::columns::sql_int as int;
 use crate::store::{DeadLetter, StoreError};
 

@@ -21,8 +21,8 @@ use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::Inner;
-use crate::backoff::Backoff;
 use crate::store::StoreError;
+use crate::util::backoff::Backoff;
 
 /// The longest wait between two looks at a watched head short of the last append known.
 const CHASE_CAP: Duration = Duration::from_millis(100);

@@ -3,16 +3,14 @@
 mod announce;
 mod append;
 mod batch;
-mod consumers;
+pub(crate) mod consumers;
 mod failure;
 mod listen;
-mod read_model;
 mod rows;
 mod schema;
 mod turns;
 
 pub(crate) use self::failure::pg_error;
-pub use self::read_model::{PgConnection, PgReadModel};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,7 +25,7 @@ use super::{
     AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
     page,
 };
-use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
+use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// Settings of a [`PgStore`].
 #[derive(Debug, Clone)]
@@ -87,7 +85,7 @@ pub(crate) struct Names {
     events: String,
     idempotency: String,
     snapshots: String,
-    checkpoints: String,
+    pub(crate) checkpoints: String,
     dead_letters: String,
     version: String,
     /// The LISTEN/NOTIFY channel (a plain string, quoted where it is an identifier).
@@ -145,7 +143,7 @@ impl Names {
 /// ```
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]

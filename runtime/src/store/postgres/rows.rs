@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
-use crate::envelope::{Metadata, RecordedEvent, Timestamp};
+use crate::model::envelope::{Metadata, RecordedEvent, Timestamp};
 use crate::store::StoreError;
 use crate::store::columns::{SharedNames, corrupt, non_negative};
 

@@ -3,8 +3,8 @@
 use rusqlite::{Connection, params};
 
 use super::backend_error;
-use super::writer::int;
-use crate::envelope::Timestamp;
+use super::rows::int;
+use crate::model::envelope::Timestamp;
 use crate::store::{DeadLetter, StoreError};
 
 /// Parks an event: `INSERT OR REPLACE` keeps one letter per consumer and position.

@@ -3,15 +3,13 @@
 //! connections.
 
 mod checkpointer;
-mod dead_letters;
+pub(crate) mod dead_letters;
 mod follow;
 mod group_commit;
-mod read_model;
 mod rows;
 mod schema;
 
-pub use self::read_model::SqliteReadModel;
-mod writer;
+pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,7 +27,7 @@ use super::{
     AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
     page,
 };
-use crate::envelope::{NewEvent, RecordedEvent, Timestamp};
+use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// How far a commit is synced before it is acknowledged.
 ///
@@ -152,6 +150,12 @@ struct Inner {
 }
 
 impl SqliteStore {
+    /// The `synchronous` setting of this store's connections (read models' connections use
+    /// it too).
+    pub(crate) fn synchronous(&self) -> &'static str {
+        self.inner.durability.synchronous()
+    }
+
     /// Opens (creating if needed) the store in the file at `path`, with default settings.
     ///
     /// # Errors
@@ -266,7 +270,7 @@ impl SqliteStore {
 }
 
 /// A second read-write connection to the store's file, with the writer's durability.
-fn open_writable(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
+pub(crate) fn open_writable(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(unavailable)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .and_then(|()| conn.pragma_update(None, "synchronous", synchronous))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rusqlite::Row;
 
-use crate::envelope::{RecordedEvent, Timestamp};
+use crate::model::envelope::{RecordedEvent, Timestamp};
 use crate::store::StoreError;
 use crate::store::columns::{SharedNames, corrupt, event_id, metadata_from, non_negative};
 
@@ -58,4 +58,9 @@ pub(crate) fn recorded(
         metadata: metadata_from(metadata, stream, version)?,
         stream_id: shared.stream(stream),
     })
+}
+
+/// SQLite integers are signed; positions and versions stay far below `i64::MAX`.
+pub(crate) fn int(value: u64) -> rusqlite::Result<i64> {
+    i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }

@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 use super::backend_error;
 use super::checkpointer::Checkpointer;
 use super::dead_letters::{park, release};
-use crate::envelope::{NewEvent, Timestamp};
+use super::rows::int;
+use crate::model::envelope::{NewEvent, Timestamp};
 use crate::store::columns::{appended, metadata_bytes};
 use crate::store::head::Head;
 use crate::store::{AppendOutcome, Appended, ExpectedVersion, Snapshot, StoreError, admit};
@@ -517,9 +518,4 @@ pub(crate) fn save_checkpoint(
     .and_then(|mut s| s.execute(params![name, int(position)?, Timestamp::now().as_micros()]))
     .map_err(backend_error)?;
     Ok(())
-}
-
-/// SQLite integers are signed; positions and versions stay far below `i64::MAX`.
-pub(crate) fn int(value: u64) -> rusqlite::Result<i64> {
-    i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }

@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use super::ProjectionError;
-use crate::envelope::RecordedEvent;
+use crate::model::envelope::RecordedEvent;
+use crate::model::projection::ProjectionError;
 
 /// Steps a runner takes around each handler call, in order: [`filter`](Self::filter) (an
 /// event it refuses counts as handled), [`transform`](Self::transform) (what the handler

@@ -14,14 +14,14 @@ use tokio::time::Instant;
 use self::parking::waits_behind;
 use super::pipeline::Pipeline;
 use super::policy::OnFailure;
-use super::runner::{Replayed, RunState, RunnerError, Settings, Shared};
 use super::sink::{Sink, UnitEnd};
-use super::{Projection, ProjectionError, stored_names};
-use crate::backoff::Backoff;
-use crate::codec::Codec;
-use crate::envelope::RecordedEvent;
-use crate::panic;
+use super::status::{Replayed, RunState, RunnerError, Settings, Shared};
+use crate::model::envelope::RecordedEvent;
+use crate::model::projection::{Projection, ProjectionError, stored_names};
 use crate::store::{DeadLetter, EventStore, StoreError};
+use crate::util::backoff::Backoff;
+use crate::util::panic;
+use crate::wire::codec::Codec;
 
 /// A request from a handle, answered on its channel.
 #[derive(Debug)]

@@ -25,25 +25,12 @@
 //! assert_eq!(eventsmith::stored_names::<Totals>(), ["MoneyDeposited"]);
 //! ```
 
-mod pipeline;
-mod policy;
-mod runner;
-mod sink;
-mod task;
-
 use std::error::Error as StdError;
 
-use crate::codec::Codec;
-use crate::envelope::RecordedEvent;
-use crate::error::DecodeError;
-use crate::event::Event;
-
-pub use self::pipeline::Pipeline;
-pub use self::policy::{ErrorPolicy, OnFailure};
-pub use self::runner::{
-    Progress, ProjectionRunner, Replayed, RunState, RunnerError, RunningProjection, WaitError,
-};
-pub use self::sink::{InMemory, Sink, UnitEnd};
+use crate::model::envelope::RecordedEvent;
+use crate::model::error::DecodeError;
+use crate::model::event::Event;
+use crate::wire::codec::Codec;
 
 /// The names one handled event type is stored under: its name and any previous ones.
 #[derive(Debug, Clone, Copy)]

@@ -2,7 +2,12 @@
 //! database transaction that commits the handlers' writes with the checkpoint and the dead
 //! letters of the unit, so that each event's effect happens exactly once.
 
-use super::Projection;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+
+use crate::model::projection::Projection;
 use crate::store::{DeadLetter, StoreError};
 
 /// How a unit of handled events ends: the checkpoint it moves to, and a letter to park or

@@ -1,7 +1,7 @@
 //! The [`Aggregate`] trait that `#[aggregate]` implements.
 
-use crate::codec::{Codec, CodecError};
-use crate::event::EventSet;
+use crate::model::event::EventSet;
+use crate::wire::codec::{Codec, CodecError};
 
 /// A consistency boundary whose state is the fold of its events.
 ///

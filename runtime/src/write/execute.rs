@@ -22,15 +22,16 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::aggregate::Aggregate;
-use crate::cache::Slot;
-use crate::codec::Codec;
-use crate::command::HandledCommand;
-use crate::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
-use crate::error::{CommandError, DecodeError};
-use crate::event::{DecodeFailure, EventSet};
-use crate::panic;
+use crate::model::aggregate::Aggregate;
+use crate::model::command::HandledCommand;
+use crate::model::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
+use crate::model::error::DecodeError;
+use crate::model::event::{DecodeFailure, EventSet};
 use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use crate::util::panic;
+use crate::wire::codec::Codec;
+use crate::write::cache::Slot;
+use crate::write::error::CommandError;
 
 /// What a successful command did.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +56,7 @@ pub struct Executed<E> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_attempts: u32,
-    pub(crate) backoff: crate::backoff::Backoff,
+    pub(crate) backoff: crate::util::backoff::Backoff,
     pub(crate) read_batch: usize,
 }
 

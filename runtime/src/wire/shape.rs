@@ -15,6 +15,20 @@ use serde_reflection::{
     ContainerFormat, Format, Named, Samples, Tracer, TracerConfig, VariantFormat,
 };
 
+/// Traces the serialized shape of a type (see [`SchemaLock`](crate::testing::SchemaLock)).
+pub type ShapeFn = fn() -> Result<String, ShapeError>;
+
+/// An older version of an event read through a typed upcaster's old struct.
+#[derive(Debug, Clone, Copy)]
+pub struct OldVersion {
+    /// The version the old struct reads.
+    pub version: u32,
+    /// The old struct's type, as written in `#[upcast(typed = ...)]`.
+    pub rust_type: &'static str,
+    /// Its serialized shape.
+    pub shape: ShapeFn,
+}
+
 /// The shape of a type could not be traced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot trace the serialized shape: {0}")]

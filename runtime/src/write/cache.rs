@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use foldhash::fast::RandomState;
 
-use crate::aggregate::Aggregate;
+use crate::model::aggregate::Aggregate;
 
 /// An aggregate's state at a known stream version.
 #[derive(Debug, Default)]

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use foldhash::fast::RandomState;
 
 use super::{Task, store_error};
-use crate::codec::Codec;
-use crate::envelope::{RecordedEvent, Timestamp};
-use crate::projection::Projection;
-use crate::projection::pipeline::Pipeline;
-use crate::projection::runner::{Replayed, RunnerError};
-use crate::projection::sink::{Sink, UnitEnd};
+use crate::model::envelope::{RecordedEvent, Timestamp};
+use crate::model::projection::Projection;
+use crate::read::pipeline::Pipeline;
+use crate::read::sink::{Sink, UnitEnd};
+use crate::read::status::{Replayed, RunnerError};
 use crate::store::{DeadLetter, EventStore, StoreError};
+use crate::wire::codec::Codec;
 
 impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Task<S, P, C, K, M> {
     pub(super) async fn park(

@@ -2,7 +2,7 @@
 //!
 //! `#[derive(Event)]` takes one `#[upcast(...)]` attribute per older version; the macro checks
 //! at compile time that every version below the current one has exactly one, and generates
-//! [`Event::decode_stored`] as a `match` on the stored version
+//! [`Event::decode_stored`](crate::Event::decode_stored) as a `match` on the stored version
 //! that walks the chain. Two kinds of step:
 //!
 //! - **typed**: `#[upcast(from = 1, typed = DepositedV1)]`: the payload is read as an old
@@ -57,12 +57,7 @@
 //! A typed step produces the type of the next version, so it is followed by another typed
 //! step or by the current version; a JSON step may follow either kind.
 
-use serde::de::DeserializeOwned;
-
 pub use serde_json::{Map, Value, json};
-
-use crate::codec::{Codec, CodecError};
-use crate::event::{DecodeFailure, Event};
 
 /// An upcaster could not rewrite a payload; says why.
 ///
@@ -161,77 +156,5 @@ pub trait UpcastInto<Next, const TO: u32> {
 impl<Old, Next: From<Old>, const TO: u32> UpcastInto<Next, TO> for Old {
     fn upcast_into(self) -> Next {
         Next::from(self)
-    }
-}
-
-/// Not public API. Used by generated code: reads a stored payload as the old struct `T` of
-/// `version`.
-///
-/// # Errors
-/// [`DecodeFailure::Malformed`] naming the event `E` and the version.
-#[doc(hidden)]
-pub fn decode_old<E: Event, T: DeserializeOwned, C: Codec>(
-    codec: &C,
-    version: u32,
-    payload: &[u8],
-) -> Result<T, DecodeFailure> {
-    codec
-        .decode(payload)
-        .map_err(|source| malformed::<E>(version, source))
-}
-
-/// Not public API. Used by generated code: reads a stored payload of `version` as JSON.
-///
-/// # Errors
-/// [`DecodeFailure::Malformed`] naming the event `E` and the version.
-#[doc(hidden)]
-pub fn decode_json<E: Event, C: Codec>(
-    codec: &C,
-    version: u32,
-    payload: &[u8],
-) -> Result<Value, DecodeFailure> {
-    decode_old::<E, Value, C>(codec, version, payload)
-}
-
-/// Not public API. Used by generated code: runs the JSON upcaster of version `from`.
-///
-/// # Errors
-/// [`DecodeFailure::Upcast`] carrying the upcaster's error.
-#[doc(hidden)]
-pub fn run_json<E: Event>(
-    from: u32,
-    upcaster: fn(Value) -> Result<Value, UpcastError>,
-    value: Value,
-) -> Result<Value, DecodeFailure> {
-    upcaster(value).map_err(|source| DecodeFailure::Upcast {
-        name: E::NAME,
-        from,
-        source,
-    })
-}
-
-/// Not public API. Used by generated code: reads the JSON of `version` as its type `T`.
-///
-/// # Errors
-/// [`DecodeFailure::Malformed`] when the JSON does not fit `T`.
-#[doc(hidden)]
-pub fn from_json<E: Event, T: DeserializeOwned>(
-    version: u32,
-    value: Value,
-) -> Result<T, DecodeFailure> {
-    serde_json::from_value(value).map_err(|e| malformed::<E>(version, CodecError::new(e)))
-}
-
-/// Not public API. Used by generated code: a typed step with a named conversion function.
-#[doc(hidden)]
-pub fn upcast_with<Old, Next>(convert: impl FnOnce(Old) -> Next, old: Old) -> Next {
-    convert(old)
-}
-
-fn malformed<E: Event>(version: u32, source: CodecError) -> DecodeFailure {
-    DecodeFailure::Malformed {
-        name: E::NAME,
-        version,
-        source,
     }
 }

@@ -7,9 +7,9 @@ use std::fmt::Debug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{Codec, CodecError};
-use crate::registry::OldVersion;
-use crate::upcast::UpcastError;
+use crate::wire::codec::{Codec, CodecError};
+use crate::wire::shape::OldVersion;
+use crate::wire::upcast::UpcastError;
 
 /// A domain event: one Rust type, a stable stored name and a schema version.
 ///

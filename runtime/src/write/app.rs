@@ -10,20 +10,20 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
-use crate::aggregate::Aggregate;
-use crate::backoff::Backoff;
-use crate::cache::{AggregateCache, Slot};
-use crate::codec::{Codec, JsonCodec};
-use crate::command::HandledCommand;
-use crate::envelope::CommandContext;
-use crate::error::CommandError;
-use crate::execute::{Executed, Limits, LoadError, Request};
-use crate::projection::{
-    InMemory, Pipeline, Projection, ProjectionRunner, RunnerError, RunningProjection,
-};
-use crate::query::{HandledQuery, QueryError};
-use crate::registry::{Registry, RegistryError};
+use crate::model::aggregate::Aggregate;
+use crate::model::command::HandledCommand;
+use crate::model::envelope::CommandContext;
+use crate::model::projection::Projection;
+use crate::model::query::HandledQuery;
+use crate::model::registry::{Registry, RegistryError};
+use crate::read::QueryError;
+use crate::read::{InMemory, Pipeline, ProjectionRunner, RunnerError, RunningProjection};
 use crate::store::EventStore;
+use crate::util::backoff::Backoff;
+use crate::wire::codec::{Codec, JsonCodec};
+use crate::write::cache::{AggregateCache, Slot};
+use crate::write::error::CommandError;
+use crate::write::execute::{Executed, Limits, LoadError, Request};
 
 /// The result of [`App::execute`] for command `C`.
 pub type ExecuteResult<C> = Result<
@@ -365,7 +365,7 @@ impl<S: EventStore, C: Codec> App<S, C> {
             app: self,
             query,
             after: None,
-            timeout: crate::query::DEFAULT_WAIT,
+            timeout: crate::read::query::DEFAULT_WAIT,
         }
     }
 
@@ -425,9 +425,11 @@ impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
         }
         let state = running.read();
         let query = self.query;
-        crate::panic::call(|| Q::answer(&state, query)).map_err(|message| QueryError::Panicked {
-            query: std::any::type_name::<Q>(),
-            message,
+        crate::util::panic::call(|| Q::answer(&state, query)).map_err(|message| {
+            QueryError::Panicked {
+                query: std::any::type_name::<Q>(),
+                message,
+            }
         })
     }
 }

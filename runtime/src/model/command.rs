@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::aggregate::Aggregate;
+use crate::model::aggregate::Aggregate;
 
 /// A request to change one aggregate.
 ///

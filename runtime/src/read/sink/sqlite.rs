@@ -5,12 +5,13 @@
 
 use rusqlite::Connection;
 
-use super::dead_letters::{park, release};
-use super::writer::save_checkpoint;
-use super::{SqliteStore, backend_error, open_writable};
-use crate::codec::JsonCodec;
-use crate::projection::{Projection, ProjectionRunner, Sink, UnitEnd};
+use crate::model::projection::Projection;
+use crate::read::{ProjectionRunner, Sink, UnitEnd};
 use crate::store::StoreError;
+use crate::store::sqlite::dead_letters::{park, release};
+use crate::store::sqlite::writer::save_checkpoint;
+use crate::store::sqlite::{SqliteStore, backend_error, open_writable};
+use crate::wire::codec::JsonCodec;
 
 /// The connection a SQL read model's runner writes through, beside the store's own writer
 /// (SQLite lets one write transaction at a time; each waits up to 10 s for the other).
@@ -21,7 +22,7 @@ pub struct SqliteReadModel {
 
 impl SqliteReadModel {
     fn open(store: &SqliteStore) -> Result<Self, StoreError> {
-        let synchronous = store.inner.durability.synchronous();
+        let synchronous = store.synchronous();
         Ok(Self {
             conn: open_writable(store.path(), synchronous)?,
         })

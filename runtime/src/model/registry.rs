@@ -8,13 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::aggregate::Aggregate;
-use crate::event::{Event, EventSet};
-use crate::projection::Projection;
-use crate::shape::{ShapeError, shape_of};
-
-/// Traces the serialized shape of a type (see [`SchemaLock`](crate::testing::SchemaLock)).
-pub type ShapeFn = fn() -> Result<String, ShapeError>;
+use crate::model::aggregate::Aggregate;
+use crate::model::event::{Event, EventSet};
+use crate::model::projection::Projection;
+use crate::wire::shape::{OldVersion, ShapeFn, shape_of};
 
 /// An event type, as registered by `#[derive(Event)]`.
 #[derive(Debug, Clone, Copy)]
@@ -31,17 +28,6 @@ pub struct EventRegistration {
     pub shape: ShapeFn,
     /// The old structs that typed upcasters read, one per such older version.
     pub old_versions: &'static [OldVersion],
-}
-
-/// An older version of an event read through a typed upcaster's old struct.
-#[derive(Debug, Clone, Copy)]
-pub struct OldVersion {
-    /// The version the old struct reads.
-    pub version: u32,
-    /// The old struct's type, as written in `#[upcast(typed = ...)]`.
-    pub rust_type: &'static str,
-    /// Its serialized shape.
-    pub shape: ShapeFn,
 }
 
 impl EventRegistration {

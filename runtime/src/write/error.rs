@@ -1,42 +1,7 @@
-//! Errors of the command side: [`CommandError`] for `execute`, [`DecodeError`] for a stored
-//! event that cannot be read.
+//! [`CommandError`]: what `App::execute` answers when a command does not succeed.
 
-use crate::envelope::RecordedEvent;
-use crate::event::DecodeFailure;
+use crate::model::error::DecodeError;
 use crate::store::StoreError;
-
-/// A stored event could not be decoded; says which one and why.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot decode event `{event_type}` at version {version} of stream `{stream}` (global position {position}): {source}"
-)]
-pub struct DecodeError {
-    /// The stream.
-    pub stream: String,
-    /// The event's stream version.
-    pub version: u64,
-    /// The event's global position.
-    pub position: u64,
-    /// The stored event name.
-    pub event_type: String,
-    /// What went wrong.
-    #[source]
-    pub source: DecodeFailure,
-}
-
-impl DecodeError {
-    /// The error for `event`, failing with `source`.
-    #[must_use]
-    pub fn new(event: &RecordedEvent, source: DecodeFailure) -> Self {
-        Self {
-            stream: event.stream_id.to_string(),
-            version: event.stream_version,
-            position: event.global_position,
-            event_type: event.event_type.to_string(),
-            source,
-        }
-    }
-}
 
 /// Executing a command failed. `E` is the handler's domain error.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +47,7 @@ pub enum CommandError<E> {
         event_type: &'static str,
         /// The codec's error.
         #[source]
-        source: crate::codec::CodecError,
+        source: crate::wire::codec::CodecError,
     },
     /// A stored event of the aggregate could not be decoded.
     #[error(transparent)]

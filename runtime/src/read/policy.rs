@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::backoff::Backoff;
+use crate::util::backoff::Backoff;
 
 /// What happens to an event once its handler has failed every attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,10 +11,11 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, consumers, pg_error};
-use crate::codec::JsonCodec;
-use crate::projection::{Projection, ProjectionRunner, Sink, UnitEnd};
+use crate::model::projection::Projection;
+use crate::read::{ProjectionRunner, Sink, UnitEnd};
 use crate::store::StoreError;
+use crate::store::postgres::{PgStore, consumers, pg_error};
+use crate::wire::codec::JsonCodec;
 
 /// A SQL read model's connection, inside the runner's transaction while a handler runs.
 ///
