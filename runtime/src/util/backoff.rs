@@ -166,11 +166,18 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_the_delay() {
+    fn jitter_spreads_delays_over_the_whole_range_below_the_limit() {
         let b = Backoff::exponential(MS, 64 * MS);
-        for retry in 1..10 {
+        for retry in 4..10 {
             let limit = b.without_jitter().delay(retry);
-            assert!((0..100).all(|_| b.delay(retry) <= limit));
+            let delays: Vec<Duration> = (0..200).map(|_| b.delay(retry)).collect();
+            assert!(delays.iter().all(|d| *d <= limit), "never above the limit");
+            // Full jitter is uniform over [0, limit]: 200 draws land in both halves (the
+            // chance that all miss one is 2^-199), and not all on one value.
+            let half = limit / 2;
+            assert!(delays.iter().any(|d| *d < half), "some in the lower half");
+            assert!(delays.iter().any(|d| *d > half), "some in the upper half");
+            assert!(delays.iter().any(|d| *d != delays[0]), "not one value");
         }
     }
 }

@@ -297,9 +297,12 @@ impl<S: EventStore, C: Codec> App<S, C> {
                     }),
             ),
         };
-        // Entries are keyed by the TypeId of the cache's own aggregate type.
-        any.downcast::<AggregateCache<A>>()
-            .unwrap_or_else(|_| Arc::new(AggregateCache::new(0)))
+        // Entries are keyed by the TypeId of the cache's own aggregate type, so this cannot
+        // fail; if it ever did, serving the command uncached would also drop the per-stream
+        // serialisation that the cache's slots give, so it is a bug to surface, not to hide.
+        any.downcast::<AggregateCache<A>>().unwrap_or_else(|_| {
+            unreachable!("the aggregate cache under a type's id is of another type")
+        })
     }
 }
 
