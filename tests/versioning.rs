@@ -211,7 +211,7 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
     };
     assert_eq!((err.stream.as_str(), err.version), (mystery.as_str(), 2));
     assert!(
-        matches!(&err.source, DecodeFailure::UnknownEvent { name, .. } if name == "Mystery"),
+        matches!(&err.cause, DecodeFailure::UnknownEvent { name, .. } if name == "Mystery"),
         "{err}"
     );
 
@@ -223,7 +223,7 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
     };
     assert!(
         matches!(
-            &err.source,
+            &err.cause,
             DecodeFailure::Upcast {
                 name: "MoneyDeposited",
                 from: 1,
@@ -252,7 +252,7 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
     };
     assert!(
         matches!(
-            err.source,
+            err.cause,
             DecodeFailure::UnsupportedVersion {
                 found: 4,
                 current: 3,

@@ -111,7 +111,7 @@ pub fn run_json<E: Event>(
     upcaster(value).map_err(|source| DecodeFailure::Upcast {
         name: E::NAME,
         from,
-        source,
+        cause: source,
     })
 }
 
@@ -137,6 +137,6 @@ fn malformed<E: Event>(version: u32, source: CodecError) -> DecodeFailure {
     DecodeFailure::Malformed {
         name: E::NAME,
         version,
-        source,
+        cause: source,
     }
 }

@@ -6,7 +6,7 @@ use crate::model::event::DecodeFailure;
 /// A stored event could not be decoded; says which one and why.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot decode event `{event_type}` at version {version} of stream `{stream}` (global position {position}): {source}"
+    "cannot decode event `{event_type}` at version {version} of stream `{stream}` (global position {position}): {cause}"
 )]
 pub struct DecodeError {
     /// The stream.
@@ -18,8 +18,7 @@ pub struct DecodeError {
     /// The stored event name.
     pub event_type: String,
     /// What went wrong.
-    #[source]
-    pub source: DecodeFailure,
+    pub cause: DecodeFailure,
 }
 
 impl DecodeError {
@@ -31,7 +30,7 @@ impl DecodeError {
             version: event.stream_version,
             position: event.global_position,
             event_type: event.event_type.to_string(),
-            source,
+            cause: source,
         }
     }
 }

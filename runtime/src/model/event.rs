@@ -82,7 +82,7 @@ pub fn decode_current<E: Event, C: Codec>(codec: &C, payload: &[u8]) -> Result<E
         .map_err(|source| DecodeFailure::Malformed {
             name: E::NAME,
             version: E::VERSION,
-            source,
+            cause: source,
         })
 }
 
@@ -122,26 +122,24 @@ pub enum DecodeFailure {
         current: u32,
     },
     /// The payload did not decode into the shape of its version.
-    #[error("payload of `{name}` at version {version} does not decode: {source}")]
+    #[error("payload of `{name}` at version {version} does not decode: {cause}")]
     Malformed {
         /// The event's (current) stored name.
         name: &'static str,
         /// The version whose shape the payload was read as.
         version: u32,
         /// The codec's error.
-        #[source]
-        source: CodecError,
+        cause: CodecError,
     },
     /// An upcaster rejected the payload of an older version.
-    #[error("upcasting `{name}` from version {from} failed: {source}")]
+    #[error("upcasting `{name}` from version {from} failed: {cause}")]
     Upcast {
         /// The event's (current) stored name.
         name: &'static str,
         /// The version the upcaster reads.
         from: u32,
         /// The upcaster's error.
-        #[source]
-        source: UpcastError,
+        cause: UpcastError,
     },
 }
 

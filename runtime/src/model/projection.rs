@@ -98,17 +98,16 @@ pub type HandlerError = Box<dyn StdError + Send + Sync + 'static>;
 #[non_exhaustive]
 pub enum ProjectionError {
     /// The event did not decode.
-    #[error("projection `{projection}`: {source}")]
+    #[error("projection `{projection}`: {cause}")]
     Decode {
         /// The projection's name.
         projection: &'static str,
         /// Which event and why.
-        #[source]
-        source: Box<DecodeError>,
+        cause: Box<DecodeError>,
     },
     /// The `#[on]` handler returned an error.
     #[error(
-        "projection `{projection}` failed on `{event_type}` (stream `{stream}` version {version}, global position {position}): {source}"
+        "projection `{projection}` failed on `{event_type}` (stream `{stream}` version {version}, global position {position}): {cause}"
     )]
     Handler {
         /// The projection's name.
@@ -122,8 +121,7 @@ pub enum ProjectionError {
         /// The global position.
         position: u64,
         /// The handler's error.
-        #[source]
-        source: HandlerError,
+        cause: HandlerError,
     },
 }
 
@@ -166,7 +164,7 @@ pub fn decode_for<P: Projection, E: Event, C: Codec>(
     E::decode_stored(codec, event.schema_version, &event.payload).map_err(|source| {
         ProjectionError::Decode {
             projection: P::NAME,
-            source: Box::new(DecodeError::new(event, source)),
+            cause: Box::new(DecodeError::new(event, source)),
         }
     })
 }
@@ -195,7 +193,7 @@ impl ProjectionError {
             stream: event.stream_id.to_string(),
             version: event.stream_version,
             position: event.global_position,
-            source,
+            cause: source,
         }
     }
 }

@@ -74,22 +74,20 @@ impl PartialEq for RunState {
 #[non_exhaustive]
 pub enum RunnerError {
     /// A handler failed every attempt and the policy said stop.
-    #[error("{source} (after {attempts} attempt(s); the runner stopped before this event)")]
+    #[error("{cause} (after {attempts} attempt(s); the runner stopped before this event)")]
     Handler {
         /// Which event and why.
-        #[source]
-        source: ProjectionError,
+        cause: ProjectionError,
         /// How many times it was tried.
         attempts: u32,
     },
     /// The store failed in a way retrying does not fix.
-    #[error("projection `{projection}`: {source}")]
+    #[error("projection `{projection}`: {cause}")]
     Store {
         /// The projection's name.
         projection: &'static str,
         /// The store's error.
-        #[source]
-        source: StoreError,
+        cause: StoreError,
     },
     /// A projection of this type already runs in the application.
     #[error("projection `{projection}` is already running in this application")]
@@ -99,7 +97,7 @@ pub enum RunnerError {
     },
     /// The runner had stopped on this error.
     #[error("the runner had stopped: {0}")]
-    Failed(#[source] Arc<RunnerError>),
+    Failed(Arc<RunnerError>),
     /// The runner is not running any more.
     #[error("projection `{projection}` is not running")]
     NotRunning {

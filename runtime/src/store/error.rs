@@ -23,7 +23,7 @@ pub enum StoreError {
     },
     /// The store could not be reached; the operation may be retried.
     #[error("event store unavailable: {0}")]
-    Unavailable(#[source] BoxError),
+    Unavailable(BoxError),
     /// A stored event is damaged.
     #[error("corrupt event in stream `{stream}` at version {version}: {reason}")]
     Corrupt {
@@ -39,7 +39,7 @@ pub enum StoreError {
     Invalid(String),
     /// Any other backend failure.
     #[error("event store failure: {0}")]
-    Backend(#[source] BoxError),
+    Backend(BoxError),
 }
 
 impl StoreError {

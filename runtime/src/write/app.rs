@@ -346,7 +346,7 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
             .await
             .map_err(|source| RunnerError::Store {
                 projection: P::NAME,
-                source,
+                cause: source,
             })?;
         self.inner
             .projections

@@ -12,7 +12,7 @@ pub enum CommandError<E> {
     Rejected(E),
     /// Other writers kept appending to the stream; the decision was retried and conflicted
     /// every time. Nothing was appended.
-    #[error("command `{command}` on stream `{stream}` conflicted {attempts} times: {source}")]
+    #[error("command `{command}` on stream `{stream}` conflicted {attempts} times: {cause}")]
     Conflict {
         /// The command's name.
         command: &'static str,
@@ -21,8 +21,7 @@ pub enum CommandError<E> {
         /// How many decisions were tried.
         attempts: u32,
         /// The last conflict.
-        #[source]
-        source: StoreError,
+        cause: StoreError,
     },
     /// User code (a handler, an `apply` method or a serializer) panicked. Nothing was appended.
     #[error("command `{command}` on stream `{stream}` panicked in {during}: {message}")]
@@ -38,7 +37,7 @@ pub enum CommandError<E> {
     },
     /// An event could not be serialized. Nothing was appended.
     #[error(
-        "command `{command}` produced an event `{event_type}` that does not serialize: {source}"
+        "command `{command}` produced an event `{event_type}` that does not serialize: {cause}"
     )]
     Encode {
         /// The command's name.
@@ -46,8 +45,7 @@ pub enum CommandError<E> {
         /// The event's stored name.
         event_type: &'static str,
         /// The codec's error.
-        #[source]
-        source: crate::wire::codec::CodecError,
+        cause: crate::wire::codec::CodecError,
     },
     /// A stored event of the aggregate could not be decoded.
     #[error(transparent)]
@@ -75,5 +73,90 @@ impl<E> CommandError<E> {
             Self::Rejected(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::event::DecodeFailure;
+    use crate::model::projection::ProjectionError;
+    use crate::read::RunnerError;
+    use crate::wire::codec::CodecError;
+
+    /// What anyhow, eyre or a tracing layer print: the message, then each source's.
+    fn chain(error: &dyn Error) -> String {
+        let mut out = error.to_string();
+        let mut next = error.source();
+        while let Some(source) = next {
+            out.push_str(": ");
+            out.push_str(&source.to_string());
+            next = source.source();
+        }
+        out
+    }
+
+    fn once(error: &dyn Error, cause: &str) {
+        let printed = chain(error);
+        assert_eq!(
+            printed.matches(cause).count(),
+            1,
+            "the cause `{cause}` is printed once, not {}: {printed}",
+            printed.matches(cause).count()
+        );
+    }
+
+    #[test]
+    fn no_error_prints_its_cause_twice() {
+        let cause = "the disk is on fire";
+        let store = || StoreError::Backend(cause.into());
+        once(&store(), cause);
+        once(&StoreError::Unavailable(cause.into()), cause);
+        once(
+            &CommandError::<()>::Conflict {
+                command: "Deposit",
+                stream: "account-1".into(),
+                attempts: 3,
+                cause: store(),
+            },
+            cause,
+        );
+        once(&CommandError::<()>::Store(store()), cause);
+        let malformed = || DecodeFailure::Malformed {
+            name: "Deposited",
+            version: 1,
+            cause: CodecError::new(std::io::Error::other(cause)),
+        };
+        once(&malformed(), cause);
+        let decode = || DecodeError {
+            stream: "account-1".into(),
+            version: 1,
+            position: 1,
+            event_type: "Deposited".into(),
+            cause: malformed(),
+        };
+        once(&decode(), cause);
+        once(&CommandError::<()>::Decode(decode()), cause);
+        let projection = || ProjectionError::Decode {
+            projection: "totals",
+            cause: Box::new(decode()),
+        };
+        once(&projection(), cause);
+        let handler = RunnerError::Handler {
+            cause: projection(),
+            attempts: 2,
+        };
+        once(&handler, cause);
+        once(&RunnerError::Failed(Arc::new(handler)), cause);
+        once(
+            &RunnerError::Store {
+                projection: "totals",
+                cause: store(),
+            },
+            cause,
+        );
     }
 }

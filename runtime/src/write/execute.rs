@@ -204,7 +204,7 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                             command: C::NAME,
                             stream,
                             attempts: attempt,
-                            source: conflict,
+                            cause: conflict,
                         });
                     }
                     // A writer that lost a race takes the stream's turn and retries at once
@@ -244,7 +244,7 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                     return Err(CommandError::Encode {
                         command: C::NAME,
                         event_type: event.name(),
-                        source,
+                        cause: source,
                     });
                 }
                 Err(message) => return Err(panicked::<C>(stream, "serialization", message)),

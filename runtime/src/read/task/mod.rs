@@ -356,7 +356,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         };
         match self.settings.policy.on_failure() {
             OnFailure::Stop => Err(RunnerError::Handler {
-                source: error,
+                cause: error,
                 attempts,
             }),
             OnFailure::Skip => {
@@ -467,7 +467,7 @@ enum Stop {
 fn store_error<P: Projection>(source: StoreError) -> RunnerError {
     RunnerError::Store {
         projection: P::NAME,
-        source,
+        cause: source,
     }
 }
 
