@@ -228,3 +228,69 @@ async fn a_dropped_store_closes_its_file() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.read_all(1, 1_000).await.unwrap().events.len(), 160);
 }
+
+/// Many more concurrent reads than read connections: every read succeeds, the ones that
+/// find both connections busy wait for one, and no third connection is ever opened (the
+/// pool closes none, so the count it reports is every connection it opened).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_read_pool_never_opens_more_connections_than_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions::default().readers(2);
+    let store = SqliteStore::open_with(dir.path().join("events.db"), options).unwrap();
+    append_from_tasks(&store, "r", 8, 25, "{\"padding\":\"xxxxxxxxxxxxxxxx\"}").await;
+    assert!(store.read_connections() <= 2);
+    let readers: Vec<_> = (0..64)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let page = store.read_all(1, 1_000).await?;
+                    assert_eq!(page.events.len(), 200);
+                    assert_eq!(store.stream_version(&format!("r-{}", t % 8)).await?, 25);
+                    assert_eq!(store.read_stream("r-0", 1, 100).await?.len(), 25);
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.await.unwrap().unwrap();
+    }
+    let opened = store.read_connections();
+    assert!(
+        (1..=2).contains(&opened),
+        "{opened} read connections were opened for a pool of 2"
+    );
+}
+
+/// One read connection: reads take turns on it, and a read whose caller gave up waiting
+/// (its future dropped) leaves the pool as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_read_connection_serves_every_read_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions::default().readers(1);
+    let store = SqliteStore::open_with(dir.path().join("events.db"), options).unwrap();
+    append_from_tasks(&store, "o", 4, 5, "{}").await;
+    let impatient: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let read = store.read_all(1, 100);
+                drop(tokio::time::timeout(std::time::Duration::from_micros(1), read).await);
+            })
+        })
+        .collect();
+    let patient: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.read_all(1, 100).await.map(|p| p.events.len()) })
+        })
+        .collect();
+    for task in impatient {
+        task.await.unwrap();
+    }
+    for task in patient {
+        assert_eq!(task.await.unwrap().unwrap(), 20);
+    }
+    assert_eq!(store.read_connections(), 1);
+}

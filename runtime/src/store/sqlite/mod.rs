@@ -6,13 +6,14 @@ mod checkpointer;
 pub(crate) mod dead_letters;
 mod follow;
 mod group_commit;
+mod pool;
 mod rows;
 mod schema;
 
 pub(crate) mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{oneshot, watch};
@@ -20,6 +21,7 @@ use tokio::sync::{oneshot, watch};
 use self::checkpointer::Checkpointer;
 use self::follow::Watcher;
 use self::group_commit::GroupCommit;
+use self::pool::ReadPool;
 use self::writer::{Put, Write, Writer};
 use super::columns::{SharedNames, sql_int};
 use super::head::Head;
@@ -84,7 +86,8 @@ impl SqliteOptions {
         self
     }
 
-    /// How many read connections stay open (default 4).
+    /// The most read connections open at once (default 4). Each is opened when a read finds
+    /// none idle and stays open; a read that finds all of them busy waits for one.
     pub fn readers(mut self, readers: usize) -> Self {
         self.readers = readers.max(1);
         self
@@ -113,8 +116,9 @@ impl SqliteOptions {
 /// An append that finds nobody committing is committed at once by its own task, which blocks
 /// its thread for that one commit; appends that pile up meanwhile are committed by the
 /// store's writer thread. WAL checkpoints run on another thread of the store's, so no append
-/// waits for one. Reads run on a pool of connections in blocking threads, beside the writer
-/// (WAL mode).
+/// waits for one. Reads run in blocking threads on a pool of at most
+/// [`SqliteOptions::readers`] connections, beside the writer (WAL mode); a read that finds
+/// every connection busy waits for one.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -140,11 +144,10 @@ struct Inner {
     durability: Durability,
     // Dropped in this order: read-only connections first, so that the writer's side closes
     // last and removes the WAL (a read-only connection cannot).
-    readers: Mutex<Vec<Connection>>,
+    readers: ReadPool,
     #[allow(dead_code, reason = "held for its drop, which stops the thread")]
     watcher: Watcher,
     writes: GroupCommit,
-    max_readers: usize,
     head: Arc<Head>,
     turns: super::StreamTurns,
 }
@@ -213,10 +216,9 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 durability: options.durability,
-                readers: Mutex::new(Vec::new()),
+                readers: ReadPool::new(options.readers),
                 watcher,
                 writes: GroupCommit::start(writer, options.max_batch).map_err(thread_error)?,
-                max_readers: options.readers,
                 head,
                 turns: super::StreamTurns::default(),
             }),
@@ -241,31 +243,25 @@ impl SqliteStore {
         })?
     }
 
-    /// Runs `read` on a pooled read connection in a blocking thread.
+    /// How many read connections the store has opened: never more than
+    /// [`SqliteOptions::readers`], since a read that finds every one busy waits for one
+    /// rather than opening another. Each stays open until the store is dropped.
+    #[must_use]
+    pub fn read_connections(&self) -> usize {
+        self.inner.readers.opened()
+    }
+
+    /// Runs `read` on a pooled read connection in a blocking thread, once one is free.
     async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        // Waited for here, not in the blocking thread: a read that waits holds no thread.
+        let permit = self.inner.readers.permit().await?;
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&inner.path)?,
-            };
-            let result = read(&conn);
-            let mut readers = inner.readers.lock().unwrap_or_else(PoisonError::into_inner);
-            if readers.len() < inner.max_readers {
-                readers.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.into()))?
+        tokio::task::spawn_blocking(move || inner.readers.run(permit, &inner.path, read))
+            .await
+            .map_err(|e| StoreError::Backend(e.into()))?
     }
 }
 
