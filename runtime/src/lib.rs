@@ -98,6 +98,10 @@ pub use crate::write::execute::{Executed, LoadError};
 /// Re-exported so that SQL read models name the same `rusqlite` as the store.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;
+/// Re-exported so that TLS settings ([`PgOptions::tls_config`],
+/// [`PgOptions::tls_root_certificates`]) name the same `rustls` as the store.
+#[cfg(feature = "tls")]
+pub use rustls;
 /// Re-exported so that SQL read models name the same `tokio_postgres` as the store.
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;

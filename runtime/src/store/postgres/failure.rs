@@ -29,6 +29,11 @@ pub(super) fn backend_error(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(Box::new(PgFailure(e)))
 }
 
+/// The client error's message, with the server's words (see [`PgFailure`]).
+pub(super) fn message(e: tokio_postgres::Error) -> String {
+    PgFailure(e).to_string()
+}
+
 /// A client error whose message includes the server's (tokio-postgres says only "db error"
 /// and keeps the server's words in its source), on one line: the server's DETAIL and HINT
 /// (which tokio-postgres puts on lines of their own) and any line breaks within them are

@@ -18,9 +18,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::Inner;
+use super::tls::Connector;
 use crate::store::StoreError;
 use crate::util::backoff::Backoff;
 
@@ -32,6 +33,7 @@ const CHASE_CAP: Duration = Duration::from_millis(100);
 pub(crate) fn spawn(
     store: Weak<Inner>,
     config: tokio_postgres::Config,
+    connector: Connector,
     poll: Duration,
     refresh: std::sync::Arc<Notify>,
 ) {
@@ -48,7 +50,8 @@ pub(crate) fn spawn(
                 return;
             };
             let woken = std::sync::Arc::new(Notify::new());
-            let listening = listen(&config, &channel, Notified::new(&store, token), &woken).await;
+            let notified = Notified::new(&store, token);
+            let listening = listen(&config, &connector, &channel, notified, &woken).await;
             let Ok((client, pump)) = listening else {
                 failures += 1;
                 tokio::time::sleep(reconnect.delay(failures)).await;
@@ -115,11 +118,12 @@ impl Notified {
 /// A connection that LISTENs on `channel`; notifications of other stores wake `woken`.
 async fn listen(
     config: &tokio_postgres::Config,
+    connector: &Connector,
     channel: &str,
     notified: Notified,
     woken: &std::sync::Arc<Notify>,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    let (client, mut connection) = config.connect(super::tls::another(connector)).await?;
     let wake = std::sync::Arc::clone(woken);
     let pump = tokio::spawn(async move {
         while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {

@@ -8,6 +8,7 @@ mod failure;
 mod listen;
 mod rows;
 mod schema;
+mod tls;
 mod turns;
 
 pub(crate) use self::failure::pg_error;
@@ -17,7 +18,6 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::watch;
-use tokio_postgres::NoTls;
 
 use super::columns::{appended, sql_int as int};
 use super::head::Head;
@@ -35,6 +35,8 @@ pub struct PgOptions {
     table_prefix: String,
     pool_size: usize,
     poll_interval: Duration,
+    #[cfg(feature = "tls")]
+    tls: tls::TlsOptions,
 }
 
 impl Default for PgOptions {
@@ -44,6 +46,8 @@ impl Default for PgOptions {
             table_prefix: String::new(),
             pool_size: 16,
             poll_interval: Duration::from_millis(500),
+            #[cfg(feature = "tls")]
+            tls: tls::TlsOptions::default(),
         }
     }
 }
@@ -71,6 +75,38 @@ impl PgOptions {
     /// 500 ms). Notifications wake them at once; this is the fallback.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Requires TLS on every connection, whatever the URL's `sslmode` says: connecting to a
+    /// server that does not offer it fails (see [`PgStore`]'s TLS section). A URL with
+    /// `sslmode=require` does the same.
+    #[cfg(feature = "tls")]
+    pub fn require_tls(mut self) -> Self {
+        self.tls.require = true;
+        self
+    }
+
+    /// Certificates to trust as roots beside Mozilla's (`webpki-roots`): a private CA, or a
+    /// server's self-signed certificate. Read PEM files with
+    /// [`CertificateDer::pem_file_iter`](rustls::pki_types::pem::PemObject::pem_file_iter).
+    /// Used when TLS is required; ignored when [`tls_config`](Self::tls_config) is given.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificates(
+        mut self,
+        roots: impl IntoIterator<Item = rustls::pki_types::CertificateDer<'static>>,
+    ) -> Self {
+        self.tls.roots.extend(roots);
+        self
+    }
+
+    /// The rustls configuration of TLS connections, in place of the store's own (Mozilla's
+    /// roots and those of [`tls_root_certificates`](Self::tls_root_certificates), no client
+    /// certificate): for client certificates, other roots or another crypto provider. Used
+    /// when TLS is required.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls.config = Some(config);
         self
     }
 }
@@ -130,6 +166,19 @@ impl Names {
 /// - A server error's message is one line, the server's DETAIL and HINT joined to it with
 ///   "; ".
 ///
+/// # TLS
+///
+/// With the `tls` feature, a URL with `sslmode=require` (libpq's `verify-ca` and
+/// `verify-full` are read as `require`), or `PgOptions::require_tls`, makes every
+/// connection use TLS (rustls) or fail: the server's certificate and host name are verified,
+/// against Mozilla's roots plus `PgOptions::tls_root_certificates`, or as
+/// `PgOptions::tls_config` says. A connect whose TLS fails (the server offers none, or its
+/// certificate does not verify) is a [`StoreError::Backend`] that says so. Other `sslmode`s
+/// (`prefer`, the default, and `disable`) connect in the clear: TLS that may fall back to
+/// plain text, or that is not verified, would only look safe. Without the feature every
+/// connection is plain, and a URL that requires TLS is a [`StoreError::Invalid`] naming the
+/// feature.
+///
 /// ```no_run
 /// # async fn run() -> Result<(), eventsmith::StoreError> {
 /// use eventsmith::{PgOptions, PgStore};
@@ -188,14 +237,15 @@ impl PgStore {
     /// # Errors
     /// As [`PgStore::connect`].
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = tls::read_sslmode(url)
             .parse()
             .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
         super::check_text(&options.schema, || "the schema name".to_owned())?;
         super::check_text(&options.table_prefix, || "the table prefix".to_owned())?;
+        let connector = tls::connector(&mut config, &options)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls::another(&connector),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -208,7 +258,10 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Backend(e.into()))?;
         let names = Names::new(&options);
-        let mut client = pool_client(&pool).await?;
+        let mut client = pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) if tls::is_tls_failure(&e) => tls::failed(e),
+            other => pool_error(other),
+        })?;
         schema::migrate(&mut client, &names).await?;
         drop(client);
         let inner = Arc::new(Inner {
@@ -229,6 +282,7 @@ impl PgStore {
         listen::spawn(
             Arc::downgrade(&inner),
             config,
+            connector,
             options.poll_interval,
             Arc::clone(&inner.refresh),
         );
@@ -338,10 +392,14 @@ impl Inner {
 }
 
 async fn pool_client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
-    pool.get().await.map_err(|e| match e {
+    pool.get().await.map_err(pool_error)
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
         deadpool_postgres::PoolError::Backend(e) => pg_error(e),
         other => StoreError::Unavailable(other.into()),
-    })
+    }
 }
 
 impl EventStore for PgStore {
