@@ -82,8 +82,8 @@ pub use crate::read::{InMemory, Sink, UnitEnd};
 #[cfg(feature = "postgres")]
 pub use crate::read::{PgConnection, PgReadModel};
 pub use crate::store::{
-    AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion, InMemoryStore,
-    Page, Snapshot, StoreError, StreamTurn, Subscription,
+    AnyStore, AppendOutcome, Appended, BoxError, DeadLetter, EventStore, ExpectedVersion,
+    InMemoryStore, Page, Snapshot, StoreError, StreamTurn, Subscription,
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteStore};

@@ -1,6 +1,8 @@
 //! The [`EventStore`] trait every backend implements, with the types of its requests and
-//! answers. Backends: [`InMemoryStore`].
+//! answers. Backends: [`InMemoryStore`], SQLite and PostgreSQL behind their features, and
+//! [`AnyStore`] for whichever a URL names.
 
+mod any;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 mod dead_letter;
@@ -18,6 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+pub use self::any::AnyStore;
 pub use self::dead_letter::DeadLetter;
 pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
