@@ -73,11 +73,18 @@ pub(crate) fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     });
     let result = syn::parse::Parser::parse2(parser, args);
     cx.ok(result);
-    Args {
+    let args = Args {
         name: name.get(),
         krate: krate.get(),
         context: context.get(),
+    };
+    if let (None, Some(context)) = (&args.name, &args.context) {
+        cx.error_at(
+            context,
+            "a projection with a context keeps its checkpoint and read model in storage under its name, so renaming the type would orphan them: declare the name, `#[projection(name = \"balances\", context = ...)]`",
+        );
     }
+    args
 }
 
 pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection {

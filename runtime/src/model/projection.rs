@@ -62,7 +62,7 @@ pub trait Projection: Send + 'static {
 
     /// What handlers are given besides the event: `()` for a read model in memory, a
     /// database connection inside the runner's transaction for a SQL read model
-    /// (`#[projection(context = rusqlite::Connection)]`).
+    /// (`#[projection(name = "...", context = rusqlite::Connection)]`).
     type Context;
 
     /// Decodes `event` and calls its `#[on]` handler. Returns `Ok(false)` for an event of a

@@ -15,7 +15,7 @@ struct Renamed;
 
 struct Accounts;
 
-#[projection(context = Connection)]
+#[projection(name = "pass.sql_read_model", context = Connection)]
 impl Accounts {
     /// Context only.
     #[on]
