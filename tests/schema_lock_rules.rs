@@ -200,3 +200,114 @@ fn a_malformed_lock_line_is_an_error_naming_the_line() {
     assert!(err.to_string().contains("line 2"), "{err}");
     assert!(std::fs::read_to_string(&path).unwrap().contains("Opened 1"));
 }
+
+/// An aggregate whose streams are stored as `Ledger-<id>`.
+#[derive(Default)]
+struct Ledger;
+
+#[eventsmith::aggregate]
+impl Ledger {
+    #[eventsmith::apply]
+    fn opened(&mut self, _event: &Opened) {}
+}
+
+/// The same aggregate after a rename of the type, without keeping the stored name.
+#[derive(Default)]
+struct Book;
+
+#[eventsmith::aggregate(events = BookEvent)]
+impl Book {
+    #[eventsmith::apply]
+    fn opened(&mut self, _event: &Opened) {}
+}
+
+#[derive(Default)]
+struct Totals;
+
+#[eventsmith::projection(name = "totals")]
+impl Totals {
+    #[eventsmith::on]
+    fn opened(&mut self, _event: &Opened) {}
+}
+
+#[derive(Default)]
+struct Sums;
+
+#[eventsmith::projection(name = "sums")]
+impl Sums {
+    #[eventsmith::on]
+    fn opened(&mut self, _event: &Opened) {}
+}
+
+#[test]
+fn aggregate_and_projection_names_are_locked_and_a_rename_is_reported() {
+    use eventsmith::testing::NameKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.lock");
+    let before = Registry::builder()
+        .event::<Opened>()
+        .aggregate::<Ledger>()
+        .projection::<Totals>()
+        .build()
+        .unwrap();
+    let found = problems(lock(before.clone(), &path).verify());
+    assert!(
+        found.contains(&LockProblem::NewName {
+            kind: NameKind::Aggregate,
+            name: "Ledger".into(),
+            rust_type: std::any::type_name::<Ledger>().into(),
+        }) && found.contains(&LockProblem::NewName {
+            kind: NameKind::Projection,
+            name: "totals".into(),
+            rust_type: std::any::type_name::<Totals>().into(),
+        }),
+        "{found:?}"
+    );
+    lock(before.clone(), &path).bless().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains(r#"["aggregate","Ledger"]"#) && text.contains(r#"["projection","totals"]"#),
+        "{text}"
+    );
+    lock(before, &path).verify().unwrap();
+
+    // The aggregate type renamed and the projection's name changed: their data would be
+    // orphaned, and the report says how to keep the stored names.
+    let after = Registry::builder()
+        .event::<Opened>()
+        .aggregate::<Book>()
+        .projection::<Sums>()
+        .build()
+        .unwrap();
+    let check = lock(after.clone(), &path).verify();
+    let message = check.as_ref().unwrap_err().to_string();
+    assert!(
+        message.contains("aggregate `Ledger` is locked, but no aggregate has that name any more")
+            && message.contains(r#"#[aggregate(name = \"Ledger\")]"#.replace('\\', "").as_str())
+            && message.contains(r#"#[projection(name = "totals")]"#),
+        "{message}"
+    );
+    let found = problems(check);
+    for gone in [
+        (NameKind::Aggregate, "Ledger"),
+        (NameKind::Projection, "totals"),
+    ] {
+        assert!(
+            found.contains(&LockProblem::NameGone {
+                kind: gone.0,
+                name: gone.1.into(),
+            }),
+            "{gone:?} in {found:?}"
+        );
+    }
+    assert_eq!(found.len(), 4, "two gone, two new: {found:?}");
+    // Blessing is the deliberate choice: the old names go, the new ones are kept.
+    lock(after.clone(), &path).bless().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains("Ledger") && text.contains(r#"["aggregate","Book"]"#),
+        "{text}"
+    );
+    lock(after, &path).verify().unwrap();
+}

@@ -179,3 +179,10 @@ pub(crate) fn each_nested(
         cx.ok(result);
     }
 }
+
+/// Whether `attr` is the marker `#[name]`, or one qualified by the crate's name, as in
+/// `#[eventsmith::name]` (or the name the crate was renamed to).
+pub(crate) fn is_marker(attr: &syn::Attribute, name: &str) -> bool {
+    let path = attr.path();
+    path.segments.len() <= 2 && path.segments.last().is_some_and(|last| last.ident == name)
+}

@@ -76,16 +76,9 @@ impl Marker {
     /// `#[apply]`, or qualified by the crate's name, as in `#[eventsmith::apply]` (or the
     /// name it was renamed to); the same for `handle`.
     pub(crate) fn of(attr: &syn::Attribute) -> Option<Self> {
-        let path = attr.path();
-        let last = path.segments.last()?;
-        if path.segments.len() > 2 {
-            return None;
-        }
-        match last.ident.to_string().as_str() {
-            "apply" => Some(Self::Apply),
-            "handle" => Some(Self::Handle),
-            _ => None,
-        }
+        [Self::Apply, Self::Handle]
+            .into_iter()
+            .find(|marker| attr::is_marker(attr, marker.name()))
     }
 }
 

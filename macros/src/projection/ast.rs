@@ -163,11 +163,12 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
     }
 }
 
-/// Removes the `#[marker]` attributes (`on`, `query`); `true` when the method had one.
+/// Removes the `#[marker]` attributes (`on`, `query`, bare or qualified by the crate's name,
+/// as in `#[eventsmith::on]`); `true` when the method had one.
 fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn, marker: &str) -> bool {
     let before = method.attrs.len();
     method.attrs.retain(|a| {
-        if !a.path().is_ident(marker) {
+        if !attr::is_marker(a, marker) {
             return true;
         }
         if !matches!(a.meta, syn::Meta::Path(_)) {

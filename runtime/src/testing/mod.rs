@@ -10,7 +10,7 @@ mod upcast;
 
 pub use aggregate::{AggregateTest, Then};
 pub use projection::ProjectionTest;
-pub use schema_lock::{BLESS_VAR, LockMismatch, LockProblem, SchemaLock};
+pub use schema_lock::{BLESS_VAR, LockMismatch, LockProblem, NameKind, SchemaLock};
 pub use upcast::UpcastTest;
 
 pub use crate::wire::shape::shape_of;

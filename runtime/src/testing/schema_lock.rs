@@ -1,5 +1,7 @@
 //! The schema lock: a committed file recording, for each stored event name and version, the
-//! shape of its serialized form, so that a shape change without a version bump fails a test.
+//! shape of its serialized form, so that a shape change without a version bump fails a test;
+//! and the names under which aggregates (the prefix of their stream ids) and projections
+//! (the key of their checkpoints) keep data, so that a rename that would orphan it fails too.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -13,8 +15,9 @@ pub const BLESS_VAR: &str = "EVENTSMITH_BLESS";
 const HEADER: &str = "\
 # eventsmith schema lock: the serialized shape of every stored event name and version.
 # Each line is [name, version, shape]. A changed shape needs a new version:
-# #[event(version = N + 1)] with an #[upcast(from = N, ...)]. Rewrite it after a deliberate
-# change with EVENTSMITH_BLESS=1 cargo test.
+# #[event(version = N + 1)] with an #[upcast(from = N, ...)]. Lines [\"aggregate\", name] and
+# [\"projection\", name] record the names that stream ids and checkpoints are stored under.
+# Rewrite it after a deliberate change with EVENTSMITH_BLESS=1 cargo test.
 ";
 
 /// Checks the shapes of the registered events against a lock file.
@@ -43,6 +46,48 @@ pub struct SchemaLock {
 
 /// A stored event name and version.
 type Key = (String, u32);
+
+/// What keeps data under a name of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum NameKind {
+    /// An aggregate: its name is the prefix of its stream ids.
+    Aggregate,
+    /// A projection: its name is the key of its checkpoint and dead letters.
+    Projection,
+}
+
+impl NameKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Aggregate => "aggregate",
+            Self::Projection => "projection",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "aggregate" => Some(Self::Aggregate),
+            "projection" => Some(Self::Projection),
+            _ => None,
+        }
+    }
+
+    /// What the name keys, and the attribute that keeps it through a rename.
+    fn keeps(self, name: &str) -> String {
+        match self {
+            Self::Aggregate => format!(
+                "its streams are stored as `{name}-<id>`: if the type was renamed, keep the stored name with `#[aggregate(name = \"{name}\")]`"
+            ),
+            Self::Projection => format!(
+                "its checkpoint and dead letters are stored under it: if the type or its name was changed, keep `#[projection(name = \"{name}\")]`"
+            ),
+        }
+    }
+}
+
+/// The locked names, by kind.
+type Names = BTreeMap<(NameKind, String), String>;
 
 /// For each stored name and version: the Rust type read there and its traced shape.
 type Shapes = BTreeMap<Key, (String, String)>;
@@ -82,6 +127,23 @@ pub enum LockProblem {
         /// The version.
         version: u32,
     },
+    /// An aggregate or projection name the lock does not record yet.
+    NewName {
+        /// An aggregate's or a projection's.
+        kind: NameKind,
+        /// The name.
+        name: String,
+        /// The Rust type.
+        rust_type: String,
+    },
+    /// A locked aggregate or projection name that no type has any more: its data would be
+    /// orphaned.
+    NameGone {
+        /// An aggregate's or a projection's.
+        kind: NameKind,
+        /// The name.
+        name: String,
+    },
     /// The shape of a type cannot be traced.
     Untraceable {
         /// The Rust type.
@@ -116,6 +178,22 @@ impl fmt::Display for LockProblem {
             Self::Orphaned { name, version } => write!(
                 f,
                 "`{name}` version {version} is locked, but no type reads it any more; if events of it are stored, keep a type for it (or list the name in `renamed_from`); otherwise bless to drop it"
+            ),
+            Self::NewName {
+                kind,
+                name,
+                rust_type,
+            } => write!(
+                f,
+                "{} `{name}` (`{rust_type}`) is not in the lock yet; bless it",
+                kind.as_str()
+            ),
+            Self::NameGone { kind, name } => write!(
+                f,
+                "{} `{name}` is locked, but no {} has that name any more; {}; if it was removed on purpose, bless to drop it",
+                kind.as_str(),
+                kind.as_str(),
+                kind.keeps(name)
             ),
             Self::Untraceable { rust_type, reason } => write!(
                 f,
@@ -191,9 +269,10 @@ impl SchemaLock {
     /// [`LockMismatch`] listing every problem; a message for an unreadable file or a registry
     /// clash.
     pub fn verify(&self) -> Result<(), BoxError> {
-        let events = self.events()?;
-        let locked = read_lock(&self.path)?;
-        let (current, mut problems) = self.current(&events);
+        let registry = self.registrations()?;
+        let events = registry.events();
+        let (locked, locked_names) = read_lock(&self.path)?;
+        let (current, mut problems) = self.current(events);
         for ((name, version), (rust_type, shape)) in &current {
             match locked.get(&(name.clone(), *version)) {
                 None => problems.push(LockProblem::New {
@@ -214,11 +293,29 @@ impl SchemaLock {
         for (name, version) in locked.keys() {
             if !current.contains_key(&(name.clone(), *version))
                 && !self.skipped.contains(name)
-                && !still_read(&events, name, *version)
+                && !still_read(events, name, *version)
             {
                 problems.push(LockProblem::Orphaned {
                     name: name.clone(),
                     version: *version,
+                });
+            }
+        }
+        let names = names(&registry);
+        for ((kind, name), rust_type) in &names {
+            if !locked_names.contains_key(&(*kind, name.clone())) {
+                problems.push(LockProblem::NewName {
+                    kind: *kind,
+                    name: name.clone(),
+                    rust_type: rust_type.clone(),
+                });
+            }
+        }
+        for (kind, name) in locked_names.keys() {
+            if !names.contains_key(&(*kind, name.clone())) {
+                problems.push(LockProblem::NameGone {
+                    kind: *kind,
+                    name: name.clone(),
                 });
             }
         }
@@ -238,9 +335,10 @@ impl SchemaLock {
     /// A shape that cannot be traced, a registry clash, a malformed lock (blessing over it
     /// would drop the older versions it records), or the file's I/O error.
     pub fn bless(&self) -> Result<(), BoxError> {
-        let events = self.events()?;
-        let locked = read_lock(&self.path)?;
-        let (current, problems) = self.current(&events);
+        let registry = self.registrations()?;
+        let events = registry.events();
+        let (locked, _) = read_lock(&self.path)?;
+        let (current, problems) = self.current(events);
         if !problems.is_empty() {
             return Err(Box::new(LockMismatch {
                 path: self.path.clone(),
@@ -250,7 +348,7 @@ impl SchemaLock {
         let mut lines: BTreeMap<Key, String> = locked
             .into_iter()
             .filter(|((name, version), _)| {
-                self.skipped.contains(name) || still_read(&events, name, *version)
+                self.skipped.contains(name) || still_read(events, name, *version)
             })
             .collect();
         lines.extend(current.into_iter().map(|(k, (_, shape))| (k, shape)));
@@ -260,16 +358,20 @@ impl SchemaLock {
             text.push_str(&line);
             text.push('\n');
         }
+        for (kind, name) in names(&registry).into_keys() {
+            let line = serde_json::to_string(&(kind.as_str(), name))?;
+            text.push_str(&line);
+            text.push('\n');
+        }
         std::fs::write(&self.path, text)?;
         Ok(())
     }
 
-    fn events(&self) -> Result<Vec<EventRegistration>, BoxError> {
-        let registry = match &self.registry {
+    fn registrations(&self) -> Result<Registry, BoxError> {
+        Ok(match &self.registry {
             Some(r) => r.clone(),
             None => Registry::from_inventory()?,
-        };
-        Ok(registry.events().to_vec())
+        })
     }
 
     /// The shape of every registered version: the current types and the old structs.
@@ -313,30 +415,65 @@ fn still_read(events: &[EventRegistration], name: &str, version: u32) -> bool {
     })
 }
 
-fn read_lock(path: &Path) -> Result<BTreeMap<Key, String>, std::io::Error> {
+/// The names the registered aggregates and projections keep data under, with their types.
+fn names(registry: &Registry) -> Names {
+    let aggregates = registry.aggregates().iter().map(|a| {
+        (
+            (NameKind::Aggregate, a.name.to_owned()),
+            a.rust_type.to_owned(),
+        )
+    });
+    let projections = registry.projections().iter().map(|p| {
+        (
+            (NameKind::Projection, p.name.to_owned()),
+            p.rust_type.to_owned(),
+        )
+    });
+    aggregates.chain(projections).collect()
+}
+
+/// One line of the lock.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Event(String, u32, String),
+    Name(String, String),
+}
+
+fn read_lock(path: &Path) -> Result<(BTreeMap<Key, String>, Names), std::io::Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((BTreeMap::new(), BTreeMap::new()));
+        }
         Err(e) => return Err(e),
     };
-    let mut entries = BTreeMap::new();
+    let (mut entries, mut names) = (BTreeMap::new(), BTreeMap::new());
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, version, shape) =
-            serde_json::from_str::<(String, u32, String)>(line).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "{} line {}: not a [name, version, shape] entry: {e}",
-                        path.display(),
-                        n + 1
-                    ),
-                )
-            })?;
-        entries.insert((name, version), shape);
+        let malformed = |why: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{} line {}: not a [name, version, shape] entry, nor an [\"aggregate\" or \"projection\", name] one: {why}",
+                    path.display(),
+                    n + 1
+                ),
+            )
+        };
+        match serde_json::from_str::<Line>(line).map_err(|e| malformed(e.to_string()))? {
+            Line::Event(name, version, shape) => {
+                entries.insert((name, version), shape);
+            }
+            Line::Name(kind, name) => {
+                let kind = NameKind::parse(&kind)
+                    .ok_or_else(|| malformed(format!("unknown kind `{kind}`")))?;
+                names.insert((kind, name), String::new());
+            }
+        }
     }
-    Ok(entries)
+    Ok((entries, names))
 }
