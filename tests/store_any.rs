@@ -2,7 +2,7 @@
 //! conformance suite through it on memory and on a SQLite file; URLs that name no store, or
 //! settings the store does not know, are typed errors.
 
-mod conformance;
+use eventsmith::testing::conformance;
 mod services;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The conformance suite on the in-memory store.
 
-mod conformance;
+use eventsmith::testing::conformance;
 
 use eventsmith::InMemoryStore;
 

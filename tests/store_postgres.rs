@@ -2,7 +2,7 @@
 //! transactions commit out of position order are never skipped by a follower, and damaged
 //! rows are typed errors.
 
-mod conformance;
+use eventsmith::testing::conformance;
 mod services;
 
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 //! The conformance suite on SQLite files, plus what only a file can show: reopening keeps
 //! everything, and a damaged row is a typed error.
 
-mod conformance;
+use eventsmith::testing::conformance;
 
 use std::sync::Arc;
 

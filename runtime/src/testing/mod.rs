@@ -4,6 +4,8 @@
 //! an event's serialized shape changed without a version bump.
 
 mod aggregate;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod projection;
 mod schema_lock;
 mod upcast;

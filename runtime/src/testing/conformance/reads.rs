@@ -3,13 +3,17 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use eventsmith::{EventStore, ExpectedVersion, RecordedEvent, Uuid};
+use crate::model::envelope::RecordedEvent;
+
+use crate::store::{EventStore, ExpectedVersion};
+
+use uuid::Uuid;
 
 use super::{append, event, events, head_covering};
 
 /// 16 writers on distinct streams while a subscriber follows the global order: it sees every
 /// event exactly once, positions strictly increasing.
-pub(crate) async fn concurrent_writers_with_global_reader<S: EventStore>(store: S) {
+pub async fn concurrent_writers_with_global_reader<S: EventStore>(store: S) {
     const WRITERS: usize = 16;
     const BATCHES: usize = 20;
     let total = WRITERS * BATCHES * 2;
@@ -64,7 +68,7 @@ pub(crate) async fn concurrent_writers_with_global_reader<S: EventStore>(store: 
 /// that covers the appends. A short or empty page is not taken for the end of the log: on
 /// PostgreSQL a transaction open anywhere on the server hides appends until it ends, and
 /// each page says how far the store could see.
-pub(crate) async fn read_all_pagination<S: EventStore>(store: S) {
+pub async fn read_all_pagination<S: EventStore>(store: S) {
     let mut last = 0;
     for s in 0..7 {
         let written = append(
@@ -127,7 +131,7 @@ pub(crate) async fn read_all_pagination<S: EventStore>(store: S) {
 
 /// A subscription reads what is stored, then what arrives, with no gap and no duplicate at
 /// the hand-over.
-pub(crate) async fn subscription_catch_up_then_live<S: EventStore>(store: S) {
+pub async fn subscription_catch_up_then_live<S: EventStore>(store: S) {
     append(&store, "sub", ExpectedVersion::NoStream, events(600, "old"))
         .await
         .unwrap();
@@ -177,7 +181,7 @@ pub(crate) async fn subscription_catch_up_then_live<S: EventStore>(store: S) {
 /// A filtered read returns only the named events, in order, and says how far it scanned: up
 /// to the last match of a full page, else to the head (once it covers the appends), past
 /// events of other names.
-pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
+pub async fn filtered_reads<S: EventStore>(store: S) {
     let hostile = "Odd'Name\"; DROP TABLE events; --ü";
     // The positions of the seven events (stores may leave gaps between them).
     let mut p = vec![0];
@@ -202,7 +206,7 @@ pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
     }
     head_covering(&store, p[7]).await;
     let wanted = ["Opened", hostile, "Closed"];
-    let names = |read: &eventsmith::Page| -> Vec<(u64, String)> {
+    let names = |read: &crate::store::Page| -> Vec<(u64, String)> {
         read.events
             .iter()
             .map(|e| (e.global_position, e.event_type.to_string()))
@@ -258,7 +262,7 @@ pub(crate) async fn filtered_reads<S: EventStore>(store: S) {
 /// `current_head` reaches every append that returned before it was asked (at once, or on
 /// PostgreSQL once transactions that began earlier anywhere on the server have ended), never
 /// passes the last one, and the head's receivers are raised to it.
-pub(crate) async fn current_head_reaches_returned_appends<S: EventStore>(store: S) {
+pub async fn current_head_reaches_returned_appends<S: EventStore>(store: S) {
     assert_eq!(store.current_head().await.unwrap(), 0);
     for i in 0..20u64 {
         let written = append(&store, "head", ExpectedVersion::Exact(i), events(1, "head"))

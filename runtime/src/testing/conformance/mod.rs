@@ -1,11 +1,18 @@
-//! The `EventStore` conformance suite: one generic set of checks that every backend must
-//! pass unchanged. A backend's test file calls [`run_all`] (or the single checks) with a
-//! factory that makes a fresh, empty store.
-
-#![allow(
-    dead_code,
-    reason = "each backend's test binary uses the checks it runs"
-)]
+//! The [`EventStore`] conformance suite: one generic set of checks that every backend must
+//! pass unchanged, the memory, SQLite and PostgreSQL stores as well as yours. Call
+//! [`run_all`] (or single checks) from a test, with a factory that makes a fresh, empty
+//! store; a check that fails panics with what the store did wrong.
+//!
+//! ```no_run
+//! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+//! async fn my_store_passes_the_conformance_suite() {
+//!     crate::testing::conformance::run_all(|| async { crate::InMemoryStore::new() })
+//!         .await;
+//! }
+//! ```
+//!
+//! Behind the `conformance` feature. The checks run writers on several tasks: use tokio's
+//! multi-thread runtime.
 
 mod consumers;
 mod reads;
@@ -14,14 +21,16 @@ mod writes;
 use std::future::Future;
 use std::sync::Arc;
 
-use eventsmith::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, StoreError};
+use crate::model::envelope::NewEvent;
 
-pub(crate) use self::consumers::*;
-pub(crate) use self::reads::*;
-pub(crate) use self::writes::*;
+use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError};
+
+pub use self::consumers::*;
+pub use self::reads::*;
+pub use self::writes::*;
 
 /// Events of test payload `body` under name `name`.
-pub(crate) fn event(name: &str, body: &str) -> NewEvent {
+pub fn event(name: &str, body: &str) -> NewEvent {
     NewEvent::new(name.to_owned(), 1, body.as_bytes().to_vec(), Arc::default())
 }
 
@@ -36,7 +45,7 @@ async fn append<S: EventStore>(
     stream: &str,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
-) -> Result<eventsmith::Appended, StoreError> {
+) -> Result<crate::store::Appended, StoreError> {
     match store.append(stream, expected, events, None).await? {
         AppendOutcome::Appended(a) => Ok(a),
         AppendOutcome::Duplicate(a) => {
@@ -66,7 +75,7 @@ async fn head_covering<S: EventStore>(store: &S, last: u64) -> u64 {
 }
 
 /// Runs every check, each on a fresh store.
-pub(crate) async fn run_all<S, F, Fut>(make: F)
+pub async fn run_all<S, F, Fut>(make: F)
 where
     S: EventStore,
     F: Fn() -> Fut,

@@ -2,14 +2,16 @@
 
 use std::sync::Arc;
 
-use eventsmith::{
-    AppendOutcome, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError, Uuid,
-};
+use crate::model::envelope::{Metadata, NewEvent};
+
+use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError};
+
+use uuid::Uuid;
 
 use super::{append, events};
 
 /// An appended event reads back with every envelope field intact.
-pub(crate) async fn round_trip_with_metadata<S: EventStore>(store: S) {
+pub async fn round_trip_with_metadata<S: EventStore>(store: S) {
     let metadata = Arc::new(Metadata {
         correlation_id: Some(Uuid::now_v7()),
         causation_id: Some(Uuid::now_v7()),
@@ -19,7 +21,7 @@ pub(crate) async fn round_trip_with_metadata<S: EventStore>(store: S) {
         headers: [("k".to_owned(), "v ü".to_owned())].into(),
     });
     let mut first = NewEvent::new("Opened", 3, b"{\"a\":1}".to_vec(), Arc::clone(&metadata));
-    first.timestamp = eventsmith::Timestamp::from_micros(1_700_000_000_000_001);
+    first.timestamp = crate::model::envelope::Timestamp::from_micros(1_700_000_000_000_001);
     let second = NewEvent::new("Closed", 1, b"{}".to_vec(), Arc::clone(&metadata));
     let ids = [first.event_id, second.event_id];
     let appended = append(
@@ -56,8 +58,8 @@ pub(crate) async fn round_trip_with_metadata<S: EventStore>(store: S) {
 }
 
 /// Every kind of expectation is checked, and a failed append writes nothing.
-pub(crate) async fn expected_version_conflicts<S: EventStore>(store: S) {
-    let conflict = |r: Result<eventsmith::Appended, StoreError>, actual_version: u64| match r {
+pub async fn expected_version_conflicts<S: EventStore>(store: S) {
+    let conflict = |r: Result<crate::store::Appended, StoreError>, actual_version: u64| match r {
         Err(StoreError::Conflict { stream, actual, .. }) => {
             assert_eq!(stream, "cv");
             assert_eq!(actual, actual_version);
@@ -107,7 +109,7 @@ pub(crate) async fn expected_version_conflicts<S: EventStore>(store: S) {
 
 /// 16 writers race on one stream with exact expectations, retrying on conflict: every
 /// acknowledged batch is there once, whole and in a contiguous run of versions.
-pub(crate) async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
+pub async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
     let mut tasks = Vec::new();
     for writer in 0..16 {
         let store = store.clone();
@@ -163,7 +165,7 @@ pub(crate) async fn concurrent_writers_on_one_stream<S: EventStore>(store: S) {
 }
 
 /// A 1 MiB payload round-trips byte for byte.
-pub(crate) async fn large_payloads<S: EventStore>(store: S) {
+pub async fn large_payloads<S: EventStore>(store: S) {
     let body: String = (0..(1 << 20))
         .map(|i| char::from(b'a' + (i % 26) as u8))
         .collect();
@@ -178,7 +180,7 @@ pub(crate) async fn large_payloads<S: EventStore>(store: S) {
 
 /// Stream ids with quotes, SQL, unicode, control characters and 4 KiB of text are kept
 /// verbatim and never confused with one another.
-pub(crate) async fn hostile_stream_names<S: EventStore>(store: S) {
+pub async fn hostile_stream_names<S: EventStore>(store: S) {
     let names = hostile_names();
     for (i, name) in names.iter().enumerate() {
         append(
@@ -202,7 +204,7 @@ pub(crate) async fn hostile_stream_names<S: EventStore>(store: S) {
 /// a consumer name or a dead letter's fields with one is an invalid request that names the
 /// field, on every backend alike (a log written on one moves to another), and nothing is
 /// written. Payloads are bytes and keep theirs.
-pub(crate) async fn nul_bytes_are_refused<S: EventStore>(store: S) {
+pub async fn nul_bytes_are_refused<S: EventStore>(store: S) {
     fn invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, field: &str) {
         match result {
             Err(StoreError::Invalid(message)) => assert!(
@@ -292,11 +294,11 @@ pub(crate) async fn nul_bytes_are_refused<S: EventStore>(store: S) {
         "the idempotency key",
     );
     invalid(store.load_snapshot(stream).await, "the stream id");
-    let snapshot = eventsmith::Snapshot {
+    let snapshot = crate::store::Snapshot {
         stream_version: 1,
         snapshot_version: 1,
         payload: Arc::from(&b"{}"[..]),
-        taken_at: eventsmith::Timestamp::from_micros(0),
+        taken_at: crate::model::envelope::Timestamp::from_micros(0),
     };
     invalid(store.save_snapshot(stream, snapshot).await, "the stream id");
     invalid(
@@ -315,14 +317,14 @@ pub(crate) async fn nul_bytes_are_refused<S: EventStore>(store: S) {
     );
     invalid(store.dead_letters("con\0sumer").await, "the consumer name");
     invalid(store.release("con\0sumer", 1).await, "the consumer name");
-    let letter = eventsmith::DeadLetter {
+    let letter = crate::store::DeadLetter {
         position: 1,
         stream_id: "acc-1".to_owned(),
         stream_version: 1,
         event_type: "Tested".to_owned(),
         reason: "boom".to_owned(),
         attempts: 1,
-        parked_at: eventsmith::Timestamp::from_micros(0),
+        parked_at: crate::model::envelope::Timestamp::from_micros(0),
     };
     invalid(
         store.park("con\0sumer", letter.clone()).await,
@@ -330,21 +332,21 @@ pub(crate) async fn nul_bytes_are_refused<S: EventStore>(store: S) {
     );
     for (letter, field) in [
         (
-            eventsmith::DeadLetter {
+            crate::store::DeadLetter {
                 stream_id: "acc\0".to_owned(),
                 ..letter.clone()
             },
             "the stream id",
         ),
         (
-            eventsmith::DeadLetter {
+            crate::store::DeadLetter {
                 event_type: "\0".to_owned(),
                 ..letter.clone()
             },
             "the event name",
         ),
         (
-            eventsmith::DeadLetter {
+            crate::store::DeadLetter {
                 reason: "bo\0om".to_owned(),
                 ..letter.clone()
             },
@@ -364,7 +366,7 @@ pub(crate) async fn nul_bytes_are_refused<S: EventStore>(store: S) {
 }
 
 /// Stream names that break naive stores.
-pub(crate) fn hostile_names() -> Vec<String> {
+pub fn hostile_names() -> Vec<String> {
     vec![
         "it's".to_owned(),
         "\"quoted\"".to_owned(),
@@ -380,7 +382,7 @@ pub(crate) fn hostile_names() -> Vec<String> {
 
 /// A key is recorded with its append; a second append with the key writes nothing and answers
 /// the first outcome, whatever its expectation.
-pub(crate) async fn idempotency_keys<S: EventStore>(store: S) {
+pub async fn idempotency_keys<S: EventStore>(store: S) {
     let first = store
         .append(
             "idem",
@@ -420,7 +422,7 @@ pub(crate) async fn idempotency_keys<S: EventStore>(store: S) {
         .unwrap();
     assert_eq!(
         empty,
-        AppendOutcome::Appended(eventsmith::Appended {
+        AppendOutcome::Appended(crate::store::Appended {
             version: 2,
             count: 0,
             position: None

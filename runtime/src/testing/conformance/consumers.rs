@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use eventsmith::EventStore;
+use crate::store::EventStore;
 
 /// A snapshot is kept per stream; a newer one replaces it, an older one does not.
-pub(crate) async fn snapshots<S: EventStore>(store: S) {
-    use eventsmith::{Snapshot, Timestamp};
+pub async fn snapshots<S: EventStore>(store: S) {
+    use crate::model::envelope::Timestamp;
+    use crate::store::Snapshot;
     let snap = |version: u64, body: &str| Snapshot {
         stream_version: version,
         snapshot_version: 3,
@@ -42,7 +43,7 @@ pub(crate) async fn snapshots<S: EventStore>(store: S) {
 
 /// A checkpoint is kept per consumer name, replaced on save, reset by saving 0, and names are
 /// stored verbatim.
-pub(crate) async fn checkpoints<S: EventStore>(store: S) {
+pub async fn checkpoints<S: EventStore>(store: S) {
     let hostile = "bal'ances\"; DROP TABLE checkpoints; --ü";
     assert_eq!(store.load_checkpoint("balances").await.unwrap(), None);
     store.save_checkpoint("balances", 41).await.unwrap();
@@ -57,15 +58,15 @@ pub(crate) async fn checkpoints<S: EventStore>(store: S) {
 
 /// Parked events are kept per consumer in global order; parking the same position again
 /// replaces the letter, and releasing removes it.
-pub(crate) async fn dead_letters<S: EventStore>(store: S) {
-    let letter = |position: u64, stream: &str, reason: &str| eventsmith::DeadLetter {
+pub async fn dead_letters<S: EventStore>(store: S) {
+    let letter = |position: u64, stream: &str, reason: &str| crate::store::DeadLetter {
         position,
         stream_id: stream.to_owned(),
         stream_version: position * 10,
         event_type: "Deposited".to_owned(),
         reason: reason.to_owned(),
         attempts: 3,
-        parked_at: eventsmith::Timestamp::from_micros(
+        parked_at: crate::model::envelope::Timestamp::from_micros(
             1_700_000_000_000_000 + i64::try_from(position).unwrap(),
         ),
     };
