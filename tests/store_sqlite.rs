@@ -154,10 +154,15 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
         .await
         .unwrap();
     drop(store);
-    // Back to what a build of schema version 1 left: no checkpoints, no dead letters.
+    // Back to what a build of schema version 1 left: no checkpoints, no dead letters, no
+    // dates on idempotency records.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch("DROP TABLE checkpoints; DROP TABLE dead_letters; PRAGMA user_version = 1;")
-        .unwrap();
+    raw.execute_batch(
+        "DROP TABLE checkpoints; DROP TABLE dead_letters;
+         DROP INDEX idempotency_by_age; ALTER TABLE idempotency DROP COLUMN recorded_at;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(raw);
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.read_stream("s", 1, 10).await.unwrap().len(), 1);
@@ -168,7 +173,7 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,7 +7,7 @@ use super::{
     AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, InMemoryStore, Page,
     Snapshot, StoreError, StreamTurn,
 };
-use crate::model::envelope::{NewEvent, RecordedEvent};
+use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// The store a URL names: in memory, a SQLite file or PostgreSQL, each behind its feature.
 ///
@@ -28,7 +28,9 @@ use crate::model::envelope::{NewEvent, RecordedEvent};
 /// - PostgreSQL: `schema=NAME`, `table_prefix=PREFIX` and `pool_size=N`
 ///   (`PgOptions`), taken out of the URL before the rest (`sslmode`,
 ///   `application_name`, …) goes to the driver, as in
-///   `postgres://app@db.internal/app?schema=billing&sslmode=require`.
+///   `postgres://app@db.internal/app?schema=billing&sslmode=require`;
+/// - both: `idempotency_retention=7d` (a duration, or `forever`; see [`EventStore`] on
+///   retention).
 ///
 /// Values (and a SQLite path) are percent-decoded: write a `?`, `&` or `%` in them as
 /// `%3F`, `%26` or `%25`.
@@ -156,7 +158,14 @@ fn open_sqlite(_scheme: &str, rest: &str) -> Result<AnyStore, StoreError> {
                     )));
                 }
             }),
-            _ => return Err(unknown_setting("SQLite", &key, "`readers`, `durability`")),
+            "idempotency_retention" => options.idempotency_retention(retention(&value)?),
+            _ => {
+                return Err(unknown_setting(
+                    "SQLite",
+                    &key,
+                    "`readers`, `durability`, `idempotency_retention`",
+                ));
+            }
         };
     }
     crate::SqliteStore::open_with(path, options).map(AnyStore::Sqlite)
@@ -197,6 +206,7 @@ async fn open_postgres(_scheme: &str, url: &str) -> Result<AnyStore, StoreError>
             "schema" => options.schema(value),
             "table_prefix" => options.table_prefix(value),
             "pool_size" => options.pool_size(number(&key, &value)?),
+            "idempotency_retention" => options.idempotency_retention(retention(&value)?),
             // `postgres_url` keeps nothing else.
             _ => options,
         };
@@ -215,7 +225,12 @@ async fn open_postgres(scheme: &str, _url: &str) -> Result<AnyStore, StoreError>
 /// settings (percent-decoded).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 fn postgres_url(url: &str) -> Result<(String, Vec<(String, String)>), StoreError> {
-    const OURS: [&str; 3] = ["schema", "table_prefix", "pool_size"];
+    const OURS: [&str; 4] = [
+        "schema",
+        "table_prefix",
+        "pool_size",
+        "idempotency_retention",
+    ];
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url.to_owned(), Vec::new()));
     };
@@ -264,6 +279,19 @@ fn number(key: &str, value: &str) -> Result<usize, StoreError> {
     value.parse().map_err(|_| {
         StoreError::Invalid(format!(
             "the store URL's `{key}` is `{value}`, not a whole number"
+        ))
+    })
+}
+
+/// A retention setting: a duration such as `7d` or `12h 30m`, or `forever`.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+fn retention(value: &str) -> Result<Option<std::time::Duration>, StoreError> {
+    if value.eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    humantime::parse_duration(value).map(Some).map_err(|e| {
+        StoreError::Invalid(format!(
+            "the store URL's `idempotency_retention` is `{value}` ({e}): give a duration such as `7d`, or `forever`"
         ))
     })
 }
@@ -389,6 +417,10 @@ impl EventStore for AnyStore {
         on_backend!(self, s => s.release(name, position).await)
     }
 
+    async fn prune_idempotency(&self, recorded_before: Timestamp) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.prune_idempotency(recorded_before).await)
+    }
+
     async fn take_turn(&self, stream: &str) -> Result<StreamTurn, StoreError> {
         on_backend!(self, s => s.take_turn(stream).await)
     }
@@ -453,10 +485,25 @@ mod tests {
                 ("pool_size".to_owned(), "3".to_owned())
             ]
         );
-        let (url, taken) = postgres_url("postgresql://h/db?schema=s").unwrap();
-        assert_eq!((url.as_str(), taken.len()), ("postgresql://h/db", 1));
+        let (url, taken) =
+            postgres_url("postgresql://h/db?idempotency_retention=2d&schema=s").unwrap();
+        assert_eq!(
+            taken[0],
+            ("idempotency_retention".to_owned(), "2d".to_owned())
+        );
+        assert_eq!((url.as_str(), taken.len()), ("postgresql://h/db", 2));
         let (url, taken) = postgres_url("postgres://h/db").unwrap();
         assert_eq!((url.as_str(), taken.len()), ("postgres://h/db", 0));
+    }
+
+    #[test]
+    fn retention_settings() {
+        assert_eq!(
+            retention("7d").unwrap(),
+            Some(std::time::Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(retention("Forever").unwrap(), None);
+        assert!(invalid(retention("a while")).contains("`a while`"));
     }
 
     #[tokio::test]

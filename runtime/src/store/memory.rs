@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use foldhash::fast::RandomState;
 
@@ -12,11 +13,16 @@ use super::{
     AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
     page,
 };
-use crate::model::envelope::{NewEvent, RecordedEvent};
+use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 
 /// An event store in process memory: fast, exact, and gone when the process ends.
 ///
 /// One lock guards the log, so appends are atomic and global order is the order of appends.
+/// Idempotency records are kept for [`DEFAULT_IDEMPOTENCY_RETENTION`] unless
+/// [`with_idempotency_retention`](Self::with_idempotency_retention) says otherwise (see
+/// [`EventStore`] on retention); a prune looks at every stream.
+///
+/// [`DEFAULT_IDEMPOTENCY_RETENTION`]: crate::DEFAULT_IDEMPOTENCY_RETENTION
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -40,6 +46,7 @@ struct Inner {
     log: RwLock<Log>,
     head: Head,
     turns: super::StreamTurns,
+    pruning: super::Pruning,
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +66,8 @@ struct Stream {
     id: Arc<str>,
     /// Indexes into `Log::events`, in stream version order.
     events: Vec<usize>,
-    idempotency: HashMap<String, Appended, RandomState>,
+    /// What each key's first append wrote, and when.
+    idempotency: HashMap<String, (Appended, Timestamp), RandomState>,
 }
 
 impl Default for InMemoryStore {
@@ -69,14 +77,22 @@ impl Default for InMemoryStore {
 }
 
 impl InMemoryStore {
-    /// An empty store.
+    /// An empty store, keeping idempotency records for
+    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION).
     #[must_use]
     pub fn new() -> Self {
+        Self::with_idempotency_retention(Some(super::DEFAULT_IDEMPOTENCY_RETENTION))
+    }
+
+    /// An empty store that keeps idempotency records for `retention` (`None`: for ever).
+    #[must_use]
+    pub fn with_idempotency_retention(retention: Option<Duration>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 log: RwLock::new(Log::default()),
                 head: Head::new(0),
                 turns: super::StreamTurns::default(),
+                pruning: super::Pruning::new(retention),
             }),
         }
     }
@@ -119,7 +135,7 @@ impl InMemoryStore {
         let log = &mut *guard;
         let current = log.streams.get_mut(stream);
         if let (Some(key), Some(s)) = (idempotency_key, current.as_deref()) {
-            if let Some(first) = s.idempotency.get(key) {
+            if let Some((first, _)) = s.idempotency.get(key) {
                 return Ok(AppendOutcome::Duplicate(*first));
             }
         }
@@ -163,13 +179,32 @@ impl InMemoryStore {
             position,
         };
         if let Some(key) = idempotency_key {
-            entry.idempotency.insert(key.to_owned(), appended);
+            entry
+                .idempotency
+                .insert(key.to_owned(), (appended, Timestamp::now()));
         }
         drop(guard);
         if let Some(position) = position {
             self.inner.head.raise(position);
         }
+        if idempotency_key.is_some() {
+            if let Some(before) = self.inner.pruning.due() {
+                self.prune_now(before);
+            }
+        }
         Ok(AppendOutcome::Appended(appended))
+    }
+
+    /// Removes the idempotency records made before `before`; answers how many.
+    fn prune_now(&self, before: Timestamp) -> u64 {
+        let mut log = self.write();
+        let mut removed = 0;
+        for stream in log.streams.values_mut() {
+            let kept = stream.idempotency.len();
+            stream.idempotency.retain(|_, (_, at)| *at >= before);
+            removed += (kept - stream.idempotency.len()) as u64;
+        }
+        removed
     }
 }
 
@@ -204,7 +239,11 @@ impl EventStore for InMemoryStore {
             .read()
             .streams
             .get(stream)
-            .and_then(|s| s.idempotency.get(key).copied()))
+            .and_then(|s| s.idempotency.get(key).map(|(first, _)| *first)))
+    }
+
+    async fn prune_idempotency(&self, recorded_before: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.prune_now(recorded_before))
     }
 
     async fn read_stream(

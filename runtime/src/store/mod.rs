@@ -11,6 +11,7 @@ mod head;
 mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+mod retention;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 mod stream_lock;
@@ -26,6 +27,8 @@ pub use self::error::{BoxError, StoreError};
 pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PgOptions, PgStore};
+pub use self::retention::DEFAULT_IDEMPOTENCY_RETENTION;
+pub(crate) use self::retention::Pruning;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use self::stream_lock::StreamTurn;
@@ -302,7 +305,17 @@ pub struct Snapshot {
 ///   that what works on one backend works on the others. Payloads are bytes and may hold
 ///   any.
 ///
+/// **Idempotency keys** are kept for a retention: a record answers retries of its key for at
+/// least the retention after the append that recorded it ([`DEFAULT_IDEMPOTENCY_RETENTION`],
+/// 7 days, unless the store is configured otherwise; or for ever), and is pruned soon
+/// after, by the store itself (after an append with a key, once its last prune is a quarter
+/// of the retention, or an hour, ago: whichever is shorter) or by [`prune_idempotency`]. A retry after its record
+/// is gone is a new command: it is decided again and may append again. Times are the
+/// clocks of the processes that append, taken to agree to well within the retention.
+///
 /// Stores are cheap handles: clone them to share one store.
+///
+/// [`prune_idempotency`]: EventStore::prune_idempotency
 ///
 /// [`read_all`]: EventStore::read_all
 pub trait EventStore: Clone + Send + Sync + 'static {
@@ -507,6 +520,22 @@ pub trait EventStore: Clone + Send + Sync + 'static {
         name: &str,
         position: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the idempotency records made before `recorded_before`, and answers how many
+    /// it removed: a retry with one of their keys is then a new command. Stores call it
+    /// themselves with the time their retention ago (see [`EventStore`]); call it to prune
+    /// at a time of your choosing, from a maintenance task or a tool. A record made at
+    /// `recorded_before` or later is kept. The default keeps every record and answers 0.
+    ///
+    /// # Errors
+    /// From the backend.
+    fn prune_idempotency(
+        &self,
+        recorded_before: Timestamp,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = recorded_before;
+        std::future::ready(Ok(0))
+    }
 
     /// Waits for a writer's turn on `stream`: the writers of the stream that asked for a turn
     /// through this store (any clone of it, and on PostgreSQL any process) get it one after

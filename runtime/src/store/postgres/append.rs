@@ -45,7 +45,7 @@ const NOT_WRITTEN: i32 = 2;
 const RACES: u32 = 64;
 
 /// The statement. `$2..=$3` are the versions the expectation accepts, `$4` the idempotency
-/// key, `$5..` the events' columns. It answers one row: the outcome, then the version, the
+/// key, `$5..=$10` the events' columns, `$11` when the key's record is made. It answers one row: the outcome, then the version, the
 /// number of events and the last position (of the recorded append for a duplicate; the
 /// current version alone when nothing was written).
 fn statement(events: &str, idempotency: &str) -> String {
@@ -71,9 +71,9 @@ fn statement(events: &str, idempotency: &str) -> String {
                  unnest($5::uuid[], $6::text[], $7::int[], $8::bigint[], $9::bytea[], $10::jsonb[])
                  WITH ORDINALITY AS u(id, name, schema_version, recorded_at, payload, metadata, ord)
         ), recorded AS (
-            INSERT INTO {idempotency} (stream_id, key, version, count, position)
+            INSERT INTO {idempotency} (stream_id, key, version, count, position, recorded_at)
             SELECT $1, $4, a.version + cardinality($5::uuid[]), cardinality($5::uuid[]),
-                   a.base + cardinality($5::uuid[])
+                   a.base + cardinality($5::uuid[]), $11::bigint
             FROM admitted a WHERE $4::text IS NOT NULL
         )
         SELECT {DUPLICATE}, version, count, position FROM prior
@@ -214,7 +214,8 @@ async fn general(
         .prepare_cached(&statement(&store.names.events, &store.names.idempotency))
         .await
         .map_err(pg_error)?;
-    let params: [Param<'_>; 10] = [
+    let recorded_at = crate::model::envelope::Timestamp::now().as_micros();
+    let params: [Param<'_>; 11] = [
         &stream,
         &lo,
         &hi,
@@ -225,6 +226,7 @@ async fn general(
         &columns.recorded_at,
         &columns.payloads,
         &columns.metadata,
+        &recorded_at,
     ];
     let row = run(&client, &statement, &params).await?;
     Ok((row.get(0), row.get(1), row.get(2), row.get(3)))

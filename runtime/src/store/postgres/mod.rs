@@ -35,6 +35,7 @@ pub struct PgOptions {
     table_prefix: String,
     pool_size: usize,
     poll_interval: Duration,
+    idempotency_retention: Option<Duration>,
     #[cfg(feature = "tls")]
     tls: tls::TlsOptions,
 }
@@ -46,6 +47,7 @@ impl Default for PgOptions {
             table_prefix: String::new(),
             pool_size: 16,
             poll_interval: Duration::from_millis(500),
+            idempotency_retention: Some(super::DEFAULT_IDEMPOTENCY_RETENTION),
             #[cfg(feature = "tls")]
             tls: tls::TlsOptions::default(),
         }
@@ -75,6 +77,16 @@ impl PgOptions {
     /// 500 ms). Notifications wake them at once; this is the fallback.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// How long idempotency records answer retries: at least this long after the append
+    /// that made them, then they are pruned (default
+    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
+    /// `None` keeps them for ever). Every process prunes with its own setting: give the
+    /// processes that share a store the same one. See [`EventStore`] on retention.
+    pub fn idempotency_retention(mut self, retention: Option<Duration>) -> Self {
+        self.idempotency_retention = retention;
         self
     }
 
@@ -120,6 +132,8 @@ pub(crate) struct Names {
     quoted_schema: String,
     events: String,
     idempotency: String,
+    /// The index of idempotency records by age (quoted, without the schema).
+    idempotency_by_age: String,
     snapshots: String,
     pub(crate) checkpoints: String,
     dead_letters: String,
@@ -140,6 +154,10 @@ impl Names {
         Self {
             events: table("events"),
             idempotency: table("idempotency"),
+            idempotency_by_age: schema::quote_ident(&format!(
+                "{}idempotency_by_age",
+                options.table_prefix
+            )),
             snapshots: table("snapshots"),
             checkpoints: table("checkpoints"),
             dead_letters: table("dead_letters"),
@@ -220,6 +238,8 @@ pub(crate) struct Inner {
     turns: super::StreamTurns,
     /// Bounds the pooled connections that hold turns' advisory locks.
     turn_permits: Arc<tokio::sync::Semaphore>,
+    /// When idempotency records are pruned next.
+    pruning: super::Pruning,
 }
 
 impl PgStore {
@@ -276,6 +296,7 @@ impl PgStore {
             token: uuid::Uuid::now_v7().simple().to_string(),
             turns: super::StreamTurns::default(),
             turn_permits: turns::permits(options.pool_size),
+            pruning: super::Pruning::new(options.idempotency_retention),
         });
         inner.announcer.spawn(Arc::downgrade(&inner));
         inner.refresh_head().await?;
@@ -379,6 +400,20 @@ impl Inner {
         Ok(page(events, limit, from_position, head.unsigned_abs()))
     }
 
+    /// Removes the idempotency records made before `before`; answers how many.
+    async fn prune_idempotency(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "DELETE FROM {} WHERE recorded_at < $1",
+            self.names.idempotency
+        );
+        let stmt = client.prepare_cached(&sql).await.map_err(pg_error)?;
+        client
+            .execute(&stmt, &[&before.as_micros()])
+            .await
+            .map_err(pg_error)
+    }
+
     async fn query_events(
         &self,
         sql: &str,
@@ -419,7 +454,23 @@ impl EventStore for PgStore {
         idempotency_key: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
         crate::store::check_append(stream, &events, idempotency_key)?;
-        append::append(&self.inner, stream, expected, events, idempotency_key).await
+        let outcome = append::append(&self.inner, stream, expected, events, idempotency_key).await;
+        if idempotency_key.is_some() {
+            if let Some(before) = self.inner.pruning.due() {
+                // In the background: the append's caller does not wait for it.
+                let inner = Arc::clone(&self.inner);
+                tokio::spawn(async move {
+                    if let Err(e) = inner.prune_idempotency(before).await {
+                        tracing::debug!(error = %e, "pruning idempotency records failed");
+                    }
+                });
+            }
+        }
+        outcome
+    }
+
+    async fn prune_idempotency(&self, recorded_before: Timestamp) -> Result<u64, StoreError> {
+        self.inner.prune_idempotency(recorded_before).await
     }
 
     async fn idempotency_record(

@@ -9,7 +9,7 @@ use super::{Names, pg_error};
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i32 = 4;
+pub(crate) const VERSION: i32 = 5;
 
 fn migrations(n: &Names) -> Vec<String> {
     vec![
@@ -89,6 +89,20 @@ fn migrations(n: &Names) -> Vec<String> {
         ALTER TABLE {events} ALTER COLUMN position DROP IDENTITY;
         ",
             events = n.events,
+        ),
+        // When each idempotency record was made (microseconds since the epoch, by the
+        // appending process's clock), for its retention. Records made before are dated to
+        // the migration: they are kept for a whole retention from then.
+        format!(
+            "
+        ALTER TABLE {idempotency} ADD COLUMN recorded_at bigint NOT NULL DEFAULT 0;
+        UPDATE {idempotency}
+            SET recorded_at = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+        ALTER TABLE {idempotency} ALTER COLUMN recorded_at DROP DEFAULT;
+        CREATE INDEX {by_age} ON {idempotency} (recorded_at);
+        ",
+            idempotency = n.idempotency,
+            by_age = n.idempotency_by_age,
         ),
     ]
 }

@@ -66,6 +66,7 @@ pub struct SqliteOptions {
     readers: usize,
     max_batch: usize,
     watch_interval: std::time::Duration,
+    idempotency_retention: Option<std::time::Duration>,
 }
 
 impl Default for SqliteOptions {
@@ -75,6 +76,7 @@ impl Default for SqliteOptions {
             readers: 4,
             max_batch: 1024,
             watch_interval: std::time::Duration::from_millis(10),
+            idempotency_retention: Some(super::DEFAULT_IDEMPOTENCY_RETENTION),
         }
     }
 }
@@ -105,6 +107,15 @@ impl SqliteOptions {
     /// subscribers. This store's own appends wake them at once.
     pub fn watch_interval(mut self, interval: std::time::Duration) -> Self {
         self.watch_interval = interval.max(std::time::Duration::from_millis(1));
+        self
+    }
+
+    /// How long idempotency records answer retries: at least this long after the append
+    /// that made them, then they are pruned (default
+    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
+    /// `None` keeps them for ever). See [`EventStore`] on retention.
+    pub fn idempotency_retention(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.idempotency_retention = retention;
         self
     }
 }
@@ -150,6 +161,7 @@ struct Inner {
     writes: GroupCommit,
     head: Arc<Head>,
     turns: super::StreamTurns,
+    pruning: super::Pruning,
 }
 
 impl SqliteStore {
@@ -221,6 +233,7 @@ impl SqliteStore {
                 writes: GroupCommit::start(writer, options.max_batch).map_err(thread_error)?,
                 head,
                 turns: super::StreamTurns::default(),
+                pruning: super::Pruning::new(options.idempotency_retention),
             }),
         })
     }
@@ -338,11 +351,30 @@ impl EventStore for SqliteStore {
         crate::store::check_append(stream, &events, idempotency_key)?;
         let stream = stream.to_owned();
         let key = idempotency_key.map(str::to_owned);
-        self.write(|reply| Write::Append {
-            stream,
-            expected,
-            events,
-            key,
+        let keyed = key.is_some();
+        let outcome = self
+            .write(|reply| Write::Append {
+                stream,
+                expected,
+                events,
+                key,
+                reply,
+            })
+            .await;
+        if keyed {
+            if let Some(before) = self.inner.pruning.due() {
+                // Queued behind this append and before anything this task writes next;
+                // nobody waits for the answer.
+                let (reply, _) = oneshot::channel();
+                self.inner.writes.submit(Write::Prune { before, reply });
+            }
+        }
+        outcome
+    }
+
+    async fn prune_idempotency(&self, recorded_before: Timestamp) -> Result<u64, StoreError> {
+        self.write(|reply| Write::Prune {
+            before: recorded_before,
             reply,
         })
         .await

@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 3;
+pub(crate) const VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // 1: events (a stream's version is its last event's, found through the unique index),
@@ -59,6 +59,15 @@ const MIGRATIONS: &[&str] = &[
         parked_at      INTEGER NOT NULL,
         PRIMARY KEY (consumer, position)
     ) WITHOUT ROWID;
+    ",
+    // 4: when each idempotency record was made (microseconds since the epoch), for its
+    // retention. Records made before are dated to the migration: they are kept for a whole
+    // retention from then.
+    "
+    ALTER TABLE idempotency ADD COLUMN recorded_at INTEGER NOT NULL DEFAULT 0;
+    UPDATE idempotency
+        SET recorded_at = CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER);
+    CREATE INDEX idempotency_by_age ON idempotency (recorded_at);
     ",
 ];
 

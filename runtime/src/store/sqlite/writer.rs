@@ -39,6 +39,11 @@ pub(crate) enum Write {
         put: Put,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Removes the idempotency records made before `before`; answers how many.
+    Prune {
+        before: Timestamp,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// What a [`Write::Put`] writes.
@@ -117,6 +122,10 @@ enum Answer {
     Put(
         oneshot::Sender<Result<(), StoreError>>,
         Result<(), StoreError>,
+    ),
+    Prune(
+        oneshot::Sender<Result<u64, StoreError>>,
+        Result<u64, StoreError>,
     ),
 }
 
@@ -214,6 +223,9 @@ impl Writer {
                         Put::Release { name, position } => release(&tx, &name, position),
                     },
                 ),
+                Write::Prune { before, reply } => {
+                    Answer::Prune(reply, prune_idempotency(&tx, before))
+                }
             };
             if !answer.is_ok() {
                 self.next_position = savepoint_position;
@@ -288,7 +300,7 @@ impl Write {
     fn pages(&self) -> usize {
         match self {
             Self::Append { events, .. } => events.len() + 1,
-            Self::Put { .. } => 1,
+            Self::Put { .. } | Self::Prune { .. } => 1,
         }
     }
 
@@ -304,6 +316,7 @@ impl Answer {
         match self {
             Self::Append(_, r) => r.is_ok(),
             Self::Put(_, r) => r.is_ok(),
+            Self::Prune(_, r) => r.is_ok(),
         }
     }
 
@@ -312,6 +325,7 @@ impl Answer {
         match self {
             Self::Append(reply, result) => drop(reply.send(result)),
             Self::Put(reply, result) => drop(reply.send(result)),
+            Self::Prune(reply, result) => drop(reply.send(result)),
         }
     }
 
@@ -323,6 +337,7 @@ impl Answer {
             Self::Append(reply, Err(e)) => drop(reply.send(Err(e))),
             Self::Append(reply, Ok(_)) => drop(reply.send(Err(error()))),
             Self::Put(reply, _) => drop(reply.send(Err(error()))),
+            Self::Prune(reply, _) => drop(reply.send(Err(error()))),
         }
     }
 }
@@ -414,7 +429,8 @@ impl Append<'_> {
         if let Some(key) = key {
             self.conn
                 .prepare_cached(
-                    "INSERT INTO idempotency (stream_id, key, version, count, position) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO idempotency (stream_id, key, version, count, position, recorded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -422,7 +438,8 @@ impl Append<'_> {
                         key,
                         int(version)?,
                         int(count)?,
-                        position.map(int).transpose()?
+                        position.map(int).transpose()?,
+                        Timestamp::now().as_micros(),
                     ])
                 })
                 .map_err(backend_error)?;
@@ -478,6 +495,14 @@ pub(crate) fn idempotency_record(
         .optional()
     })
     .map_err(backend_error)
+}
+
+/// Removes the idempotency records made before `before`; answers how many.
+fn prune_idempotency(conn: &Connection, before: Timestamp) -> Result<u64, StoreError> {
+    conn.prepare_cached("DELETE FROM idempotency WHERE recorded_at < ?1")
+        .and_then(|mut s| s.execute([before.as_micros()]))
+        .map(|removed| removed as u64)
+        .map_err(backend_error)
 }
 
 fn save_snapshot(conn: &Connection, stream: &str, snapshot: &Snapshot) -> Result<(), StoreError> {
