@@ -14,7 +14,7 @@
 //!   answer [`App::query`], routed by the query's type.
 //! - [`ProjectionRunner`] feeds a projection from the store's global log, catch-up then live,
 //!   with an [`ErrorPolicy`] and dead letters; SQL read models on SQLite commit their writes
-//!   with the checkpoint ([`ProjectionRunner::sqlite`]).
+//!   with the checkpoint (`ProjectionRunner::sqlite`).
 //! - [`App`] executes commands against an [`EventStore`]: it loads (or takes from its cache)
 //!   the aggregate, runs the handler, appends with optimistic concurrency, and retries the
 //!   decision on a conflict.

@@ -1,48 +1,9 @@
-//! Column encodings shared by the SQL backends: metadata as JSON (absent when empty), event
-//! ids as 16 bytes, and the checks that turn a damaged row into [`StoreError::Corrupt`].
+//! Column encodings shared by the SQL backends, and the checks that turn a damaged row into
+//! [`StoreError::Corrupt`].
 
-use std::sync::{Arc, OnceLock};
-
-use uuid::Uuid;
+use std::sync::Arc;
 
 use super::{Appended, StoreError};
-use crate::model::envelope::Metadata;
-
-/// Metadata as stored: `None` for the default (most events in tests and benchmarks).
-pub(crate) fn metadata_bytes(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
-    if *metadata == Metadata::default() {
-        return Ok(None);
-    }
-    serde_json::to_vec(metadata)
-        .map(Some)
-        .map_err(|e| StoreError::Invalid(format!("metadata does not serialize: {e}")))
-}
-
-/// Metadata from its stored form; the empty default is shared.
-pub(crate) fn metadata_from(
-    bytes: Option<&[u8]>,
-    stream: &str,
-    version: u64,
-) -> Result<Arc<Metadata>, StoreError> {
-    static EMPTY: OnceLock<Arc<Metadata>> = OnceLock::new();
-    match bytes {
-        None => Ok(Arc::clone(EMPTY.get_or_init(Arc::default))),
-        Some(bytes) => serde_json::from_slice(bytes)
-            .map(Arc::new)
-            .map_err(|e| corrupt(stream, version, format!("metadata is not valid: {e}"))),
-    }
-}
-
-/// An event id from its 16 stored bytes.
-pub(crate) fn event_id(bytes: &[u8], stream: &str, version: u64) -> Result<Uuid, StoreError> {
-    Uuid::from_slice(bytes).map_err(|_| {
-        corrupt(
-            stream,
-            version,
-            format!("the event id has {} bytes instead of 16", bytes.len()),
-        )
-    })
-}
 
 /// A stored integer that must fit the target type.
 pub(crate) fn non_negative<T: TryFrom<i64>>(

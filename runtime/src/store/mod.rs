@@ -240,7 +240,7 @@ pub(crate) fn admit(
 ///
 /// A short page (fewer events than asked) does not mean that the log ends there: on
 /// PostgreSQL a transaction open anywhere on the server hides the appends made after it
-/// began until it ends (see [`PgStore`](crate::PgStore)), and meanwhile reads stop short of
+/// began until it ends (see `PgStore`), and meanwhile reads stop short of
 /// them. `scanned_to` tells the two cases apart: a reader waiting for a position (an
 /// append's [`Appended::position`], or what [`EventStore::current_head`] reported) has read
 /// everything up to it once `scanned_to` reaches it, and until then an empty page only means
@@ -424,7 +424,7 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// A receiver of the highest global position a reader can see; it changes after appends.
     /// Subscriptions wait on it instead of polling.
     ///
-    /// The value it holds may trail the store by a moment: [`PgStore`](crate::PgStore)
+    /// The value it holds may trail the store by a moment: `PgStore`
     /// works it out after appends, and only while someone holds a receiver. To wait for
     /// everything appended so far, ask [`current_head`](EventStore::current_head).
     fn head(&self) -> tokio::sync::watch::Receiver<u64>;

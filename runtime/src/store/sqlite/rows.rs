@@ -1,13 +1,14 @@
 //! Reading rows of the `events` table into [`RecordedEvent`]s, with damaged rows reported as
 //! [`StoreError::Corrupt`] naming the stream and version.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::Row;
+use uuid::Uuid;
 
-use crate::model::envelope::{RecordedEvent, Timestamp};
+use crate::model::envelope::{Metadata, RecordedEvent, Timestamp};
 use crate::store::StoreError;
-use crate::store::columns::{SharedNames, corrupt, event_id, metadata_from, non_negative};
+use crate::store::columns::{SharedNames, corrupt, non_negative};
 
 /// The columns [`recorded`] reads, in order.
 pub(crate) const COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, recorded_at, payload, metadata";
@@ -63,4 +64,40 @@ pub(crate) fn recorded(
 /// SQLite integers are signed; positions and versions stay far below `i64::MAX`.
 pub(crate) fn int(value: u64) -> rusqlite::Result<i64> {
     i64::try_from(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Metadata as stored: `None` for the default (most events in tests and benchmarks).
+pub(crate) fn metadata_bytes(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
+    if *metadata == Metadata::default() {
+        return Ok(None);
+    }
+    serde_json::to_vec(metadata)
+        .map(Some)
+        .map_err(|e| StoreError::Invalid(format!("metadata does not serialize: {e}")))
+}
+
+/// Metadata from its stored form; the empty default is shared.
+pub(crate) fn metadata_from(
+    bytes: Option<&[u8]>,
+    stream: &str,
+    version: u64,
+) -> Result<Arc<Metadata>, StoreError> {
+    static EMPTY: OnceLock<Arc<Metadata>> = OnceLock::new();
+    match bytes {
+        None => Ok(Arc::clone(EMPTY.get_or_init(Arc::default))),
+        Some(bytes) => serde_json::from_slice(bytes)
+            .map(Arc::new)
+            .map_err(|e| corrupt(stream, version, format!("metadata is not valid: {e}"))),
+    }
+}
+
+/// An event id from its 16 stored bytes.
+pub(crate) fn event_id(bytes: &[u8], stream: &str, version: u64) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|_| {
+        corrupt(
+            stream,
+            version,
+            format!("the event id has {} bytes instead of 16", bytes.len()),
+        )
+    })
 }

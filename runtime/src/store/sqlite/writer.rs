@@ -20,8 +20,9 @@ use super::backend_error;
 use super::checkpointer::Checkpointer;
 use super::dead_letters::{park, release};
 use super::rows::int;
+use super::rows::metadata_bytes;
 use crate::model::envelope::{NewEvent, Timestamp};
-use crate::store::columns::{appended, metadata_bytes};
+use crate::store::columns::appended;
 use crate::store::head::Head;
 use crate::store::{AppendOutcome, Appended, ExpectedVersion, Snapshot, StoreError, admit};
 
