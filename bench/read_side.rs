@@ -15,6 +15,7 @@ use crate::backends::{Backend, Error, with_store};
 use crate::domain::{Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, account};
 use crate::stats::{median, percentile_us, round2};
 use crate::workloads::line;
+use eventsmith::Append;
 
 /// Balances from deposits and withdrawals: 2 of the 5 stored types of W5.
 #[derive(Default)]
@@ -82,12 +83,11 @@ async fn seed<S: EventStore>(store: &S, streams: usize, per_stream: usize) -> Re
                     })
                     .collect();
                 store
-                    .append(
+                    .append(Append::new(
                         &format!("BankAccount-w5-{s}"),
                         ExpectedVersion::NoStream,
                         events,
-                        None,
-                    )
+                    ))
                     .await
                     .map_err(|e| e.to_string())?;
             }

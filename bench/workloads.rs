@@ -13,6 +13,7 @@ use crate::Settings;
 use crate::backends::{Backend, Error, with_store};
 use crate::domain::{BankAccount, Deposit, OpenAccount, SnapshottedAccount, account};
 use crate::stats::{median, percentile_us, round2};
+use eventsmith::Append;
 
 /// One measured run of a command workload.
 #[derive(Debug, Clone, Copy)]
@@ -315,7 +316,7 @@ async fn rehydrate<S: EventStore>(
         };
         for chunk in deposit_events(events).chunks(1_000) {
             store
-                .append(&stream, ExpectedVersion::Any, chunk.to_vec(), None)
+                .append(Append::new(&stream, ExpectedVersion::Any, chunk.to_vec()))
                 .await?;
         }
         if snapshots {
@@ -387,7 +388,11 @@ async fn raw_appends<S: EventStore>(store: S, batches: usize, tasks: usize) -> R
             for b in (task..batches).step_by(tasks) {
                 let events = deposit_events(100);
                 store
-                    .append(&format!("raw-{b}"), ExpectedVersion::NoStream, events, None)
+                    .append(Append::new(
+                        &format!("raw-{b}"),
+                        ExpectedVersion::NoStream,
+                        events,
+                    ))
                     .await
                     .map_err(|e| e.to_string())?;
             }

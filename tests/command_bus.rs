@@ -6,9 +6,11 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use eventsmith::Append;
+use eventsmith::EventLog;
 use eventsmith::{
-    Aggregate, App, CommandContext, CommandError, EventStore, ExpectedVersion, InMemoryStore,
-    NewEvent, StoreError, Uuid,
+    Aggregate, App, CommandContext, CommandError, ExpectedVersion, InMemoryStore, NewEvent,
+    StoreError, Uuid,
 };
 
 fn app() -> App<InMemoryStore> {
@@ -204,7 +206,11 @@ async fn a_panicking_apply_is_an_error_and_leaves_the_store_unchanged() {
         Arc::default(),
     );
     store
-        .append("BankAccount-b", ExpectedVersion::NoStream, vec![e], None)
+        .append(Append::new(
+            "BankAccount-b",
+            ExpectedVersion::NoStream,
+            vec![e],
+        ))
         .await
         .unwrap();
     let err = app.execute(deposit("b", 1)).await.unwrap_err();
@@ -234,12 +240,11 @@ async fn malformed_and_unknown_stored_events_are_typed_errors() {
         Arc::default(),
     );
     store
-        .append(
+        .append(Append::new(
             "BankAccount-m",
             ExpectedVersion::NoStream,
             vec![opened, bad],
-            None,
-        )
+        ))
         .await
         .unwrap();
     let err = app.execute(deposit("m", 1)).await.unwrap_err();
@@ -255,12 +260,11 @@ async fn malformed_and_unknown_stored_events_are_typed_errors() {
 
     let unknown = NewEvent::new("AccountRenamed", 1, b"{}".to_vec(), Arc::default());
     store
-        .append(
+        .append(Append::new(
             "BankAccount-u",
             ExpectedVersion::NoStream,
             vec![unknown],
-            None,
-        )
+        ))
         .await
         .unwrap();
     let err = app.execute(deposit("u", 1)).await.unwrap_err();
@@ -277,12 +281,11 @@ async fn malformed_and_unknown_stored_events_are_typed_errors() {
         Arc::default(),
     );
     store
-        .append(
+        .append(Append::new(
             "BankAccount-v",
             ExpectedVersion::NoStream,
             vec![future],
-            None,
-        )
+        ))
         .await
         .unwrap();
     let err = app.execute(deposit("v", 1)).await.unwrap_err();
@@ -326,7 +329,7 @@ async fn store_errors_keep_their_type() {
     let app = app();
     let err = app
         .store()
-        .append("", ExpectedVersion::Any, Vec::new(), None)
+        .append(Append::new("", ExpectedVersion::Any, Vec::new()))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)));

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use eventsmith::{App, CommandError, EventStore, ExpectedVersion, InMemoryStore, NewEvent};
+use eventsmith::Append;
+use eventsmith::EventLog;
+use eventsmith::{App, CommandError, ExpectedVersion, InMemoryStore, NewEvent};
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()
@@ -128,7 +130,11 @@ async fn a_conflict_that_outlasts_every_attempt_is_a_retriable_error() {
             let body = br#"{"amount":1}"#.to_vec();
             let e = NewEvent::new("MoneyDeposited", 1, body, Arc::default());
             self.0
-                .append("BankAccount-a", ExpectedVersion::Exact(v), vec![e], None)
+                .append(Append::new(
+                    "BankAccount-a",
+                    ExpectedVersion::Exact(v),
+                    vec![e],
+                ))
                 .await
                 .unwrap();
         }
@@ -177,7 +183,7 @@ async fn app_always_conflicting() -> CommandError<BankError> {
                     Arc::default(),
                 );
                 store
-                    .append("BankAccount-x", ExpectedVersion::Any, vec![e], None)
+                    .append(Append::new("BankAccount-x", ExpectedVersion::Any, vec![e]))
                     .await
                     .unwrap();
                 tokio::task::yield_now().await;

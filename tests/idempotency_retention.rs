@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use eventsmith::Append;
+use eventsmith::EventLog;
 use eventsmith::{
     AnyStore, App, AppendOutcome, Appended, EventStore, ExpectedVersion, InMemoryStore, NewEvent,
     PgOptions, SqliteOptions, SqliteStore, Timestamp,
@@ -22,7 +24,7 @@ fn event() -> Vec<NewEvent> {
 
 async fn append_keyed<S: EventStore>(store: &S, stream: &str, key: &str) -> AppendOutcome {
     store
-        .append(stream, ExpectedVersion::Any, event(), Some(key))
+        .append(Append::new(stream, ExpectedVersion::Any, event()).idempotency_key(key))
         .await
         .unwrap()
 }

@@ -16,10 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventsmith::Append;
 use eventsmith::{
-    AppendOutcome, Backoff, Codec, ErrorPolicy, EventStore, ExpectedVersion, JsonCodec, NewEvent,
-    OnFailure, PgStore, ProjectionRunner,
+    AppendOutcome, Backoff, Codec, ErrorPolicy, ExpectedVersion, JsonCodec, NewEvent, OnFailure,
+    PgStore, ProjectionRunner,
 };
+use eventsmith::{ConsumerStore, EventLog};
 use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_pg::{Credited, LedgerPg, create_tables_sql};
 
@@ -32,7 +34,7 @@ fn credit(amount: i64) -> NewEvent {
 
 async fn append(store: &PgStore, stream: &str, events: Vec<NewEvent>) -> u64 {
     match store
-        .append(stream, ExpectedVersion::Any, events, None)
+        .append(Append::new(stream, ExpectedVersion::Any, events))
         .await
         .unwrap()
     {

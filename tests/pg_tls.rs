@@ -176,7 +176,11 @@ mod with_tls {
     async fn round_trip(store: &PgStore) {
         let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Arc::default());
         store
-            .append("ping-1", ExpectedVersion::NoStream, vec![event], None)
+            .append(Append::new(
+                "ping-1",
+                ExpectedVersion::NoStream,
+                vec![event],
+            ))
             .await
             .unwrap();
         let read = store.read_stream("ping-1", 1, 10).await.unwrap();

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use eventsmith::Append;
 use eventsmith::{
     AppendOutcome, Backoff, Codec, ErrorPolicy, Event, EventStore, ExpectedVersion, InMemoryStore,
     JsonCodec, NewEvent, OnFailure, ProjectionRunner, RecordedEvent, RunState, RunnerError,
@@ -82,7 +83,7 @@ fn new_event<E: Event + Serialize>(event: &E) -> NewEvent {
 
 async fn append<S: EventStore>(store: &S, stream: &str, events: Vec<NewEvent>) -> u64 {
     match store
-        .append(stream, ExpectedVersion::Any, events, None)
+        .append(Append::new(stream, ExpectedVersion::Any, events))
         .await
         .unwrap()
     {

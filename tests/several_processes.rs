@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use eventsmith::Append;
 use eventsmith::{
     App, AppendOutcome, Command, CommandError, Event, EventStore, ExpectedVersion, InMemoryStore,
     NewEvent, PgOptions, PgStore, ProjectionRunner, SqliteStore, aggregate, projection,
@@ -325,7 +326,11 @@ async fn append_retrying<S: EventStore>(store: &S, stream: &str, tag: &str) {
             Arc::default(),
         );
         match store
-            .append(stream, ExpectedVersion::Exact(version), vec![event], None)
+            .append(Append::new(
+                stream,
+                ExpectedVersion::Exact(version),
+                vec![event],
+            ))
             .await
         {
             Ok(AppendOutcome::Appended(_)) => return,

@@ -12,11 +12,13 @@ mod ledger_table;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventsmith::Append;
 use eventsmith::rusqlite::Connection;
 use eventsmith::{
-    AppendOutcome, Backoff, Codec, ErrorPolicy, EventStore, ExpectedVersion, JsonCodec, NewEvent,
-    OnFailure, ProjectionRunner, SqliteStore,
+    AppendOutcome, Backoff, Codec, ErrorPolicy, ExpectedVersion, JsonCodec, NewEvent, OnFailure,
+    ProjectionRunner, SqliteStore,
 };
+use eventsmith::{ConsumerStore, EventLog};
 use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_table::{Credited, LedgerTable, create_tables};
 
@@ -29,7 +31,7 @@ fn credit(amount: i64) -> NewEvent {
 
 async fn append(store: &SqliteStore, stream: &str, events: Vec<NewEvent>) -> u64 {
     match store
-        .append(stream, ExpectedVersion::Any, events, None)
+        .append(Append::new(stream, ExpectedVersion::Any, events))
         .await
         .unwrap()
     {

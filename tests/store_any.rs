@@ -5,11 +5,11 @@
 use eventsmith::testing::conformance;
 mod services;
 
+use eventsmith::Append;
+use eventsmith::EventLog;
 use std::sync::Arc;
 
-use eventsmith::{
-    AnyStore, AppendOutcome, EventStore, ExpectedVersion, NewEvent, SqliteStore, StoreError,
-};
+use eventsmith::{AnyStore, AppendOutcome, ExpectedVersion, NewEvent, SqliteStore, StoreError};
 
 /// `url` with one more query parameter.
 fn with_param(url: &str, param: &str) -> String {
@@ -37,7 +37,7 @@ async fn append_and_read_back(store: &AnyStore, stream: &str) {
         })
         .collect();
     let written = store
-        .append(stream, ExpectedVersion::NoStream, events, Some("k-1"))
+        .append(Append::new(stream, ExpectedVersion::NoStream, events).idempotency_key("k-1"))
         .await
         .unwrap();
     let AppendOutcome::Appended(written) = written else {
@@ -49,7 +49,7 @@ async fn append_and_read_back(store: &AnyStore, stream: &str) {
     assert_eq!(&*read[1].payload, b"{\"i\":1}");
     assert_eq!(store.stream_version(stream).await.unwrap(), 2);
     let again = store
-        .append(stream, ExpectedVersion::NoStream, Vec::new(), Some("k-1"))
+        .append(Append::new(stream, ExpectedVersion::NoStream, Vec::new()).idempotency_key("k-1"))
         .await
         .unwrap();
     assert_eq!(again, AppendOutcome::Duplicate(written));

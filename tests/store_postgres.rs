@@ -9,7 +9,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsmith::{EventStore, ExpectedVersion, NewEvent, PgStore, StoreError, Subscription};
+use eventsmith::Append;
+use eventsmith::EventLog;
+use eventsmith::{ExpectedVersion, NewEvent, PgStore, StoreError, Subscription};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_conformance_suite() {
@@ -59,7 +61,7 @@ async fn a_late_commit_is_never_skipped_by_a_follower() {
     for i in 0..5u64 {
         let e = NewEvent::new("Fast", 1, b"{}".to_vec(), Arc::default());
         store
-            .append("fast", ExpectedVersion::Exact(i), vec![e], None)
+            .append(Append::new("fast", ExpectedVersion::Exact(i), vec![e]))
             .await
             .unwrap();
     }
@@ -102,7 +104,7 @@ async fn a_damaged_row_is_a_typed_error_naming_stream_and_version() {
         .map(|i| conformance::event("Tested", &format!("{{\"i\":{i}}}")))
         .collect();
     store
-        .append("dmg", ExpectedVersion::NoStream, events, None)
+        .append(Append::new("dmg", ExpectedVersion::NoStream, events))
         .await
         .unwrap();
     let client = services::raw_client().await;
@@ -159,13 +161,13 @@ async fn schema_and_table_prefix_are_configurable_and_isolated() {
         .await
         .unwrap();
     let e = || vec![conformance::event("X", "{}")];
-    a.append("s", ExpectedVersion::NoStream, e(), None)
+    a.append(Append::new("s", ExpectedVersion::NoStream, e()))
         .await
         .unwrap();
-    b.append("s", ExpectedVersion::NoStream, e(), None)
+    b.append(Append::new("s", ExpectedVersion::NoStream, e()))
         .await
         .unwrap();
-    b.append("s", ExpectedVersion::Exact(1), e(), None)
+    b.append(Append::new("s", ExpectedVersion::Exact(1), e()))
         .await
         .unwrap();
     assert_eq!(a.stream_version("s").await.unwrap(), 1);
@@ -228,12 +230,11 @@ async fn a_schema_of_version_3_is_migrated_keeping_its_positions() {
     let positions: Vec<u64> = old.iter().map(|e| e.global_position).collect();
     assert_eq!(positions, [1, 2, 3]);
     let appended = store
-        .append(
+        .append(Append::new(
             "old",
             ExpectedVersion::Exact(3),
             vec![conformance::event("New", "{}")],
-            None,
-        )
+        ))
         .await
         .unwrap();
     let eventsmith::AppendOutcome::Appended(appended) = appended else {
@@ -292,7 +293,10 @@ async fn batches_of_two_stores_racing_on_the_same_streams_lose_nothing() {
                     } else {
                         ExpectedVersion::Exact(store.stream_version(&stream).await.unwrap())
                     };
-                    match store.append(&stream, expected, vec![e.clone()], None).await {
+                    match store
+                        .append(Append::new(&stream, expected, vec![e.clone()]))
+                        .await
+                    {
                         Ok(_) => break,
                         Err(StoreError::Conflict { .. }) => {}
                         Err(other) => panic!("append failed: {other}"),
@@ -359,7 +363,7 @@ async fn append_while_waiting(
     tokio::time::sleep(Duration::from_millis(200)).await;
     let id = event.event_id;
     writer
-        .append("waited-for", ExpectedVersion::Any, vec![event], None)
+        .append(Append::new("waited-for", ExpectedVersion::Any, vec![event]))
         .await
         .unwrap();
     let (subscription, seen) = tokio::time::timeout(Duration::from_secs(10), waiting)
@@ -402,7 +406,7 @@ async fn another_stores_append_wakes_a_subscriber_through_its_notification() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     for e in &burst {
         writer
-            .append("burst", ExpectedVersion::Any, vec![e.clone()], None)
+            .append(Append::new("burst", ExpectedVersion::Any, vec![e.clone()]))
             .await
             .unwrap();
     }
@@ -425,7 +429,11 @@ async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
     // A first event, seen by a subscriber, shows the store's listener running.
     let first = conformance::event("Watched", "{}");
     store
-        .append("quiet", ExpectedVersion::Any, vec![first.clone()], None)
+        .append(Append::new(
+            "quiet",
+            ExpectedVersion::Any,
+            vec![first.clone()],
+        ))
         .await
         .unwrap();
     let mut subscription = store.subscribe(1);
@@ -434,7 +442,7 @@ async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
     let mut last = 0;
     for i in 0..5 {
         let e = conformance::event("Unwatched", &format!("{{\"i\":{i}}}"));
-        let outcome = store.append("quiet", ExpectedVersion::Any, vec![e], None);
+        let outcome = store.append(Append::new("quiet", ExpectedVersion::Any, vec![e]));
         let eventsmith::AppendOutcome::Appended(written) = outcome.await.unwrap() else {
             panic!("an append without a key is never a duplicate");
         };
@@ -481,12 +489,11 @@ async fn a_transaction_elsewhere_delays_an_own_wake_up_only_until_it_ends() {
             .unwrap();
         let e = conformance::event("Hidden", "{}");
         store
-            .append(
+            .append(Append::new(
                 "hidden",
                 ExpectedVersion::Exact(version),
                 vec![e.clone()],
-                None,
-            )
+            ))
             .await
             .unwrap();
         let waiting = tokio::spawn(async move {
@@ -569,7 +576,11 @@ async fn a_server_error_with_detail_and_hint_is_one_line() {
     for (i, n) in [1, 2].into_iter().enumerate() {
         let events = (0..n).map(|_| conformance::event("Tested", "{}")).collect();
         let err = store
-            .append(&format!("refused-{i}"), ExpectedVersion::Any, events, None)
+            .append(Append::new(
+                &format!("refused-{i}"),
+                ExpectedVersion::Any,
+                events,
+            ))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)), "{err:?}");

@@ -3,11 +3,11 @@
 
 use eventsmith::testing::conformance;
 
+use eventsmith::Append;
+use eventsmith::{ConsumerStore, EventLog};
 use std::sync::Arc;
 
-use eventsmith::{
-    Durability, EventStore, ExpectedVersion, NewEvent, SqliteOptions, SqliteStore, StoreError,
-};
+use eventsmith::{Durability, ExpectedVersion, NewEvent, SqliteOptions, SqliteStore, StoreError};
 
 fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -33,7 +33,7 @@ async fn append_from_tasks(
                     let e =
                         NewEvent::new("Tested", 1, payload.clone().into_bytes(), Arc::default());
                     store
-                        .append(&stream, ExpectedVersion::Exact(i), vec![e], None)
+                        .append(Append::new(&stream, ExpectedVersion::Exact(i), vec![e]))
                         .await
                         .unwrap();
                 }
@@ -64,7 +64,7 @@ async fn reopening_keeps_events_positions_keys_and_snapshots() {
         let store = SqliteStore::open(&path).unwrap();
         let e = conformance::event("Opened", "{}");
         store
-            .append("s", ExpectedVersion::NoStream, vec![e], Some("k"))
+            .append(Append::new("s", ExpectedVersion::NoStream, vec![e]).idempotency_key("k"))
             .await
             .unwrap();
     }
@@ -73,7 +73,7 @@ async fn reopening_keeps_events_positions_keys_and_snapshots() {
     assert!(store.idempotency_record("s", "k").await.unwrap().is_some());
     let e = conformance::event("Closed", "{}");
     let appended = store
-        .append("t", ExpectedVersion::NoStream, vec![e], None)
+        .append(Append::new("t", ExpectedVersion::NoStream, vec![e]))
         .await
         .unwrap();
     assert!(
@@ -91,7 +91,7 @@ async fn a_damaged_row_is_a_typed_error_naming_stream_and_version() {
         .map(|i| conformance::event("Tested", &format!("{{\"i\":{i}}}")))
         .collect();
     store
-        .append("dmg", ExpectedVersion::NoStream, events, None)
+        .append(Append::new("dmg", ExpectedVersion::NoStream, events))
         .await
         .unwrap();
     let raw = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
@@ -150,7 +150,7 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
     let store = SqliteStore::open(&path).unwrap();
     let e = NewEvent::new("Kept", 1, b"{}".to_vec(), Arc::default());
     store
-        .append("s", ExpectedVersion::NoStream, vec![e], None)
+        .append(Append::new("s", ExpectedVersion::NoStream, vec![e]))
         .await
         .unwrap();
     drop(store);

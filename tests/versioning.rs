@@ -8,6 +8,7 @@ mod services;
 
 use std::sync::Arc;
 
+use eventsmith::Append;
 use eventsmith::upcast::{UpcastError, Value, object_mut, take_field};
 use eventsmith::{
     Aggregate, App, Command, DecodeFailure, Event, EventStore, ExpectedVersion, InMemoryStore,
@@ -126,7 +127,7 @@ async fn write_as_old_release<S: EventStore>(
         })
         .collect();
     store
-        .append(stream, ExpectedVersion::Any, events, None)
+        .append(Append::new(stream, ExpectedVersion::Any, events))
         .await
         .unwrap();
 }

@@ -82,9 +82,9 @@ pub use crate::read::{InMemory, Sink, UnitEnd};
 #[cfg(feature = "postgres")]
 pub use crate::read::{PgConnection, PgReadModel};
 pub use crate::store::{
-    AnyStore, AppendOutcome, Appended, BoxError, DEFAULT_IDEMPOTENCY_RETENTION, DeadLetter,
-    EventStore, ExpectedVersion, InMemoryStore, Page, Snapshot, StoreError, StreamTurn,
-    Subscription,
+    AnyStore, Append, AppendOutcome, Appended, BoxError, ConsumerStore,
+    DEFAULT_IDEMPOTENCY_RETENTION, DeadLetter, EventLog, EventStore, ExpectedVersion, FilteredRead,
+    InMemoryStore, Page, Snapshot, SnapshotStore, StoreError, StreamTurn, Subscription,
 };
 #[cfg(feature = "sqlite")]
 pub use crate::store::{Durability, SqliteOptions, SqliteStore};

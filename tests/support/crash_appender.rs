@@ -4,6 +4,7 @@
 //!
 //! `eventsmith-crash-appender sqlite <file>` or `eventsmith-crash-appender postgres <url> <schema>`
 
+use eventsmith::Append;
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -36,7 +37,11 @@ async fn run<S: EventStore>(store: S) {
                     })
                     .collect();
                 match store
-                    .append(&stream, ExpectedVersion::Exact(version), events, None)
+                    .append(Append::new(
+                        &stream,
+                        ExpectedVersion::Exact(version),
+                        events,
+                    ))
                     .await
                 {
                     Ok(AppendOutcome::Appended(a)) => {

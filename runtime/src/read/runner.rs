@@ -34,7 +34,7 @@ use crate::wire::codec::{Codec, JsonCodec};
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use eventsmith::{Event, EventStore, ExpectedVersion, InMemoryStore, JsonCodec, Codec};
+/// use eventsmith::{Append, Codec, Event, EventLog, ExpectedVersion, InMemoryStore, JsonCodec};
 /// use eventsmith::{NewEvent, ProjectionRunner, projection};
 /// use serde::{Deserialize, Serialize};
 ///
@@ -56,7 +56,7 @@ use crate::wire::codec::{Codec, JsonCodec};
 /// let running = ProjectionRunner::new(store.clone(), Pings::default()).start().await?;
 /// let payload = JsonCodec.encode(&Pinged { n: 2 })?;
 /// let appended = store
-///     .append("ping-1", ExpectedVersion::Any, vec![NewEvent::new("Pinged", 1, payload, Default::default())], None)
+///     .append(Append::new("ping-1", ExpectedVersion::Any, vec![NewEvent::new("Pinged", 1, payload, Default::default())]))
 ///     .await?;
 /// # let eventsmith::AppendOutcome::Appended(appended) = appended else { unreachable!() };
 /// running.wait_for(appended.position.unwrap(), Duration::from_secs(5)).await?;

@@ -4,14 +4,14 @@
 use tokio::sync::watch;
 
 use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, InMemoryStore, Page,
-    Snapshot, StoreError, StreamTurn,
+    AppendOutcome, Appended, DeadLetter, InMemoryStore, Page, Snapshot, StoreError, StreamTurn,
 };
-use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
+use crate::model::envelope::{RecordedEvent, Timestamp};
+use crate::store::{Append, FilteredRead};
 
 /// The store a URL names: in memory, a SQLite file or PostgreSQL, each behind its feature.
 ///
-/// It implements [`EventStore`] by handing every call to its backend (a `match`, no dynamic
+/// It implements [`EventStore`](crate::store::EventStore) by handing every call to its backend (a `match`, no dynamic
 /// dispatch), so a tool written once against `AnyStore` works on every backend. Match on it
 /// to reach the backend's own methods.
 ///
@@ -29,7 +29,7 @@ use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 ///   (`PgOptions`), taken out of the URL before the rest (`sslmode`,
 ///   `application_name`, …) goes to the driver, as in
 ///   `postgres://app@db.internal/app?schema=billing&sslmode=require`;
-/// - both: `idempotency_retention=7d` (a duration, or `forever`; see [`EventStore`] on
+/// - both: `idempotency_retention=7d` (a duration, or `forever`; see [`EventLog`](crate::store::EventLog) on
 ///   retention).
 ///
 /// Values (and a SQLite path) are percent-decoded: write a `?`, `&` or `%` in them as
@@ -37,11 +37,11 @@ use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{AnyStore, EventStore, ExpectedVersion, NewEvent};
+/// use eventsmith::{AnyStore, Append, EventLog, ExpectedVersion, NewEvent};
 ///
 /// let store = AnyStore::open("memory:").await?;
 /// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
-/// store.append("ping-1", ExpectedVersion::NoStream, vec![event], None).await?;
+/// store.append(Append::new("ping-1", ExpectedVersion::NoStream, vec![event])).await?;
 /// assert_eq!(store.stream_version("ping-1").await?, 1);
 /// assert_eq!(store.backend(), "memory");
 /// # Ok::<_, eventsmith::StoreError>(()) }).unwrap();
@@ -336,15 +336,9 @@ fn percent_decode(text: &str) -> Result<String, StoreError> {
     })
 }
 
-impl EventStore for AnyStore {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency_key: Option<&str>,
-    ) -> Result<AppendOutcome, StoreError> {
-        on_backend!(self, s => s.append(stream, expected, events, idempotency_key).await)
+impl super::EventLog for AnyStore {
+    async fn append(&self, append: Append<'_>) -> Result<AppendOutcome, StoreError> {
+        on_backend!(self, s => s.append(append).await)
     }
 
     async fn idempotency_record(
@@ -368,13 +362,8 @@ impl EventStore for AnyStore {
         on_backend!(self, s => s.read_all(from_position, limit).await)
     }
 
-    async fn read_all_filtered(
-        &self,
-        from_position: u64,
-        names: &[&str],
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        on_backend!(self, s => s.read_all_filtered(from_position, names, limit).await)
+    async fn read_all_filtered(&self, read: FilteredRead<'_>) -> Result<Page, StoreError> {
+        on_backend!(self, s => s.read_all_filtered(read).await)
     }
 
     async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
@@ -389,6 +378,20 @@ impl EventStore for AnyStore {
         on_backend!(self, s => s.current_head().await)
     }
 
+    async fn prune_idempotency(&self, recorded_before: Timestamp) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.prune_idempotency(recorded_before).await)
+    }
+
+    async fn take_turn(&self, stream: &str) -> Result<StreamTurn, StoreError> {
+        on_backend!(self, s => s.take_turn(stream).await)
+    }
+
+    fn turn_contended(&self, stream: &str) -> bool {
+        on_backend!(self, s => s.turn_contended(stream))
+    }
+}
+
+impl super::SnapshotStore for AnyStore {
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         on_backend!(self, s => s.save_snapshot(stream, snapshot).await)
     }
@@ -396,7 +399,9 @@ impl EventStore for AnyStore {
     async fn load_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
         on_backend!(self, s => s.load_snapshot(stream).await)
     }
+}
 
+impl super::ConsumerStore for AnyStore {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         on_backend!(self, s => s.save_checkpoint(name, position).await)
     }
@@ -415,18 +420,6 @@ impl EventStore for AnyStore {
 
     async fn release(&self, name: &str, position: u64) -> Result<(), StoreError> {
         on_backend!(self, s => s.release(name, position).await)
-    }
-
-    async fn prune_idempotency(&self, recorded_before: Timestamp) -> Result<u64, StoreError> {
-        on_backend!(self, s => s.prune_idempotency(recorded_before).await)
-    }
-
-    async fn take_turn(&self, stream: &str) -> Result<StreamTurn, StoreError> {
-        on_backend!(self, s => s.take_turn(stream).await)
-    }
-
-    fn turn_contended(&self, stream: &str) -> bool {
-        on_backend!(self, s => s.turn_contended(stream))
     }
 }
 

@@ -10,8 +10,7 @@ use tokio::sync::watch;
 
 use super::head::Head;
 use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
-    page,
+    AppendOutcome, Appended, DeadLetter, ExpectedVersion, Page, Snapshot, StoreError, page,
 };
 use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 
@@ -20,17 +19,17 @@ use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 /// One lock guards the log, so appends are atomic and global order is the order of appends.
 /// Idempotency records are kept for [`DEFAULT_IDEMPOTENCY_RETENTION`] unless
 /// [`with_idempotency_retention`](Self::with_idempotency_retention) says otherwise (see
-/// [`EventStore`] on retention); a prune looks at every stream.
+/// [`EventLog`](crate::store::EventLog) on retention); a prune looks at every stream.
 ///
 /// [`DEFAULT_IDEMPOTENCY_RETENTION`]: crate::DEFAULT_IDEMPOTENCY_RETENTION
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{EventStore, ExpectedVersion, InMemoryStore, NewEvent};
+/// use eventsmith::{Append, EventLog, ExpectedVersion, InMemoryStore, NewEvent};
 ///
 /// let store = InMemoryStore::new();
 /// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
-/// store.append("ping-1", ExpectedVersion::NoStream, vec![event], None).await?;
+/// store.append(Append::new("ping-1", ExpectedVersion::NoStream, vec![event])).await?;
 /// let read = store.read_stream("ping-1", 1, 10).await?;
 /// assert_eq!(read[0].stream_version, 1);
 /// assert_eq!(read[0].global_position, 1);
@@ -208,7 +207,7 @@ impl InMemoryStore {
     }
 }
 
-impl EventStore for InMemoryStore {
+impl super::EventLog for InMemoryStore {
     async fn take_turn(&self, stream: &str) -> Result<super::StreamTurn, StoreError> {
         Ok(self.inner.turns.take(stream).await)
     }
@@ -217,13 +216,14 @@ impl EventStore for InMemoryStore {
         self.inner.turns.contended(stream)
     }
 
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency_key: Option<&str>,
-    ) -> Result<AppendOutcome, StoreError> {
+    async fn append(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
+        let super::Append {
+            stream,
+            expected,
+            events,
+            idempotency_key,
+            ..
+        } = append;
         super::check_append(stream, &events, idempotency_key)?;
         self.append_now(stream, expected, events, idempotency_key)
     }
@@ -281,12 +281,13 @@ impl EventStore for InMemoryStore {
         Ok(page(events, limit, from_position, head))
     }
 
-    async fn read_all_filtered(
-        &self,
-        from_position: u64,
-        names: &[&str],
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn read_all_filtered(&self, read: super::FilteredRead<'_>) -> Result<Page, StoreError> {
+        let super::FilteredRead {
+            from_position,
+            names,
+            limit,
+            ..
+        } = read;
         super::check_names(names)?;
         let log = self.read();
         let start = usize::try_from(from_position.saturating_sub(1)).unwrap_or(usize::MAX);
@@ -320,7 +321,9 @@ impl EventStore for InMemoryStore {
     async fn current_head(&self) -> Result<u64, StoreError> {
         Ok(self.inner.head.get())
     }
+}
 
+impl super::SnapshotStore for InMemoryStore {
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         super::check_stream(stream)?;
         let mut log = self.write();
@@ -338,7 +341,9 @@ impl EventStore for InMemoryStore {
         super::check_stream(stream)?;
         Ok(self.read().snapshots.get(stream).cloned())
     }
+}
 
+impl super::ConsumerStore for InMemoryStore {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         super::check_consumer(name)?;
         self.write().checkpoints.insert(name.to_owned(), position);

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use tokio::sync::watch;
 
-use super::{EventStore, StoreError};
+use super::{EventLog, StoreError};
 use crate::model::envelope::RecordedEvent;
 
 const BATCH: usize = 512;
@@ -13,7 +13,7 @@ const BATCH: usize = 512;
 /// they arrive.
 ///
 /// Reading is in batches from the store; waiting for new events uses the store's
-/// [`head`](EventStore::head) signal, so an idle subscription costs nothing.
+/// [`head`](EventLog::head) signal, so an idle subscription costs nothing.
 #[derive(Debug)]
 pub struct Subscription<S> {
     store: S,
@@ -22,7 +22,7 @@ pub struct Subscription<S> {
     head: watch::Receiver<u64>,
 }
 
-impl<S: EventStore> Subscription<S> {
+impl<S: EventLog> Subscription<S> {
     pub(crate) fn new(store: S, from_position: u64) -> Self {
         let head = store.head();
         Self {

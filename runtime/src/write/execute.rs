@@ -27,6 +27,7 @@ use crate::model::command::HandledCommand;
 use crate::model::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
 use crate::model::error::DecodeError;
 use crate::model::event::{DecodeFailure, EventSet};
+use crate::store::Append;
 use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
 use crate::util::panic;
 use crate::wire::codec::Codec;
@@ -176,7 +177,9 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
             }
             let appended = self
                 .store
-                .append(&stream, expected, new_events, key.as_deref())
+                .append(
+                    Append::new(&stream, expected, new_events).with_idempotency_key(key.as_deref()),
+                )
                 .await;
             match appended {
                 Ok(AppendOutcome::Appended(appended)) => {

@@ -18,6 +18,7 @@ use super::sink::{Sink, UnitEnd};
 use super::status::{Replayed, RunState, RunnerError, Settings, Shared};
 use crate::model::envelope::RecordedEvent;
 use crate::model::projection::{Projection, ProjectionError, stored_names};
+use crate::store::FilteredRead;
 use crate::store::{DeadLetter, EventStore, StoreError};
 use crate::util::backoff::Backoff;
 use crate::util::panic;
@@ -147,7 +148,11 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             head.borrow_and_update();
             let read = self
                 .store
-                .read_all_filtered(self.position + 1, &self.names, self.settings.batch)
+                .read_all_filtered(FilteredRead::new(
+                    self.position + 1,
+                    &self.names,
+                    self.settings.batch,
+                ))
                 .await;
             let read = match read {
                 Ok(read) => {

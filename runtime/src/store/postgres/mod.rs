@@ -21,11 +21,8 @@ use tokio::sync::watch;
 
 use super::columns::{appended, sql_int as int};
 use super::head::Head;
-use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
-    page,
-};
-use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
+use super::{AppendOutcome, Appended, DeadLetter, Page, Snapshot, StoreError, page};
+use crate::model::envelope::{RecordedEvent, Timestamp};
 
 /// Settings of a [`PgStore`].
 #[derive(Debug, Clone)]
@@ -84,7 +81,7 @@ impl PgOptions {
     /// that made them, then they are pruned (default
     /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
     /// `None` keeps them for ever). Every process prunes with its own setting: give the
-    /// processes that share a store the same one. See [`EventStore`] on retention.
+    /// processes that share a store the same one. See [`EventLog`](crate::store::EventLog) on retention.
     pub fn idempotency_retention(mut self, retention: Option<Duration>) -> Self {
         self.idempotency_retention = retention;
         self
@@ -437,7 +434,7 @@ fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     }
 }
 
-impl EventStore for PgStore {
+impl super::EventLog for PgStore {
     async fn take_turn(&self, stream: &str) -> Result<super::StreamTurn, StoreError> {
         turns::take(&self.inner, stream).await
     }
@@ -446,13 +443,14 @@ impl EventStore for PgStore {
         self.inner.turns.contended(stream)
     }
 
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency_key: Option<&str>,
-    ) -> Result<AppendOutcome, StoreError> {
+    async fn append(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
+        let super::Append {
+            stream,
+            expected,
+            events,
+            idempotency_key,
+            ..
+        } = append;
         crate::store::check_append(stream, &events, idempotency_key)?;
         let outcome = append::append(&self.inner, stream, expected, events, idempotency_key).await;
         if idempotency_key.is_some() {
@@ -517,12 +515,13 @@ impl EventStore for PgStore {
     }
 
     /// Bounded like `read_all`, so the scan never claims a position a late commit could fill.
-    async fn read_all_filtered(
-        &self,
-        from_position: u64,
-        names: &[&str],
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn read_all_filtered(&self, read: super::FilteredRead<'_>) -> Result<Page, StoreError> {
+        let super::FilteredRead {
+            from_position,
+            names,
+            limit,
+            ..
+        } = read;
         crate::store::check_names(names)?;
         self.inner
             .read_page(from_position, Some(names), limit)
@@ -558,7 +557,9 @@ impl EventStore for PgStore {
         self.inner.refresh_head().await?;
         Ok(self.inner.head.get())
     }
+}
 
+impl super::SnapshotStore for PgStore {
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         crate::store::check_stream(stream)?;
         let client = self.inner.client().await?;
@@ -611,7 +612,9 @@ impl EventStore for PgStore {
             taken_at: Timestamp::from_micros(r.get(3)),
         }))
     }
+}
 
+impl super::ConsumerStore for PgStore {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         crate::store::check_consumer(name)?;
         let client = self.inner.client().await?;

@@ -25,11 +25,8 @@ use self::pool::ReadPool;
 use self::writer::{Put, Write, Writer};
 use super::columns::{SharedNames, sql_int};
 use super::head::Head;
-use super::{
-    AppendOutcome, Appended, DeadLetter, EventStore, ExpectedVersion, Page, Snapshot, StoreError,
-    page,
-};
-use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
+use super::{AppendOutcome, Appended, DeadLetter, Page, Snapshot, StoreError, page};
+use crate::model::envelope::{RecordedEvent, Timestamp};
 
 /// How far a commit is synced before it is acknowledged.
 ///
@@ -113,7 +110,7 @@ impl SqliteOptions {
     /// How long idempotency records answer retries: at least this long after the append
     /// that made them, then they are pruned (default
     /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
-    /// `None` keeps them for ever). See [`EventStore`] on retention.
+    /// `None` keeps them for ever). See [`EventLog`](crate::store::EventLog) on retention.
     pub fn idempotency_retention(mut self, retention: Option<std::time::Duration>) -> Self {
         self.idempotency_retention = retention;
         self
@@ -133,13 +130,13 @@ impl SqliteOptions {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{EventStore, ExpectedVersion, NewEvent, SqliteStore};
+/// use eventsmith::{Append, EventLog, ExpectedVersion, NewEvent, SqliteStore};
 ///
 /// let dir = std::env::temp_dir().join(format!("eventsmith-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("events.db"))?;
 /// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
-/// store.append("ping-1", ExpectedVersion::NoStream, vec![event], None).await?;
+/// store.append(Append::new("ping-1", ExpectedVersion::NoStream, vec![event])).await?;
 /// assert_eq!(store.stream_version("ping-1").await?, 1);
 /// # drop(store); std::fs::remove_dir_all(&dir)?;
 /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
@@ -332,7 +329,7 @@ fn query_events(
     Ok(events)
 }
 
-impl EventStore for SqliteStore {
+impl super::EventLog for SqliteStore {
     async fn take_turn(&self, stream: &str) -> Result<super::StreamTurn, StoreError> {
         Ok(self.inner.turns.take(stream).await)
     }
@@ -341,13 +338,14 @@ impl EventStore for SqliteStore {
         self.inner.turns.contended(stream)
     }
 
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency_key: Option<&str>,
-    ) -> Result<AppendOutcome, StoreError> {
+    async fn append(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
+        let super::Append {
+            stream,
+            expected,
+            events,
+            idempotency_key,
+            ..
+        } = append;
         crate::store::check_append(stream, &events, idempotency_key)?;
         let stream = stream.to_owned();
         let key = idempotency_key.map(str::to_owned);
@@ -429,12 +427,13 @@ impl EventStore for SqliteStore {
         .await
     }
 
-    async fn read_all_filtered(
-        &self,
-        from_position: u64,
-        names: &[&str],
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    async fn read_all_filtered(&self, read: super::FilteredRead<'_>) -> Result<Page, StoreError> {
+        let super::FilteredRead {
+            from_position,
+            names,
+            limit,
+            ..
+        } = read;
         crate::store::check_names(names)?;
         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
         self.read(move |conn| {
@@ -482,37 +481,15 @@ impl EventStore for SqliteStore {
         self.inner.head.raise(last);
         Ok(self.inner.head.get())
     }
+}
 
+impl super::SnapshotStore for SqliteStore {
     async fn save_snapshot(&self, stream: &str, snapshot: Snapshot) -> Result<(), StoreError> {
         crate::store::check_stream(stream)?;
         let stream = stream.to_owned();
         self.write(|reply| Write::Put {
             put: Put::Snapshot { stream, snapshot },
             reply,
-        })
-        .await
-    }
-
-    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
-        crate::store::check_consumer(name)?;
-        let name = name.to_owned();
-        self.write(|reply| Write::Put {
-            put: Put::Checkpoint { name, position },
-            reply,
-        })
-        .await
-    }
-
-    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
-        crate::store::check_consumer(name)?;
-        let name = name.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")
-                .and_then(|mut s| {
-                    s.query_row([&name], |r| Ok(r.get::<_, i64>(0)?.unsigned_abs()))
-                        .optional()
-                })
-                .map_err(backend_error)
         })
         .await
     }
@@ -536,6 +513,32 @@ impl EventStore for SqliteStore {
                 .optional()
             })
             .map_err(backend_error)
+        })
+        .await
+    }
+}
+
+impl super::ConsumerStore for SqliteStore {
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        crate::store::check_consumer(name)?;
+        let name = name.to_owned();
+        self.write(|reply| Write::Put {
+            put: Put::Checkpoint { name, position },
+            reply,
+        })
+        .await
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        crate::store::check_consumer(name)?;
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT position FROM checkpoints WHERE name = ?1")
+                .and_then(|mut s| {
+                    s.query_row([&name], |r| Ok(r.get::<_, i64>(0)?.unsigned_abs()))
+                        .optional()
+                })
+                .map_err(backend_error)
         })
         .await
     }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::model::envelope::NewEvent;
 
+use crate::store::Append;
 use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError};
 
 pub use self::consumers::*;
@@ -46,7 +47,7 @@ async fn append<S: EventStore>(
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
 ) -> Result<crate::store::Appended, StoreError> {
-    match store.append(stream, expected, events, None).await? {
+    match store.append(Append::new(stream, expected, events)).await? {
         AppendOutcome::Appended(a) => Ok(a),
         AppendOutcome::Duplicate(a) => {
             panic!("no key was given, yet the store answered Duplicate({a:?})")

@@ -10,6 +10,7 @@ use crate::store::{EventStore, ExpectedVersion};
 use uuid::Uuid;
 
 use super::{append, event, events, head_covering};
+use crate::store::FilteredRead;
 
 /// 16 writers on distinct streams while a subscriber follows the global order: it sees every
 /// event exactly once, positions strictly increasing.
@@ -213,7 +214,10 @@ pub async fn filtered_reads<S: EventStore>(store: S) {
             .collect()
     };
 
-    let page = store.read_all_filtered(1, &wanted, 2).await.unwrap();
+    let page = store
+        .read_all_filtered(FilteredRead::new(1, &wanted, 2))
+        .await
+        .unwrap();
     assert_eq!(
         names(&page),
         [(p[1], "Opened".to_owned()), (p[3], hostile.to_owned())]
@@ -224,7 +228,7 @@ pub async fn filtered_reads<S: EventStore>(store: S) {
     );
 
     let rest = store
-        .read_all_filtered(p[3] + 1, &wanted, 10)
+        .read_all_filtered(FilteredRead::new(p[3] + 1, &wanted, 10))
         .await
         .unwrap();
     assert_eq!(
@@ -233,22 +237,31 @@ pub async fn filtered_reads<S: EventStore>(store: S) {
     );
     assert_eq!(rest.scanned_to, p[7], "a short page scanned to the head");
 
-    let none = store.read_all_filtered(1, &["Missing"], 10).await.unwrap();
+    let none = store
+        .read_all_filtered(FilteredRead::new(1, &["Missing"], 10))
+        .await
+        .unwrap();
     assert!(none.events.is_empty());
     assert_eq!(
         none.scanned_to, p[7],
         "nothing matched, yet all was scanned"
     );
-    let nothing_asked = store.read_all_filtered(1, &[], 10).await.unwrap();
+    let nothing_asked = store
+        .read_all_filtered(FilteredRead::new(1, &[], 10))
+        .await
+        .unwrap();
     assert!(nothing_asked.events.is_empty());
 
     let beyond = store
-        .read_all_filtered(p[7] + 1, &wanted, 10)
+        .read_all_filtered(FilteredRead::new(p[7] + 1, &wanted, 10))
         .await
         .unwrap();
     assert!(beyond.events.is_empty());
     assert_eq!(beyond.scanned_to, p[7]);
-    let read = store.read_all_filtered(1, &["Noise"], 10).await.unwrap();
+    let read = store
+        .read_all_filtered(FilteredRead::new(1, &["Noise"], 10))
+        .await
+        .unwrap();
     assert!(
         read.events
             .iter()

@@ -9,6 +9,7 @@ use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError};
 use uuid::Uuid;
 
 use super::{append, events};
+use crate::store::{Append, FilteredRead};
 
 /// An appended event reads back with every envelope field intact.
 pub async fn round_trip_with_metadata<S: EventStore>(store: S) {
@@ -217,7 +218,7 @@ pub async fn nul_bytes_are_refused<S: EventStore>(store: S) {
     let with = |metadata: Metadata| NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::new(metadata));
     let plain = || with(Metadata::default());
     let append = |stream: &'static str, events: Vec<NewEvent>, key: Option<&'static str>| {
-        store.append(stream, ExpectedVersion::Any, events, key)
+        store.append(Append::new(stream, ExpectedVersion::Any, events).with_idempotency_key(key))
     };
 
     invalid(
@@ -303,7 +304,7 @@ pub async fn nul_bytes_are_refused<S: EventStore>(store: S) {
     invalid(store.save_snapshot(stream, snapshot).await, "the stream id");
     invalid(
         store
-            .read_all_filtered(1, &["Tested", "Test\0ed"], 10)
+            .read_all_filtered(FilteredRead::new(1, &["Tested", "Test\0ed"], 10))
             .await,
         "an event name",
     );
@@ -385,10 +386,7 @@ pub fn hostile_names() -> Vec<String> {
 pub async fn idempotency_keys<S: EventStore>(store: S) {
     let first = store
         .append(
-            "idem",
-            ExpectedVersion::NoStream,
-            events(2, "a"),
-            Some("k1"),
+            Append::new("idem", ExpectedVersion::NoStream, events(2, "a")).idempotency_key("k1"),
         )
         .await
         .unwrap();
@@ -397,10 +395,7 @@ pub async fn idempotency_keys<S: EventStore>(store: S) {
     };
     let again = store
         .append(
-            "idem",
-            ExpectedVersion::Exact(0),
-            events(2, "b"),
-            Some("k1"),
+            Append::new("idem", ExpectedVersion::Exact(0), events(2, "b")).idempotency_key("k1"),
         )
         .await
         .unwrap();
@@ -417,7 +412,7 @@ pub async fn idempotency_keys<S: EventStore>(store: S) {
     );
     // A key with no events is recorded too.
     let empty = store
-        .append("idem", ExpectedVersion::Exact(2), Vec::new(), Some("k3"))
+        .append(Append::new("idem", ExpectedVersion::Exact(2), Vec::new()).idempotency_key("k3"))
         .await
         .unwrap();
     assert_eq!(

@@ -1,0 +1,106 @@
+//! The checks every backend makes of the text it is asked to keep, before anything is
+//! written or sent: the same refusals on every backend, so that a log written on one moves
+//! to another.
+
+use super::{DeadLetter, StoreError};
+use crate::model::envelope::{Metadata, NewEvent};
+
+/// Rejects stream ids no backend can store: empty, or with a NUL byte.
+pub(crate) fn check_stream_id(stream: &str) -> Result<(), StoreError> {
+    if stream.is_empty() {
+        return Err(StoreError::Invalid("the stream id is empty".to_owned()));
+    }
+    check_text(stream, || "the stream id".to_owned())
+}
+
+/// Rejects text with a NUL byte, which PostgreSQL's `text` and `jsonb` cannot hold: no
+/// backend keeps one where PostgreSQL keeps text, so that a log written on one backend moves
+/// to another. `field` names the field, for the message (built only when refused).
+pub(crate) fn check_text(text: &str, field: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if text.contains('\0') {
+        return Err(StoreError::Invalid(format!(
+            "{} contains a NUL byte",
+            field()
+        )));
+    }
+    Ok(())
+}
+
+/// The text of an append that every backend checks before anything is written (see
+/// [`check_text`]): the stream id, each event's name and metadata strings, the key.
+pub(crate) fn check_append(
+    stream: &str,
+    events: &[NewEvent],
+    key: Option<&str>,
+) -> Result<(), StoreError> {
+    check_stream_id(stream)?;
+    if let Some(key) = key {
+        check_key(key)?;
+    }
+    let count = events.len();
+    for (i, event) in events.iter().enumerate() {
+        let of = || format!("event {} of {count}", i + 1);
+        check_text(&event.event_type, || format!("the name of {}", of()))?;
+        // Every field named, so that a new one is not left unchecked.
+        let Metadata {
+            correlation_id: _,
+            causation_id: _,
+            actor,
+            tenant,
+            source,
+            headers,
+        } = &*event.metadata;
+        for (value, field) in [(actor, "actor"), (tenant, "tenant"), (source, "source")] {
+            if let Some(value) = value {
+                check_text(value, || format!("the {field} in the metadata of {}", of()))?;
+            }
+        }
+        for (name, value) in headers {
+            check_text(name, || {
+                format!("the name of a header in the metadata of {}", of())
+            })?;
+            check_text(value, || {
+                format!("the header {name:?} in the metadata of {}", of())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The text of a dead letter (see [`check_text`]): the consumer name, the event's stream id
+/// and name, the reason.
+pub(crate) fn check_letter(name: &str, letter: &DeadLetter) -> Result<(), StoreError> {
+    check_consumer(name)?;
+    check_text(&letter.stream_id, || {
+        "the stream id of the dead letter".to_owned()
+    })?;
+    check_text(&letter.event_type, || {
+        "the event name of the dead letter".to_owned()
+    })?;
+    check_text(&letter.reason, || {
+        "the reason of the dead letter".to_owned()
+    })
+}
+
+/// An idempotency key (see [`check_text`]).
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+    check_text(key, || "the idempotency key".to_owned())
+}
+
+/// A consumer's name (see [`check_text`]).
+pub(crate) fn check_consumer(name: &str) -> Result<(), StoreError> {
+    check_text(name, || "the consumer name".to_owned())
+}
+
+/// A stream id asked about (see [`check_text`]); an empty one reads as an absent stream.
+pub(crate) fn check_stream(stream: &str) -> Result<(), StoreError> {
+    check_text(stream, || "the stream id".to_owned())
+}
+
+/// The names of a filtered read (see [`check_text`]).
+pub(crate) fn check_names(names: &[&str]) -> Result<(), StoreError> {
+    for name in names {
+        check_text(name, || format!("an event name asked for ({name:?})"))?;
+    }
+    Ok(())
+}
