@@ -19,7 +19,7 @@
 //! ```
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
@@ -49,7 +49,7 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
         .unwrap_or_else(|| format_ident!("{}Event", ident));
     let vis = args.vis.clone().unwrap_or_else(|| syn::parse_quote!(pub));
 
-    let event_enum = event_enum(&krate, &p, &vis, ident, &enum_ident, applies);
+    let event_enum = event_enum(&p, &vis, ident, &enum_ident, applies);
     let event_set = event_set(&p, &enum_ident, applies);
     let dispatch = apply_dispatch(&enum_ident, self_ty, applies);
     let commands = handles.iter().map(|h| {
@@ -125,7 +125,6 @@ pub(crate) fn generate(model: &Aggregate) -> TokenStream {
 }
 
 fn event_enum(
-    krate: &syn::Path,
     p: &TokenStream,
     vis: &syn::Visibility,
     ident: &syn::Ident,
@@ -138,8 +137,10 @@ fn event_enum(
         let doc = format!("[`{}`]", quote!(#event).to_string().replace(' ', ""));
         quote!(#[doc = #doc] #variant(#event))
     });
+    let infallible_enum = infallible_output(p, enum_ident, enum_ident);
     let conversions = applies.iter().map(|a| {
         let (variant, event) = (&a.variant, &a.event);
+        let infallible_event = infallible_output(p, event, enum_ident);
         quote_spanned! {event.span()=>
             #[automatically_derived]
             impl ::core::convert::From<#event> for #enum_ident {
@@ -155,7 +156,7 @@ fn event_enum(
                     out.push(#enum_ident::#variant(self));
                 }
             }
-            #krate::__infallible_output!([] #event, #enum_ident);
+            #infallible_event
         }
     });
     quote! {
@@ -179,8 +180,27 @@ fn event_enum(
                     out.push(self);
                 }
             }
-            #krate::__infallible_output!([] #enum_ident, #enum_ident);
+            #infallible_enum
         };
+    }
+}
+
+/// `HandlerOutput` with no domain error for `ty`, which is `IntoEvents<ev>`: a handler may
+/// return the event (or the enum) itself.
+fn infallible_output(p: &TokenStream, ty: &impl ToTokens, ev: &syn::Ident) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        #[diagnostic::do_not_recommend]
+        impl #p::HandlerOutput<#ev> for #ty {
+            type Error = #p::Infallible;
+
+            #[inline]
+            fn into_decision(self) -> #p::Result<#p::Vec<#ev>, Self::Error> {
+                let mut out = #p::Vec::with_capacity(1);
+                #p::IntoEvents::into_events(self, &mut out);
+                #p::Ok(out)
+            }
+        }
     }
 }
 

@@ -247,41 +247,39 @@ impl<Ev, T: IntoEvents<Ev>, E> HandlerOutput<Ev> for Result<T, E> {
     }
 }
 
-/// Implements [`HandlerOutput`] with no domain error for a type that is [`IntoEvents`].
-/// Used by the generated code for each event and event enum, and below for the wrappers.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __infallible_output {
+/// Implements [`HandlerOutput`] with no domain error for a wrapper that is [`IntoEvents`]
+/// (the generated code writes the same impl for each event and event enum).
+macro_rules! infallible_output {
     ([$($generics:tt)*] $ty:ty, $ev:ty) => {
         #[diagnostic::do_not_recommend]
-        impl<$($generics)*> $crate::__private::HandlerOutput<$ev> for $ty
+        impl<$($generics)*> HandlerOutput<$ev> for $ty
         where
-            $ty: $crate::__private::IntoEvents<$ev>,
+            $ty: IntoEvents<$ev>,
         {
-            type Error = $crate::__private::Infallible;
+            type Error = core::convert::Infallible;
 
             fn into_decision(
                 self,
-            ) -> $crate::__private::Result<$crate::__private::Vec<$ev>, Self::Error> {
-                let mut out = $crate::__private::Vec::with_capacity(1);
-                $crate::__private::IntoEvents::into_events(self, &mut out);
-                $crate::__private::Ok(out)
+            ) -> Result<Vec<$ev>, Self::Error> {
+                let mut out = Vec::with_capacity(1);
+                IntoEvents::into_events(self, &mut out);
+                Ok(out)
             }
         }
     };
 }
 
-__infallible_output!([Ev](), Ev);
-__infallible_output!([Ev, T] Option<T>, Ev);
-__infallible_output!([Ev, T] Vec<T>, Ev);
-__infallible_output!([Ev, A](A,), Ev);
-__infallible_output!([Ev, A, B](A, B), Ev);
-__infallible_output!([Ev, A, B, C](A, B, C), Ev);
-__infallible_output!([Ev, A, B, C, D](A, B, C, D), Ev);
-__infallible_output!([Ev, A, B, C, D, E](A, B, C, D, E), Ev);
-__infallible_output!([Ev, A, B, C, D, E, F](A, B, C, D, E, F), Ev);
-__infallible_output!([Ev, A, B, C, D, E, F, G](A, B, C, D, E, F, G), Ev);
-__infallible_output!([Ev, A, B, C, D, E, F, G, H](A, B, C, D, E, F, G, H), Ev);
+infallible_output!([Ev](), Ev);
+infallible_output!([Ev, T] Option<T>, Ev);
+infallible_output!([Ev, T] Vec<T>, Ev);
+infallible_output!([Ev, A](A,), Ev);
+infallible_output!([Ev, A, B](A, B), Ev);
+infallible_output!([Ev, A, B, C](A, B, C), Ev);
+infallible_output!([Ev, A, B, C, D](A, B, C, D), Ev);
+infallible_output!([Ev, A, B, C, D, E](A, B, C, D, E), Ev);
+infallible_output!([Ev, A, B, C, D, E, F](A, B, C, D, E, F), Ev);
+infallible_output!([Ev, A, B, C, D, E, F, G](A, B, C, D, E, F, G), Ev);
+infallible_output!([Ev, A, B, C, D, E, F, G, H](A, B, C, D, E, F, G, H), Ev);
 
 macro_rules! tuple_into_events {
     ($($name:ident)+) => {
