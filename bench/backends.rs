@@ -2,7 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use eventsmith::{Durability, InMemoryStore, PgOptions, PgStore, SqliteOptions, SqliteStore, Uuid};
+use eventsmith::store::{Durability, PgOptions, SqliteOptions};
+use eventsmith::{InMemoryStore, PgStore, SqliteStore, Uuid};
 
 /// `--sqlite-sync normal`: SQLite with synchronous=NORMAL instead of FULL.
 pub(crate) static SQLITE_NORMAL: AtomicBool = AtomicBool::new(false);

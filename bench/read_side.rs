@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventsmith::{
-    App, EventStore, ExpectedVersion, NewEvent, ProjectionRunner, RecordedEvent, projection,
-};
+use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, ExpectedVersion};
+use eventsmith::{App, EventStore, ProjectionRunner, RecordedEvent, projection};
 use serde_json::{Value, json};
 
 use crate::Settings;
@@ -15,7 +15,6 @@ use crate::backends::{Backend, Error, with_store};
 use crate::domain::{Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, account};
 use crate::stats::{median, percentile_us, round2};
 use crate::workloads::line;
-use eventsmith::Append;
 
 /// Balances from deposits and withdrawals: 2 of the 5 stored types of W5.
 #[derive(Default)]

@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventsmith::{
-    Aggregate, App, CommandError, EventStore, ExpectedVersion, NewEvent, Snapshot, Timestamp,
-};
+use eventsmith::event::{NewEvent, Timestamp};
+use eventsmith::store::{Append, ExpectedVersion, Snapshot};
+use eventsmith::{Aggregate, App, CommandError, EventStore};
 use serde_json::{Value, json};
 
 use crate::Settings;
 use crate::backends::{Backend, Error, with_store};
 use crate::domain::{BankAccount, Deposit, OpenAccount, SnapshottedAccount, account};
 use crate::stats::{median, percentile_us, round2};
-use eventsmith::Append;
 
 /// One measured run of a command workload.
 #[derive(Debug, Clone, Copy)]

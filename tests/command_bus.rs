@@ -6,12 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use eventsmith::Append;
-use eventsmith::EventLog;
-use eventsmith::{
-    Aggregate, App, CommandContext, CommandError, ExpectedVersion, InMemoryStore, NewEvent,
-    StoreError, Uuid,
-};
+use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, EventLog, ExpectedVersion};
+use eventsmith::{Aggregate, App, CommandContext, CommandError, InMemoryStore, StoreError, Uuid};
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()
@@ -337,7 +334,7 @@ async fn store_errors_keep_their_type() {
 
 #[test]
 fn the_registry_lists_the_linked_events_and_aggregates() {
-    let registry = eventsmith::Registry::from_inventory().unwrap();
+    let registry = eventsmith::registry::Registry::from_inventory().unwrap();
     let events: Vec<(&str, u32)> = registry
         .events()
         .iter()

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use eventsmith::Append;
-use eventsmith::EventLog;
-use eventsmith::{App, CommandError, ExpectedVersion, InMemoryStore, NewEvent};
+use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, EventLog, ExpectedVersion};
+use eventsmith::{App, CommandError, InMemoryStore};
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use eventsmith::Append;
-use eventsmith::EventLog;
-use eventsmith::{
-    AnyStore, App, AppendOutcome, Appended, EventStore, ExpectedVersion, InMemoryStore, NewEvent,
-    PgOptions, SqliteOptions, SqliteStore, Timestamp,
+use eventsmith::event::{NewEvent, Timestamp};
+use eventsmith::store::{
+    Append, AppendOutcome, Appended, EventLog, ExpectedVersion, PgOptions, SqliteOptions,
 };
+use eventsmith::{AnyStore, App, EventStore, InMemoryStore, SqliteStore};
 
 fn event() -> Vec<NewEvent> {
     vec![NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default())]
@@ -239,7 +238,7 @@ async fn postgres() {
             store
         }
     };
-    let default = Some(eventsmith::DEFAULT_IDEMPOTENCY_RETENTION);
+    let default = Some(eventsmith::store::DEFAULT_IDEMPOTENCY_RETENTION);
     pruning_forgets_records_made_before_the_cut(make(default).await).await;
     an_app_applies_a_pruned_retry_again(make(default).await).await;
     the_store_prunes_on_its_own(make).await;

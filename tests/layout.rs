@@ -107,6 +107,12 @@ fn folders_import_downwards_and_no_module_imports_one_that_imports_it_back() {
         let text = fs::read_to_string(path).unwrap();
         let targets = imports(module, &text, &known);
         if let Some(from) = layer(module) {
+            if targets.contains(&Vec::new()) {
+                against.push(format!(
+                    "{} names an item through the crate root, which re-exports every layer",
+                    module.join("::")
+                ));
+            }
             for target in &targets {
                 if let Some(to) = layer(target) {
                     if to > from {

@@ -186,7 +186,13 @@ fn the_strictly_linted_projection_works() {
             let by = |owner: &str| OpenedBy {
                 owner: owner.into(),
             };
-            assert!(<OpenedBy as eventsmith::HandledQuery>::answer(p, by("o")));
-            assert!(!<OpenedBy as eventsmith::HandledQuery>::answer(p, by("x")));
+            assert!(<OpenedBy as eventsmith::projection::HandledQuery>::answer(
+                p,
+                by("o")
+            ));
+            assert!(!<OpenedBy as eventsmith::projection::HandledQuery>::answer(
+                p,
+                by("x")
+            ));
         });
 }

@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsmith::Append;
-use eventsmith::{
-    AppendOutcome, Backoff, Codec, ErrorPolicy, ExpectedVersion, JsonCodec, NewEvent, OnFailure,
-    PgStore, ProjectionRunner,
-};
-use eventsmith::{ConsumerStore, EventLog};
+use eventsmith::codec::{Codec, JsonCodec};
+use eventsmith::command::Backoff;
+use eventsmith::event::NewEvent;
+use eventsmith::projection::{ErrorPolicy, OnFailure};
+use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
+use eventsmith::{PgStore, ProjectionRunner};
 use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_pg::{Credited, LedgerPg, create_tables_sql};
 

@@ -36,6 +36,7 @@ mod with_tls {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use eventsmith::event::NewEvent;
     use eventsmith::rustls::client::WebPkiServerVerifier;
     use eventsmith::rustls::client::danger::{
         HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
@@ -43,7 +44,8 @@ mod with_tls {
     use eventsmith::rustls::pki_types::pem::PemObject;
     use eventsmith::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use eventsmith::rustls::{self, CertificateError, DigitallySignedStruct, SignatureScheme};
-    use eventsmith::{EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore, StoreError};
+    use eventsmith::store::{ExpectedVersion, PgOptions};
+    use eventsmith::{EventStore, PgStore, StoreError};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::{services, with_param};

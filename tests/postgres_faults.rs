@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
-use eventsmith::EventLog;
-use eventsmith::{App, CommandError, PgOptions};
+use eventsmith::store::{EventLog, PgOptions};
+use eventsmith::{App, CommandError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminated_connections_are_retriable_and_keys_prevent_duplicates() {

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use eventsmith::Append;
+use eventsmith::codec::{Codec, JsonCodec};
+use eventsmith::command::Backoff;
+use eventsmith::event::NewEvent;
+use eventsmith::projection::{ErrorPolicy, OnFailure, RunState, RunnerError, WaitError};
+use eventsmith::store::{Append, AppendOutcome, ExpectedVersion};
 use eventsmith::{
-    AppendOutcome, Backoff, Codec, ErrorPolicy, Event, EventStore, ExpectedVersion, InMemoryStore,
-    JsonCodec, NewEvent, OnFailure, ProjectionRunner, RecordedEvent, RunState, RunnerError,
-    SqliteStore, WaitError, projection,
+    Event, EventStore, InMemoryStore, ProjectionRunner, RecordedEvent, SqliteStore, projection,
 };
 use harness::write_concurrently;
 use serde::{Deserialize, Serialize};
@@ -335,7 +337,7 @@ struct Stamped {
     calls: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl eventsmith::Pipeline for Stamped {
+impl projection::Pipeline for Stamped {
     fn filter(&self, event: &RecordedEvent) -> bool {
         !event.stream_id.starts_with("test-")
     }
@@ -350,9 +352,9 @@ impl eventsmith::Pipeline for Stamped {
         &self,
         _event: &RecordedEvent,
         handler: F,
-    ) -> Result<bool, eventsmith::ProjectionError>
+    ) -> Result<bool, projection::ProjectionError>
     where
-        F: FnOnce() -> Result<bool, eventsmith::ProjectionError>,
+        F: FnOnce() -> Result<bool, projection::ProjectionError>,
     {
         self.calls.fetch_add(1, Ordering::SeqCst);
         handler()

@@ -9,10 +9,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw};
-use eventsmith::{
-    App, EventStore, InMemoryStore, QueryError, RecordedEvent, RunnerError, SqliteStore, WaitError,
-    projection,
-};
+use eventsmith::projection::{QueryError, RunnerError, WaitError};
+use eventsmith::{App, EventStore, InMemoryStore, RecordedEvent, SqliteStore, projection};
 
 #[derive(Default)]
 struct Balances {

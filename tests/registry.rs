@@ -3,7 +3,8 @@
 //! compile error, `tests/ui/event/fail/same_name_and_version_twice.rs`), and a previous name
 //! of one type that another type uses.
 
-use eventsmith::{App, InMemoryStore, Registry, RegistryError};
+use eventsmith::registry::{Registry, RegistryError};
+use eventsmith::{App, InMemoryStore};
 
 mod accounts {
     use serde::{Deserialize, Serialize};

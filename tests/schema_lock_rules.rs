@@ -2,8 +2,9 @@
 //! an old struct edited after the bump, a locked name nothing reads any more, a shape that
 //! cannot be traced; and what blessing keeps.
 
+use eventsmith::Event;
+use eventsmith::registry::{EventRegistration, Registry};
 use eventsmith::testing::{LockMismatch, LockProblem, SchemaLock, shape_of};
-use eventsmith::{Event, EventRegistration, Registry};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]

@@ -11,10 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventsmith::Append;
+use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, PgOptions};
 use eventsmith::{
-    App, AppendOutcome, Command, CommandError, Event, EventStore, ExpectedVersion, InMemoryStore,
-    NewEvent, PgOptions, PgStore, ProjectionRunner, SqliteStore, aggregate, projection,
+    App, Command, CommandError, Event, EventStore, InMemoryStore, PgStore, ProjectionRunner,
+    SqliteStore, aggregate, projection,
 };
 use serde::{Deserialize, Serialize};
 

@@ -6,9 +6,10 @@ mod services;
 
 use std::sync::Arc;
 
+use eventsmith::event::Timestamp;
+use eventsmith::store::Snapshot;
 use eventsmith::{
-    Aggregate, App, Command, Event, EventStore, InMemoryStore, Snapshot, SqliteStore, Timestamp,
-    aggregate,
+    Aggregate, App, Command, Event, EventStore, InMemoryStore, SqliteStore, aggregate,
 };
 use serde::{Deserialize, Serialize};
 

@@ -12,13 +12,13 @@ mod ledger_table;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsmith::Append;
+use eventsmith::codec::{Codec, JsonCodec};
+use eventsmith::command::Backoff;
+use eventsmith::event::NewEvent;
+use eventsmith::projection::{ErrorPolicy, OnFailure};
 use eventsmith::rusqlite::Connection;
-use eventsmith::{
-    AppendOutcome, Backoff, Codec, ErrorPolicy, ExpectedVersion, JsonCodec, NewEvent, OnFailure,
-    ProjectionRunner, SqliteStore,
-};
-use eventsmith::{ConsumerStore, EventLog};
+use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
+use eventsmith::{ProjectionRunner, SqliteStore};
 use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_table::{Credited, LedgerTable, create_tables};
 

@@ -5,11 +5,11 @@
 use eventsmith::testing::conformance;
 mod services;
 
-use eventsmith::Append;
-use eventsmith::EventLog;
+use eventsmith::store::{Append, AppendOutcome, EventLog, ExpectedVersion};
 use std::sync::Arc;
 
-use eventsmith::{AnyStore, AppendOutcome, ExpectedVersion, NewEvent, SqliteStore, StoreError};
+use eventsmith::event::NewEvent;
+use eventsmith::{AnyStore, SqliteStore, StoreError};
 
 /// `url` with one more query parameter.
 fn with_param(url: &str, param: &str) -> String {

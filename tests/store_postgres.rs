@@ -9,9 +9,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsmith::Append;
-use eventsmith::EventLog;
-use eventsmith::{ExpectedVersion, NewEvent, PgStore, StoreError, Subscription};
+use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, EventLog, ExpectedVersion, Subscription};
+use eventsmith::{PgStore, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_conformance_suite() {
@@ -150,7 +150,7 @@ async fn a_damaged_row_is_a_typed_error_naming_stream_and_version() {
 async fn schema_and_table_prefix_are_configurable_and_isolated() {
     let schema = services::unique_schema("prefix");
     let options = |prefix: &str| {
-        eventsmith::PgOptions::default()
+        eventsmith::store::PgOptions::default()
             .schema(schema.clone())
             .table_prefix(prefix)
     };
@@ -222,7 +222,7 @@ async fn a_schema_of_version_3_is_migrated_keeping_its_positions() {
         ))
         .await
         .unwrap();
-    let options = eventsmith::PgOptions::default()
+    let options = eventsmith::store::PgOptions::default()
         .schema(schema.clone())
         .poll_interval(Duration::from_millis(50));
     let store = services::pg_store_with("migrate3", options).await.unwrap();
@@ -237,7 +237,7 @@ async fn a_schema_of_version_3_is_migrated_keeping_its_positions() {
         ))
         .await
         .unwrap();
-    let eventsmith::AppendOutcome::Appended(appended) = appended else {
+    let eventsmith::store::AppendOutcome::Appended(appended) = appended else {
         panic!("no key was given: {appended:?}");
     };
     assert_eq!(appended.version, 4);
@@ -266,7 +266,7 @@ async fn a_schema_of_version_3_is_migrated_keeping_its_positions() {
 async fn batches_of_two_stores_racing_on_the_same_streams_lose_nothing() {
     let schema = services::unique_schema("batches");
     let options = || {
-        eventsmith::PgOptions::default()
+        eventsmith::store::PgOptions::default()
             .schema(schema.clone())
             .pool_size(6)
             .poll_interval(Duration::from_millis(50))
@@ -341,8 +341,8 @@ async fn batches_of_two_stores_racing_on_the_same_streams_lose_nothing() {
 
 /// Options whose polling fallback never fires within a test: only notifications and the
 /// store's own appends can wake a subscriber.
-fn without_polling(schema: &str) -> eventsmith::PgOptions {
-    eventsmith::PgOptions::default()
+fn without_polling(schema: &str) -> eventsmith::store::PgOptions {
+    eventsmith::store::PgOptions::default()
         .schema(schema)
         .pool_size(4)
         .poll_interval(Duration::from_secs(3600))
@@ -443,7 +443,7 @@ async fn own_appends_wake_own_subscribers_and_an_unwatched_head_catches_up() {
     for i in 0..5 {
         let e = conformance::event("Unwatched", &format!("{{\"i\":{i}}}"));
         let outcome = store.append(Append::new("quiet", ExpectedVersion::Any, vec![e]));
-        let eventsmith::AppendOutcome::Appended(written) = outcome.await.unwrap() else {
+        let eventsmith::store::AppendOutcome::Appended(written) = outcome.await.unwrap() else {
             panic!("an append without a key is never a duplicate");
         };
         last = written.position.expect("one event written");
@@ -602,11 +602,11 @@ async fn a_nul_byte_in_the_schema_or_prefix_is_an_invalid_request() {
     let url = services::pg_url();
     for (options, field) in [
         (
-            eventsmith::PgOptions::default().schema("es_\0nul"),
+            eventsmith::store::PgOptions::default().schema("es_\0nul"),
             "the schema name",
         ),
         (
-            eventsmith::PgOptions::default().table_prefix("p\0_"),
+            eventsmith::store::PgOptions::default().table_prefix("p\0_"),
             "the table prefix",
         ),
     ] {

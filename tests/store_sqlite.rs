@@ -3,11 +3,13 @@
 
 use eventsmith::testing::conformance;
 
-use eventsmith::Append;
-use eventsmith::{ConsumerStore, EventLog};
+use eventsmith::store::{
+    Append, ConsumerStore, Durability, EventLog, ExpectedVersion, SqliteOptions,
+};
 use std::sync::Arc;
 
-use eventsmith::{Durability, ExpectedVersion, NewEvent, SqliteOptions, SqliteStore, StoreError};
+use eventsmith::event::NewEvent;
+use eventsmith::{SqliteStore, StoreError};
 
 fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +79,7 @@ async fn reopening_keeps_events_positions_keys_and_snapshots() {
         .await
         .unwrap();
     assert!(
-        matches!(appended, eventsmith::AppendOutcome::Appended(a) if a.position == Some(2)),
+        matches!(appended, eventsmith::store::AppendOutcome::Appended(a) if a.position == Some(2)),
         "positions continue: {appended:?}"
     );
     let mut head = store.head();

@@ -8,12 +8,14 @@ mod services;
 
 use std::sync::Arc;
 
-use eventsmith::Append;
+use eventsmith::codec::JsonCodec;
+use eventsmith::command::LoadError;
+use eventsmith::event::{DecodeFailure, Metadata, NewEvent};
+use eventsmith::store::{Append, ExpectedVersion};
 use eventsmith::upcast::{UpcastError, Value, object_mut, take_field};
 use eventsmith::{
-    Aggregate, App, Command, DecodeFailure, Event, EventStore, ExpectedVersion, InMemoryStore,
-    JsonCodec, LoadError, Metadata, NewEvent, Projection, RecordedEvent, SqliteStore, aggregate,
-    projection,
+    Aggregate, App, Command, Event, EventStore, InMemoryStore, Projection, RecordedEvent,
+    SqliteStore, aggregate, projection,
 };
 use serde::{Deserialize, Serialize};
 
@@ -185,7 +187,7 @@ async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
 
     // A projection fed from the global log: it needs the deposit's current and previous
     // names, and reads each through the same chain.
-    let names = eventsmith::stored_names::<Deposits>();
+    let names = projection::stored_names::<Deposits>();
     assert_eq!(names, ["MoneyDeposited", "FundsDeposited"]);
     let mut deposits = Deposits::default();
     for recorded in store.read_all(0, 1000).await.unwrap().events {

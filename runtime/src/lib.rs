@@ -13,7 +13,7 @@
 //!   stored names it needs and the routing, a `match` on the name; its `#[query]` methods
 //!   answer [`App::query`], routed by the query's type.
 //! - [`ProjectionRunner`] feeds a projection from the store's global log, catch-up then live,
-//!   with an [`ErrorPolicy`] and dead letters; SQL read models on SQLite commit their writes
+//!   with an [`ErrorPolicy`](projection::ErrorPolicy) and dead letters; SQL read models on SQLite commit their writes
 //!   with the checkpoint (`ProjectionRunner::sqlite`).
 //! - [`App`] executes commands against an [`EventStore`]: it loads (or takes from its cache)
 //!   the aggregate, runs the handler, appends with optimistic concurrency, and retries the
@@ -23,6 +23,14 @@
 //! - [`testing::AggregateTest`] tests aggregates given/when/then, with no store.
 //!
 //! See the README for a walk-through.
+//!
+//! # Names
+//!
+//! The crate root holds the everyday names (the traits a domain implements, [`App`], the
+//! stores, [`ProjectionRunner`], the errors most code matches on) and [`prelude`] the traits
+//! and macros to bring into scope; the rest lives in the modules of what it is about:
+//! [`store`] (capabilities, requests, backends' options), [`event`], [`command`],
+//! [`projection`](mod@projection) (and queries), [`codec`], [`registry`], [`upcast`] and [`testing`].
 //!
 //! # Where things live
 //!
@@ -44,7 +52,7 @@
 
 mod model;
 mod read;
-mod store;
+pub mod store;
 pub mod testing;
 mod util;
 mod wire;
@@ -56,51 +64,103 @@ pub use crate::wire::upcast;
 #[path = "private.rs"]
 pub mod __private;
 
+// The everyday names: what a domain, an application and its store are made of.
 pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection, query};
 
 pub use crate::model::aggregate::Aggregate;
-pub use crate::model::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
-pub use crate::model::envelope::{CommandContext, Metadata, NewEvent, RecordedEvent, Timestamp};
-pub use crate::model::error::DecodeError;
-pub use crate::model::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
-pub use crate::model::projection::{
-    HandledEvent, HandlerError, OnOutput, Projection, ProjectionError, stored_names,
-};
-pub use crate::model::query::HandledQuery;
-pub use crate::model::registry::{
-    AggregateRegistration, EventRegistration, ProjectionRegistration, Registry, RegistryBuilder,
-    RegistryError,
-};
-#[cfg(feature = "sqlite")]
-pub use crate::read::SqliteReadModel;
-pub use crate::read::{
-    ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, Replayed, RunState,
-    RunnerError, RunningProjection, WaitError,
-};
-#[doc(hidden)]
-pub use crate::read::{InMemory, Sink, UnitEnd};
+pub use crate::model::command::Command;
+pub use crate::model::envelope::{CommandContext, RecordedEvent};
+pub use crate::model::event::Event;
+pub use crate::model::projection::Projection;
+pub use crate::read::ProjectionRunner;
 #[cfg(feature = "postgres")]
-pub use crate::read::{PgConnection, PgReadModel};
-pub use crate::store::{
-    AnyStore, Append, AppendOutcome, Appended, BoxError, ConsumerStore,
-    DEFAULT_IDEMPOTENCY_RETENTION, DeadLetter, EventLog, EventStore, ExpectedVersion, FilteredRead,
-    InMemoryStore, Page, Snapshot, SnapshotStore, StoreError, StreamTurn, Subscription,
-};
+pub use crate::store::PgStore;
 #[cfg(feature = "sqlite")]
-pub use crate::store::{Durability, SqliteOptions, SqliteStore};
-#[cfg(feature = "postgres")]
-pub use crate::store::{PgOptions, PgStore};
-pub use crate::util::backoff::{Backoff, Growth};
-pub use crate::wire::codec::{Codec, CodecError, JsonCodec};
-pub use crate::wire::shape::{OldVersion, ShapeError, ShapeFn};
-pub use crate::write::app::{App, AppBuilder, ExecuteResult, QueryRequest};
+pub use crate::store::SqliteStore;
+pub use crate::store::{AnyStore, EventStore, InMemoryStore, StoreError};
+pub use crate::write::app::App;
 pub use crate::write::error::CommandError;
-pub use crate::write::execute::{Executed, LoadError};
+
+/// The traits and macros most code needs in scope, the store capabilities among them (their
+/// methods are called on a concrete store: `store.append(..)` needs [`EventLog`](store::EventLog)).
+///
+/// ```
+/// use eventsmith::prelude::*;
+///
+/// # async fn run() -> Result<(), eventsmith::StoreError> {
+/// let store = eventsmith::InMemoryStore::new();
+/// assert_eq!(store.current_head().await?, 0);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+pub mod prelude {
+    pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection, query};
+
+    pub use crate::model::aggregate::Aggregate;
+    pub use crate::model::command::Command;
+    pub use crate::model::envelope::{CommandContext, RecordedEvent};
+    pub use crate::model::event::Event;
+    pub use crate::model::projection::Projection;
+    pub use crate::store::{ConsumerStore, EventLog, EventStore, SnapshotStore};
+    pub use crate::write::app::App;
+}
+
+/// Commands and their execution: ids, decisions, idempotency keys, what `App::execute`
+/// answers, and the builder of an [`App`].
+pub mod command {
+    pub use crate::model::command::{AggregateId, Decision, HandledCommand, IdempotencyKey};
+    pub use crate::util::backoff::{Backoff, Growth};
+    pub use crate::write::app::{AppBuilder, ExecuteResult, QueryRequest};
+    pub use crate::write::error::CommandError;
+    pub use crate::write::execute::{Executed, LoadError};
+}
+
+/// Events: what a handler returns, the envelope of a stored event, and decoding failures.
+pub mod event {
+    pub use crate::model::envelope::{Metadata, NewEvent, RecordedEvent, Timestamp};
+    pub use crate::model::error::DecodeError;
+    pub use crate::model::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
+}
+
+/// Codecs: how event payloads and snapshots are serialized (JSON by default).
+pub mod codec {
+    pub use crate::wire::codec::{Codec, CodecError, JsonCodec};
+}
+
+/// Projections and queries: the runner and its handle, the error policy, the pipeline,
+/// errors, and the SQL read-model sinks.
+pub mod projection {
+    pub use crate::model::projection::{
+        HandledEvent, HandlerError, OnOutput, Projection, ProjectionError, stored_names,
+    };
+    pub use crate::model::query::HandledQuery;
+    #[cfg(feature = "sqlite")]
+    pub use crate::read::SqliteReadModel;
+    pub use crate::read::{
+        ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, Replayed,
+        RunState, RunnerError, RunningProjection, WaitError,
+    };
+    #[doc(hidden)]
+    pub use crate::read::{InMemory, Sink, UnitEnd};
+    #[cfg(feature = "postgres")]
+    pub use crate::read::{PgConnection, PgReadModel};
+}
+
+/// The registry of the events, aggregates and projections a program contains (collected at
+/// link time), with their stored names and serialized shapes.
+pub mod registry {
+    pub use crate::model::registry::{
+        AggregateRegistration, EventRegistration, ProjectionRegistration, Registry,
+        RegistryBuilder, RegistryError,
+    };
+    pub use crate::wire::shape::{OldVersion, ShapeError, ShapeFn};
+}
+
 /// Re-exported so that SQL read models name the same `rusqlite` as the store.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;
-/// Re-exported so that TLS settings ([`PgOptions::tls_config`],
-/// [`PgOptions::tls_root_certificates`]) name the same `rustls` as the store.
+/// Re-exported so that TLS settings ([`PgOptions::tls_config`](store::PgOptions::tls_config),
+/// [`PgOptions::tls_root_certificates`](store::PgOptions::tls_root_certificates)) name the same `rustls` as the store.
 #[cfg(feature = "tls")]
 pub use rustls;
 /// Re-exported so that SQL read models name the same `tokio_postgres` as the store.

@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use eventsmith::{PgOptions, PgStore, Uuid};
+use eventsmith::store::PgOptions;
+use eventsmith::{PgStore, Uuid};
 
 pub(crate) fn pg_url() -> String {
     std::env::var("EVENTSMITH_PG_URL")

@@ -4,13 +4,12 @@
 //!
 //! `eventsmith-crash-appender sqlite <file>` or `eventsmith-crash-appender postgres <url> <schema>`
 
-use eventsmith::Append;
+use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, PgOptions};
 use std::io::Write as _;
 use std::sync::Arc;
 
-use eventsmith::{
-    AppendOutcome, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore, SqliteStore,
-};
+use eventsmith::event::NewEvent;
+use eventsmith::{EventStore, PgStore, SqliteStore};
 
 const TASKS: usize = 64;
 

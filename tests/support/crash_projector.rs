@@ -11,8 +11,10 @@ mod ledger_table;
 
 use std::io::Write as _;
 
+use eventsmith::projection::Progress;
 use eventsmith::rusqlite::Connection;
-use eventsmith::{PgOptions, PgStore, Progress, ProjectionRunner, SqliteStore};
+use eventsmith::store::PgOptions;
+use eventsmith::{PgStore, ProjectionRunner, SqliteStore};
 use tokio::sync::watch;
 
 /// Waits for ever: the runner only stops on an error, which is a failure of the test.

@@ -4,8 +4,9 @@
 //! `totals` sums the amounts per stream, in the store's schema; the rule `refuse-13` in
 //! `rules` makes it refuse an amount of 13.
 
+use eventsmith::projection::PgConnection;
 use eventsmith::tokio_postgres;
-use eventsmith::{PgConnection, RecordedEvent, projection};
+use eventsmith::{RecordedEvent, projection};
 
 pub(crate) use crate::ledger_table::{Credited, LedgerError};
 

@@ -16,7 +16,7 @@ pub trait Aggregate: Default + Send + Sync + 'static {
 
     /// Stored event names that loading skips instead of failing on: events no type of this
     /// aggregate decodes any more (say, of a retired feature). Any other unknown name is a
-    /// [`DecodeError`](crate::DecodeError). Set with `#[aggregate(skip_unknown = ["..."])]`.
+    /// [`DecodeError`](crate::event::DecodeError). Set with `#[aggregate(skip_unknown = ["..."])]`.
     const SKIP_UNKNOWN: &'static [&'static str] = &[];
 
     /// The enum of every event the aggregate applies.

@@ -57,7 +57,7 @@ pub trait Command: Clone + Send + Sync + 'static {
 ///
 /// ```
 /// use std::borrow::Cow;
-/// use eventsmith::AggregateId;
+/// use eventsmith::command::AggregateId;
 ///
 /// struct AccountNo(u32);
 /// impl AggregateId for AccountNo {
@@ -69,7 +69,7 @@ pub trait Command: Clone + Send + Sync + 'static {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as an aggregate id",
-    note = "use a `String`, `Uuid` or integer field, or implement `eventsmith::AggregateId` for `{Self}`"
+    note = "use a `String`, `Uuid` or integer field, or implement `eventsmith::command::AggregateId` for `{Self}`"
 )]
 pub trait AggregateId {
     /// The id as text; it becomes part of the aggregate's stream id.
@@ -80,7 +80,7 @@ pub trait AggregateId {
 /// `Option` of either (no key when `None`).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be used as an idempotency key",
-    note = "use a `String`, `Uuid`, or an `Option` of either, or implement `eventsmith::IdempotencyKey` for `{Self}`"
+    note = "use a `String`, `Uuid`, or an `Option` of either, or implement `eventsmith::command::IdempotencyKey` for `{Self}`"
 )]
 pub trait IdempotencyKey {
     /// The key as text, `None` for no key.

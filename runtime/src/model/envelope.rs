@@ -14,7 +14,7 @@ use uuid::Uuid;
 /// Displays as RFC 3339 in UTC.
 ///
 /// ```
-/// use eventsmith::Timestamp;
+/// use eventsmith::event::Timestamp;
 ///
 /// let t = Timestamp::from_micros(1_700_000_000_123_456);
 /// assert_eq!(t.to_string(), "2023-11-14T22:13:20.123456Z");

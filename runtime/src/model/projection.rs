@@ -22,7 +22,7 @@
 //! }
 //!
 //! assert_eq!(Totals::NAME, "totals");
-//! assert_eq!(eventsmith::stored_names::<Totals>(), ["MoneyDeposited"]);
+//! assert_eq!(eventsmith::projection::stored_names::<Totals>(), ["MoneyDeposited"]);
 //! ```
 
 use std::error::Error as StdError;

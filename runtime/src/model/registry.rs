@@ -156,7 +156,7 @@ pub enum RegistryError {
 /// The validated set of event types and aggregates known to an application.
 ///
 /// ```rust,standalone_crate
-/// let registry = eventsmith::Registry::from_inventory().expect("no clashes");
+/// let registry = eventsmith::registry::Registry::from_inventory().expect("no clashes");
 /// for event in registry.events() {
 ///     println!("{} v{} = {}", event.name, event.version, event.rust_type);
 /// }
@@ -216,7 +216,8 @@ impl Registry {
 /// Builds a [`Registry`] by hand.
 ///
 /// ```
-/// # use eventsmith::{Event, Registry};
+/// # use eventsmith::Event;
+/// # use eventsmith::registry::Registry;
 /// # use serde::{Deserialize, Serialize};
 /// #[derive(Debug, Serialize, Deserialize, Event)]
 /// struct Pinged;

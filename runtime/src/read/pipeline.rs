@@ -14,7 +14,8 @@ use crate::model::projection::ProjectionError;
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
-/// use eventsmith::{Pipeline, ProjectionError, RecordedEvent};
+/// use eventsmith::RecordedEvent;
+/// use eventsmith::projection::{Pipeline, ProjectionError};
 ///
 /// /// Leaves out the events of test accounts and counts the handler calls.
 /// #[derive(Default)]

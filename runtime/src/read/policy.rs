@@ -13,7 +13,7 @@ pub enum OnFailure {
     Stop,
     /// Log the error and go on as if the event had been handled.
     Skip,
-    /// Keep the event as a [`DeadLetter`](crate::DeadLetter) and go on with other streams.
+    /// Keep the event as a [`DeadLetter`](crate::store::DeadLetter) and go on with other streams.
     /// Later events of the same stream are parked behind it, so the stream's order is kept;
     /// replaying the stream's letters after a fix handles them in order.
     Park,
@@ -25,7 +25,8 @@ pub enum OnFailure {
 ///
 /// ```
 /// use std::time::Duration;
-/// use eventsmith::{Backoff, ErrorPolicy, OnFailure};
+/// use eventsmith::command::Backoff;
+/// use eventsmith::projection::{ErrorPolicy, OnFailure};
 ///
 /// let policy = ErrorPolicy::retry(
 ///     Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1)),

@@ -34,8 +34,11 @@ use crate::wire::codec::{Codec, JsonCodec};
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use eventsmith::{Append, Codec, Event, EventLog, ExpectedVersion, InMemoryStore, JsonCodec};
-/// use eventsmith::{NewEvent, ProjectionRunner, projection};
+/// use eventsmith::{Event, InMemoryStore};
+/// use eventsmith::codec::{Codec, JsonCodec};
+/// use eventsmith::store::{Append, EventLog, ExpectedVersion};
+/// use eventsmith::{ProjectionRunner, projection};
+/// use eventsmith::event::NewEvent;
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Debug, Serialize, Deserialize, Event)]
@@ -58,7 +61,7 @@ use crate::wire::codec::{Codec, JsonCodec};
 /// let appended = store
 ///     .append(Append::new("ping-1", ExpectedVersion::Any, vec![NewEvent::new("Pinged", 1, payload, Default::default())]))
 ///     .await?;
-/// # let eventsmith::AppendOutcome::Appended(appended) = appended else { unreachable!() };
+/// # let eventsmith::store::AppendOutcome::Appended(appended) = appended else { unreachable!() };
 /// running.wait_for(appended.position.unwrap(), Duration::from_secs(5)).await?;
 /// assert_eq!(running.read().total, 2);
 /// running.stop().await?;

@@ -37,7 +37,9 @@ use crate::store::{Append, FilteredRead};
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{AnyStore, Append, EventLog, ExpectedVersion, NewEvent};
+/// use eventsmith::AnyStore;
+/// use eventsmith::event::NewEvent;
+/// use eventsmith::store::{Append, EventLog, ExpectedVersion};
 ///
 /// let store = AnyStore::open("memory:").await?;
 /// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
@@ -53,10 +55,10 @@ pub enum AnyStore {
     Memory(InMemoryStore),
     /// `sqlite://PATH`, `sqlite:PATH`.
     #[cfg(feature = "sqlite")]
-    Sqlite(crate::SqliteStore),
+    Sqlite(super::SqliteStore),
     /// `postgres://…`, `postgresql://…`.
     #[cfg(feature = "postgres")]
-    Postgres(crate::PgStore),
+    Postgres(super::PgStore),
 }
 
 /// Runs `$body` on the backend of `$store`, bound to `$backend`.
@@ -119,15 +121,15 @@ impl From<InMemoryStore> for AnyStore {
 }
 
 #[cfg(feature = "sqlite")]
-impl From<crate::SqliteStore> for AnyStore {
-    fn from(store: crate::SqliteStore) -> Self {
+impl From<super::SqliteStore> for AnyStore {
+    fn from(store: super::SqliteStore) -> Self {
         Self::Sqlite(store)
     }
 }
 
 #[cfg(feature = "postgres")]
-impl From<crate::PgStore> for AnyStore {
-    fn from(store: crate::PgStore) -> Self {
+impl From<super::PgStore> for AnyStore {
+    fn from(store: super::PgStore) -> Self {
         Self::Postgres(store)
     }
 }
@@ -145,13 +147,13 @@ fn open_memory(rest: &str) -> Result<AnyStore, StoreError> {
 #[cfg(feature = "sqlite")]
 fn open_sqlite(_scheme: &str, rest: &str) -> Result<AnyStore, StoreError> {
     let (path, query) = sqlite_url(rest)?;
-    let mut options = crate::SqliteOptions::default();
+    let mut options = super::SqliteOptions::default();
     for (key, value) in query {
         options = match key.as_str() {
             "readers" => options.readers(number(&key, &value)?),
             "durability" => options.durability(match value.to_ascii_lowercase().as_str() {
-                "full" => crate::Durability::Full,
-                "normal" => crate::Durability::Normal,
+                "full" => super::Durability::Full,
+                "normal" => super::Durability::Normal,
                 _ => {
                     return Err(StoreError::Invalid(format!(
                         "the store URL's `durability` is `{value}`: use `full` or `normal`"
@@ -168,7 +170,7 @@ fn open_sqlite(_scheme: &str, rest: &str) -> Result<AnyStore, StoreError> {
             }
         };
     }
-    crate::SqliteStore::open_with(path, options).map(AnyStore::Sqlite)
+    super::SqliteStore::open_with(path, options).map(AnyStore::Sqlite)
 }
 
 #[cfg(not(feature = "sqlite"))]
@@ -200,7 +202,7 @@ fn sqlite_url(rest: &str) -> Result<(String, Vec<(String, String)>), StoreError>
 #[cfg(feature = "postgres")]
 async fn open_postgres(_scheme: &str, url: &str) -> Result<AnyStore, StoreError> {
     let (url, settings) = postgres_url(url)?;
-    let mut options = crate::PgOptions::default();
+    let mut options = super::PgOptions::default();
     for (key, value) in settings {
         options = match key.as_str() {
             "schema" => options.schema(value),
@@ -211,7 +213,7 @@ async fn open_postgres(_scheme: &str, url: &str) -> Result<AnyStore, StoreError>
             _ => options,
         };
     }
-    crate::PgStore::connect_with(&url, options)
+    super::PgStore::connect_with(&url, options)
         .await
         .map(AnyStore::Postgres)
 }

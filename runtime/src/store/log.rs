@@ -98,7 +98,9 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     ///
     /// ```
     /// # async fn run() -> Result<(), eventsmith::StoreError> {
-    /// use eventsmith::{Append, AppendOutcome, EventLog, ExpectedVersion, InMemoryStore, NewEvent};
+    /// use eventsmith::InMemoryStore;
+    /// use eventsmith::event::NewEvent;
+    /// use eventsmith::store::{Append, AppendOutcome, EventLog, ExpectedVersion};
     ///
     /// let store = InMemoryStore::new();
     /// let events = (0..5).map(|_| NewEvent::new("Opened", 1, b"{}".to_vec(), Default::default()));
@@ -167,7 +169,9 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     ///
     /// ```
     /// # async fn run() -> Result<(), eventsmith::StoreError> {
-    /// use eventsmith::{Append, EventLog, ExpectedVersion, InMemoryStore, NewEvent};
+    /// use eventsmith::InMemoryStore;
+    /// use eventsmith::event::NewEvent;
+    /// use eventsmith::store::{Append, EventLog, ExpectedVersion};
     ///
     /// let store = InMemoryStore::new();
     /// let event = NewEvent::new("Opened", 1, b"{}".to_vec(), Default::default());

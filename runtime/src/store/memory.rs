@@ -21,11 +21,13 @@ use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
 /// [`with_idempotency_retention`](Self::with_idempotency_retention) says otherwise (see
 /// [`EventLog`](crate::store::EventLog) on retention); a prune looks at every stream.
 ///
-/// [`DEFAULT_IDEMPOTENCY_RETENTION`]: crate::DEFAULT_IDEMPOTENCY_RETENTION
+/// [`DEFAULT_IDEMPOTENCY_RETENTION`]: crate::store::DEFAULT_IDEMPOTENCY_RETENTION
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{Append, EventLog, ExpectedVersion, InMemoryStore, NewEvent};
+/// use eventsmith::InMemoryStore;
+/// use eventsmith::event::NewEvent;
+/// use eventsmith::store::{Append, EventLog, ExpectedVersion};
 ///
 /// let store = InMemoryStore::new();
 /// let event = NewEvent::new("Pinged", 1, b"{}".to_vec(), Default::default());
@@ -77,7 +79,7 @@ impl Default for InMemoryStore {
 
 impl InMemoryStore {
     /// An empty store, keeping idempotency records for
-    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION).
+    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::store::DEFAULT_IDEMPOTENCY_RETENTION).
     #[must_use]
     pub fn new() -> Self {
         Self::with_idempotency_retention(Some(super::DEFAULT_IDEMPOTENCY_RETENTION))

@@ -83,7 +83,8 @@ pub enum AppendOutcome {
 /// later releases (a partition, an outbox message), so it is not built by struct literal.
 ///
 /// ```
-/// use eventsmith::{Append, ExpectedVersion, NewEvent};
+/// use eventsmith::event::NewEvent;
+/// use eventsmith::store::{Append, ExpectedVersion};
 ///
 /// let event = NewEvent::new("Opened", 1, b"{}".to_vec(), Default::default());
 /// let append = Append::new("account-1", ExpectedVersion::NoStream, vec![event])

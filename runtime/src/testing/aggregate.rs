@@ -3,7 +3,7 @@
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use eventsmith::testing::AggregateTest;
-//! # use eventsmith::{aggregate, Command, Event};
+//! # use eventsmith::{Command, Event, aggregate};
 //! # use serde::{Deserialize, Serialize};
 //! # #[derive(Debug, Serialize, Deserialize, Event)] struct Opened;
 //! # #[derive(Debug, Serialize, Deserialize, Event)] struct Closed;

@@ -22,7 +22,7 @@ pub enum Growth {
 ///
 /// ```
 /// use std::time::Duration;
-/// use eventsmith::Backoff;
+/// use eventsmith::command::Backoff;
 ///
 /// let backoff = Backoff::exponential(Duration::from_millis(1), Duration::from_millis(5)).without_jitter();
 /// let delays: Vec<_> = (1..=5).map(|n| backoff.delay(n).as_millis()).collect();

@@ -19,7 +19,7 @@ impl CodecError {
 /// Serializes event payloads. Stores keep the bytes opaque.
 ///
 /// ```
-/// use eventsmith::{Codec, JsonCodec};
+/// use eventsmith::codec::{Codec, JsonCodec};
 ///
 /// let bytes = JsonCodec.encode(&vec![1, 2, 3]).unwrap();
 /// assert_eq!(bytes, b"[1,2,3]");

@@ -37,7 +37,7 @@ pub type ExecuteResult<C> = Result<
 ///
 /// ```rust,standalone_crate
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{aggregate, App, Command, Event, InMemoryStore};
+/// use eventsmith::{App, Command, Event, InMemoryStore, aggregate};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Debug, Serialize, Deserialize, Event)]
@@ -403,7 +403,7 @@ pub struct QueryRequest<'a, S, C, Q> {
 
 impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
     /// Answers only once the projection has handled every event up to `position` (pass
-    /// [`Executed::position`](crate::Executed::position) of your command; `None` waits for
+    /// [`Executed::position`](crate::command::Executed::position) of your command; `None` waits for
     /// nothing).
     pub fn after(mut self, position: impl Into<Option<u64>>) -> Self {
         self.after = position.into();

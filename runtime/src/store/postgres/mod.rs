@@ -79,7 +79,7 @@ impl PgOptions {
 
     /// How long idempotency records answer retries: at least this long after the append
     /// that made them, then they are pruned (default
-    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
+    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::store::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
     /// `None` keeps them for ever). Every process prunes with its own setting: give the
     /// processes that share a store the same one. See [`EventLog`](crate::store::EventLog) on retention.
     pub fn idempotency_retention(mut self, retention: Option<Duration>) -> Self {
@@ -196,7 +196,8 @@ impl Names {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), eventsmith::StoreError> {
-/// use eventsmith::{PgOptions, PgStore};
+/// use eventsmith::PgStore;
+/// use eventsmith::store::PgOptions;
 ///
 /// let store = PgStore::connect_with(
 ///     "postgres://postgres@127.0.0.1:5432/app",

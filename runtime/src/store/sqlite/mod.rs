@@ -109,7 +109,7 @@ impl SqliteOptions {
 
     /// How long idempotency records answer retries: at least this long after the append
     /// that made them, then they are pruned (default
-    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
+    /// [`DEFAULT_IDEMPOTENCY_RETENTION`](crate::store::DEFAULT_IDEMPOTENCY_RETENTION), 7 days;
     /// `None` keeps them for ever). See [`EventLog`](crate::store::EventLog) on retention.
     pub fn idempotency_retention(mut self, retention: Option<std::time::Duration>) -> Self {
         self.idempotency_retention = retention;
@@ -130,7 +130,9 @@ impl SqliteOptions {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use eventsmith::{Append, EventLog, ExpectedVersion, NewEvent, SqliteStore};
+/// use eventsmith::SqliteStore;
+/// use eventsmith::event::NewEvent;
+/// use eventsmith::store::{Append, EventLog, ExpectedVersion};
 ///
 /// let dir = std::env::temp_dir().join(format!("eventsmith-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;

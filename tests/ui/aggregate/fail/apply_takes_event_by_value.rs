@@ -1,4 +1,4 @@
-use eventsmith::{aggregate, Event};
+use eventsmith::{Event, aggregate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]

@@ -1,4 +1,4 @@
-use eventsmith::{aggregate, Command, Event};
+use eventsmith::{Command, Event, aggregate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]

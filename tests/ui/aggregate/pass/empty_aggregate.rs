@@ -1,4 +1,5 @@
-use eventsmith::{aggregate, Aggregate, EventSet};
+use eventsmith::{Aggregate, aggregate};
+use eventsmith::event::EventSet;
 
 #[derive(Default)]
 struct Nothing;

@@ -1,4 +1,5 @@
-use eventsmith::{aggregate, Command, Event, HandledCommand};
+use eventsmith::{Command, Event, aggregate};
+use eventsmith::command::HandledCommand;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]

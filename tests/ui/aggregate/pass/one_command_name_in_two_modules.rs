@@ -1,7 +1,7 @@
 // Two commands of one name in different modules are different types: each may have its own
 // handler, and an impl block of its own.
 mod lending {
-    use eventsmith::{aggregate, Command, Event};
+    use eventsmith::{Command, Event, aggregate};
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Serialize, Deserialize, Event)]
@@ -37,7 +37,7 @@ mod lending {
 }
 
 mod renting {
-    use eventsmith::{aggregate, Command, Event};
+    use eventsmith::{Command, Event, aggregate};
     use serde::{Deserialize, Serialize};
 
     #[derive(Debug, Serialize, Deserialize, Event)]
@@ -66,7 +66,7 @@ mod renting {
     }
 }
 
-fn handled<C: eventsmith::HandledCommand>() {}
+fn handled<C: eventsmith::command::HandledCommand>() {}
 
 fn main() {
     handled::<lending::Lend>();

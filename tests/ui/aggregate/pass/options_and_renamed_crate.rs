@@ -56,7 +56,8 @@ impl Door {
 }
 
 fn main() {
-    use es::{Aggregate, Command, Event, EventSet};
+    use es::event::EventSet;
+    use es::{Aggregate, Command, Event};
     assert_eq!(<Door as Aggregate>::TYPE, "door");
     assert_eq!(<Door as Aggregate>::COMMANDS, ["door.open"]);
     assert_eq!(<DoorHappened as EventSet>::NAMES, ["door.opened"]);

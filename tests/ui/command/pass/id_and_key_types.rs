@@ -1,6 +1,7 @@
 use std::borrow::Cow;
 
-use eventsmith::{AggregateId, Command, Uuid};
+use eventsmith::{Command, Uuid};
+use eventsmith::command::AggregateId;
 
 #[derive(Clone)]
 struct AccountNo(u32);

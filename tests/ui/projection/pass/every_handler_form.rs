@@ -81,7 +81,7 @@ fn main() {
         .then(|c| assert_eq!(c.0, 1));
     assert_eq!(<Balances as Projection>::NAME, "balances-v1");
     assert_eq!(
-        es::stored_names::<Balances>(),
+        es::projection::stored_names::<Balances>(),
         ["Deposited", "Credited", "Closed"]
     );
     let mut test = ProjectionTest::new(Balances::default())

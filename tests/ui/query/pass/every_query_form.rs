@@ -1,4 +1,5 @@
-use eventsmith::{App, Event, HandledQuery, InMemoryStore, QueryError, projection};
+use eventsmith::{App, Event, InMemoryStore, projection};
+use eventsmith::projection::{HandledQuery, QueryError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]
