@@ -156,7 +156,9 @@ pub mod registry {
     pub use crate::wire::shape::{OldVersion, ShapeError, ShapeFn};
 }
 
-/// Re-exported so that SQL read models name the same `rusqlite` as the store.
+/// Re-exported so that SQL read models name the same `rusqlite` as the store: the store takes
+/// any rusqlite from 0.32 to 0.40, whichever matches the `libsqlite3-sys` of the application's
+/// other SQLite crates (sqlx, diesel), so a read model that names this one builds with each.
 #[cfg(feature = "sqlite")]
 pub use rusqlite;
 /// Re-exported so that TLS settings ([`PgOptions::tls_config`](store::PgOptions::tls_config),
