@@ -5,7 +5,9 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use eventsmith::{AppendOutcome, EventStore, ExpectedVersion, NewEvent, SqliteStore};
+use eventsmith::SqliteStore;
+use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, AppendOutcome, EventLog, ExpectedVersion};
 
 pub(crate) type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -41,7 +43,11 @@ pub(crate) async fn eventsmith_round_trip(path: &Path) -> Res<SqliteStore> {
     let store = SqliteStore::open(path)?;
     let event = NewEvent::new("Pinged", 1, br#"{"n":1}"#.to_vec(), Arc::default());
     let outcome = store
-        .append("ping-1", ExpectedVersion::NoStream, vec![event], None)
+        .append(Append::new(
+            "ping-1",
+            ExpectedVersion::NoStream,
+            vec![event],
+        ))
         .await?;
     check(
         matches!(outcome, AppendOutcome::Appended(_)),
