@@ -5,10 +5,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::*;
 use eventsmith::event::NewEvent;
 use eventsmith::store::{Append, EventLog, ExpectedVersion};
 use eventsmith::{Aggregate, App, CommandContext, CommandError, InMemoryStore, StoreError, Uuid};
+
+use common::*;
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()

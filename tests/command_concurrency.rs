@@ -6,10 +6,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use eventsmith::event::NewEvent;
 use eventsmith::store::{Append, EventLog, ExpectedVersion};
 use eventsmith::{App, CommandError, InMemoryStore};
+
+use common::*;
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()

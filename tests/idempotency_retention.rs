@@ -10,12 +10,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use eventsmith::event::{NewEvent, Timestamp};
 use eventsmith::store::{
     Append, AppendOutcome, Appended, EventLog, ExpectedVersion, PgOptions, SqliteOptions,
 };
 use eventsmith::{AnyStore, App, EventStore, InMemoryStore, SqliteStore};
+
+use common::*;
 
 fn event() -> Vec<NewEvent> {
     vec![NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default())]

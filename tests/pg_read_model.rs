@@ -22,6 +22,7 @@ use eventsmith::event::NewEvent;
 use eventsmith::projection::{ErrorPolicy, OnFailure};
 use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
 use eventsmith::{PgStore, ProjectionRunner};
+
 use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_pg::{Credited, LedgerPg, create_tables_sql};
 

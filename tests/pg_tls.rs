@@ -44,8 +44,8 @@ mod with_tls {
     use eventsmith::rustls::pki_types::pem::PemObject;
     use eventsmith::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use eventsmith::rustls::{self, CertificateError, DigitallySignedStruct, SignatureScheme};
-    use eventsmith::store::{ExpectedVersion, PgOptions};
-    use eventsmith::{EventStore, PgStore, StoreError};
+    use eventsmith::store::{Append, EventLog, ExpectedVersion, PgOptions};
+    use eventsmith::{PgStore, StoreError};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::{services, with_param};

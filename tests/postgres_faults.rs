@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::*;
 use eventsmith::store::{EventLog, PgOptions};
 use eventsmith::{App, CommandError};
+
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminated_connections_are_retriable_and_keys_prevent_duplicates() {

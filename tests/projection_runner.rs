@@ -21,8 +21,9 @@ use eventsmith::store::{Append, AppendOutcome, ExpectedVersion};
 use eventsmith::{
     Event, EventStore, InMemoryStore, ProjectionRunner, RecordedEvent, SqliteStore, projection,
 };
-use harness::write_concurrently;
 use serde::{Deserialize, Serialize};
+
+use harness::write_concurrently;
 
 #[derive(Debug, Serialize, Deserialize, Event)]
 struct Deposited {

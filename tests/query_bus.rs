@@ -8,9 +8,10 @@ mod services;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw};
 use eventsmith::projection::{QueryError, RunnerError, WaitError};
 use eventsmith::{App, EventStore, InMemoryStore, RecordedEvent, SqliteStore, projection};
+
+use common::{AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw};
 
 #[derive(Default)]
 struct Balances {

@@ -19,6 +19,7 @@ use eventsmith::projection::{ErrorPolicy, OnFailure};
 use eventsmith::rusqlite::Connection;
 use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
 use eventsmith::{ProjectionRunner, SqliteStore};
+
 use harness::{random_moment, run_projector_and_kill, write_concurrently};
 use ledger_table::{Credited, LedgerTable, create_tables};
 

@@ -2,13 +2,13 @@
 //! conformance suite through it on memory and on a SQLite file; URLs that name no store, or
 //! settings the store does not know, are typed errors.
 
-use eventsmith::testing::conformance;
 mod services;
 
-use eventsmith::store::{Append, AppendOutcome, EventLog, ExpectedVersion};
 use std::sync::Arc;
 
 use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, AppendOutcome, EventLog, ExpectedVersion};
+use eventsmith::testing::conformance;
 use eventsmith::{AnyStore, SqliteStore, StoreError};
 
 /// `url` with one more query parameter.
@@ -54,17 +54,7 @@ async fn append_and_read_back(store: &AnyStore, stream: &str) {
         .unwrap();
     assert_eq!(again, AppendOutcome::Duplicate(written));
     let last = written.position.unwrap();
-    let head = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        loop {
-            let head = store.current_head().await.unwrap();
-            if head >= last {
-                return head;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let head = conformance::wait_for_head(store, last).await;
     let page = store.read_all(1, 100).await.unwrap();
     assert!(page.scanned_to >= head.min(last));
     assert!(page.events.iter().any(|e| e.global_position == last));

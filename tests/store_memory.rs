@@ -1,8 +1,7 @@
 //! The conformance suite on the in-memory store.
 
-use eventsmith::testing::conformance;
-
 use eventsmith::InMemoryStore;
+use eventsmith::testing::conformance;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn in_memory_store_passes_the_conformance_suite() {

@@ -2,7 +2,6 @@
 //! transactions commit out of position order are never skipped by a follower, and damaged
 //! rows are typed errors.
 
-use eventsmith::testing::conformance;
 mod services;
 
 use std::collections::HashSet;
@@ -11,6 +10,7 @@ use std::time::Duration;
 
 use eventsmith::event::NewEvent;
 use eventsmith::store::{Append, EventLog, ExpectedVersion, Subscription};
+use eventsmith::testing::conformance;
 use eventsmith::{PgStore, StoreError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,14 +1,13 @@
 //! The conformance suite on SQLite files, plus what only a file can show: reopening keeps
 //! everything, and a damaged row is a typed error.
 
-use eventsmith::testing::conformance;
-
-use eventsmith::store::{
-    Append, ConsumerStore, Durability, EventLog, ExpectedVersion, SqliteOptions,
-};
 use std::sync::Arc;
 
 use eventsmith::event::NewEvent;
+use eventsmith::store::{
+    Append, ConsumerStore, Durability, EventLog, ExpectedVersion, SqliteOptions,
+};
+use eventsmith::testing::conformance;
 use eventsmith::{SqliteStore, StoreError};
 
 fn temp_store() -> (tempfile::TempDir, SqliteStore) {

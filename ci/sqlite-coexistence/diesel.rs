@@ -5,9 +5,10 @@
 #[path = "common.rs"]
 mod common;
 
-use common::{Res, TempDir, check};
 use diesel::sql_types::{BigInt, Text};
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+
+use common::{Res, TempDir, check};
 
 #[derive(QueryableByName)]
 struct Events {

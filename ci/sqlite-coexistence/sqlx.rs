@@ -5,8 +5,9 @@
 #[path = "common.rs"]
 mod common;
 
-use common::{Res, TempDir, check};
 use sqlx::{Connection, SqliteConnection};
+
+use common::{Res, TempDir, check};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Res<()> {

@@ -7,11 +7,11 @@
 mod balances;
 mod domain;
 
+use eventsmith::store::EventLog;
 use eventsmith::{App, CommandContext, CommandError, SqliteStore};
 
 use crate::balances::{Balances, GetBalance, ListAccounts};
 use crate::domain::{BankAccount, BankError, Deposit, OpenAccount, Withdraw};
-use eventsmith::store::EventLog;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

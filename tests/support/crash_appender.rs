@@ -4,11 +4,11 @@
 //!
 //! `eventsmith-crash-appender sqlite <file>` or `eventsmith-crash-appender postgres <url> <schema>`
 
-use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, PgOptions};
 use std::io::Write as _;
 use std::sync::Arc;
 
 use eventsmith::event::NewEvent;
+use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, PgOptions};
 use eventsmith::{EventStore, PgStore, SqliteStore};
 
 const TASKS: usize = 64;

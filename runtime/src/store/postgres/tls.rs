@@ -59,31 +59,24 @@ pub(crate) fn read_sslmode(url: &str) -> Cow<'_, str> {
     if !VERIFYING.iter().any(|mode| url.contains(mode)) {
         return Cow::Borrowed(url);
     }
-    let is_verifying = |part: &str| VERIFYING.contains(&part);
-    if let Some((base, query)) = url.split_once('?') {
-        let query: Vec<&str> = query
-            .split('&')
+    // Each setting of a URL's query, or of a key=value string, read as `require`.
+    let as_require = |settings: &str, separator: &str| {
+        settings
+            .split(separator)
             .map(|part| {
-                if is_verifying(part) {
+                if VERIFYING.contains(&part) {
                     "sslmode=require"
                 } else {
                     part
                 }
             })
-            .collect();
-        return Cow::Owned(format!("{base}?{}", query.join("&")));
+            .collect::<Vec<_>>()
+            .join(separator)
+    };
+    match url.split_once('?') {
+        Some((base, query)) => Cow::Owned(format!("{base}?{}", as_require(query, "&"))),
+        None => Cow::Owned(as_require(url, " ")),
     }
-    let parts: Vec<&str> = url
-        .split(' ')
-        .map(|part| {
-            if is_verifying(part) {
-                "sslmode=require"
-            } else {
-                part
-            }
-        })
-        .collect();
-    Cow::Owned(parts.join(" "))
 }
 
 /// The connector for `config`, which the options may change (to require TLS).

@@ -23,8 +23,7 @@ use std::sync::Arc;
 
 use crate::model::envelope::NewEvent;
 
-use crate::store::Append;
-use crate::store::{AppendOutcome, EventStore, ExpectedVersion, StoreError};
+use crate::store::{Append, AppendOutcome, EventLog, EventStore, ExpectedVersion, StoreError};
 
 pub use self::consumers::*;
 pub use self::reads::*;
@@ -55,22 +54,32 @@ async fn append<S: EventStore>(
     }
 }
 
-/// Waits for [`EventStore::current_head`] to cover an append that returned `last`, and
-/// answers it: on PostgreSQL appends stay hidden from readers while any transaction that
-/// began before them runs anywhere on the server (a test running beside this one may hold
-/// one open). Reads that expect to see everything appended wait for this first.
-async fn head_covering<S: EventStore>(store: &S, last: u64) -> u64 {
-    let head = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+/// Waits up to 30 s for [`current_head`](crate::store::EventLog::current_head) to reach
+/// `position` (an append's), and answers it: on PostgreSQL appends stay hidden from readers
+/// while any transaction that began before them runs anywhere on the server (a test running
+/// beside this one may hold one open), so a read that expects to see everything appended
+/// waits for this first.
+///
+/// # Panics
+/// When the store fails, or the head does not get there in time.
+pub async fn wait_for_head<S: EventLog>(store: &S, position: u64) -> u64 {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
             let head = store.current_head().await.unwrap();
-            if head >= last {
+            if head >= position {
                 return head;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     })
     .await
-    .expect("the current head reaches the appends");
+    .expect("the current head reaches the appends")
+}
+
+/// [`wait_for_head`], and the head covers the appends and no more: nobody else writes to
+/// a check's fresh store.
+async fn head_covering<S: EventStore>(store: &S, last: u64) -> u64 {
+    let head = wait_for_head(store, last).await;
     assert_eq!(head, last, "the head covers the appends, and no more");
     head
 }

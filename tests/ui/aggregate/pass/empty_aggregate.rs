@@ -1,5 +1,5 @@
-use eventsmith::{Aggregate, aggregate};
 use eventsmith::event::EventSet;
+use eventsmith::{Aggregate, aggregate};
 
 #[derive(Default)]
 struct Nothing;

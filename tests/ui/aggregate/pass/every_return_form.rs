@@ -1,5 +1,5 @@
-use eventsmith::{Command, Event, aggregate};
 use eventsmith::command::HandledCommand;
+use eventsmith::{Command, Event, aggregate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 
-use eventsmith::{Command, Uuid};
 use eventsmith::command::AggregateId;
+use eventsmith::{Command, Uuid};
 
 #[derive(Clone)]
 struct AccountNo(u32);

@@ -1,5 +1,5 @@
-use eventsmith::{App, Event, InMemoryStore, projection};
 use eventsmith::projection::{HandledQuery, QueryError};
+use eventsmith::{App, Event, InMemoryStore, projection};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, Event)]
