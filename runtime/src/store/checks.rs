@@ -2,8 +2,8 @@
 //! written or sent: the same refusals on every backend, so that a log written on one moves
 //! to another.
 
-use super::{DeadLetter, StoreError};
-use crate::model::envelope::{Metadata, NewEvent};
+use super::{Append, DeadLetter, StoreError};
+use crate::model::envelope::Metadata;
 
 /// Rejects stream ids no backend can store: empty, or with a NUL byte.
 pub(crate) fn check_stream_id(stream: &str) -> Result<(), StoreError> {
@@ -28,13 +28,15 @@ pub(crate) fn check_text(text: &str, field: impl FnOnce() -> String) -> Result<(
 
 /// The text of an append that every backend checks before anything is written (see
 /// [`check_text`]): the stream id, each event's name and metadata strings, the key.
-pub(crate) fn check_append(
-    stream: &str,
-    events: &[NewEvent],
-    key: Option<&str>,
-) -> Result<(), StoreError> {
+pub(crate) fn check_append(append: &Append<'_>) -> Result<(), StoreError> {
+    let Append {
+        stream,
+        events,
+        idempotency_key,
+        ..
+    } = append;
     check_stream_id(stream)?;
-    if let Some(key) = key {
+    if let Some(key) = idempotency_key {
         check_key(key)?;
     }
     let count = events.len();

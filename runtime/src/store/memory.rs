@@ -9,10 +9,8 @@ use foldhash::fast::RandomState;
 use tokio::sync::watch;
 
 use super::head::Head;
-use super::{
-    AppendOutcome, Appended, DeadLetter, ExpectedVersion, Page, Snapshot, StoreError, page,
-};
-use crate::model::envelope::{NewEvent, RecordedEvent, Timestamp};
+use super::{AppendOutcome, Appended, DeadLetter, Page, Snapshot, StoreError, page};
+use crate::model::envelope::{RecordedEvent, Timestamp};
 
 /// An event store in process memory: fast, exact, and gone when the process ends.
 ///
@@ -125,13 +123,14 @@ impl InMemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn append_now(
-        &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-        idempotency_key: Option<&str>,
-    ) -> Result<AppendOutcome, StoreError> {
+    fn append_now(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
+        let super::Append {
+            stream,
+            expected,
+            events,
+            idempotency_key,
+            ..
+        } = append;
         let mut guard = self.write();
         let log = &mut *guard;
         let current = log.streams.get_mut(stream);
@@ -219,15 +218,8 @@ impl super::EventLog for InMemoryStore {
     }
 
     async fn append(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
-        let super::Append {
-            stream,
-            expected,
-            events,
-            idempotency_key,
-            ..
-        } = append;
-        super::check_append(stream, &events, idempotency_key)?;
-        self.append_now(stream, expected, events, idempotency_key)
+        super::check_append(&append)?;
+        self.append_now(append)
     }
 
     async fn idempotency_record(

@@ -26,7 +26,7 @@ use tokio_postgres::types::{Json, ToSql};
 use super::{Inner, batch, pg_error};
 use crate::model::envelope::{Metadata, NewEvent};
 use crate::store::columns::{appended, sql_int};
-use crate::store::{AppendOutcome, ExpectedVersion, StoreError, admit};
+use crate::store::{Append, AppendOutcome, StoreError, admit};
 
 pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -111,11 +111,15 @@ fn single_statement(events: &str) -> String {
 
 pub(crate) async fn append(
     store: &Arc<Inner>,
-    stream: &str,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-    key: Option<&str>,
+    append: Append<'_>,
 ) -> Result<AppendOutcome, StoreError> {
+    let Append {
+        stream,
+        expected,
+        events,
+        idempotency_key: key,
+        ..
+    } = append;
     if events.len() >= 1 << POSITION_BITS {
         return Err(StoreError::Invalid(format!(
             "an append of {} events to {stream:?}: PostgreSQL takes fewer than {} at once",

@@ -445,16 +445,10 @@ impl super::EventLog for PgStore {
     }
 
     async fn append(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
-        let super::Append {
-            stream,
-            expected,
-            events,
-            idempotency_key,
-            ..
-        } = append;
-        crate::store::check_append(stream, &events, idempotency_key)?;
-        let outcome = append::append(&self.inner, stream, expected, events, idempotency_key).await;
-        if idempotency_key.is_some() {
+        crate::store::check_append(&append)?;
+        let keyed = append.idempotency_key.is_some();
+        let outcome = append::append(&self.inner, append).await;
+        if keyed {
             if let Some(before) = self.inner.pruning.due() {
                 // In the background: the append's caller does not wait for it.
                 let inner = Arc::clone(&self.inner);
@@ -517,15 +511,9 @@ impl super::EventLog for PgStore {
 
     /// Bounded like `read_all`, so the scan never claims a position a late commit could fill.
     async fn read_all_filtered(&self, read: super::FilteredRead<'_>) -> Result<Page, StoreError> {
-        let super::FilteredRead {
-            from_position,
-            names,
-            limit,
-            ..
-        } = read;
-        crate::store::check_names(names)?;
+        crate::store::check_names(read.names)?;
         self.inner
-            .read_page(from_position, Some(names), limit)
+            .read_page(read.from_position, Some(read.names), read.limit)
             .await
     }
 

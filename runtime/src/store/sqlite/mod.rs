@@ -341,23 +341,14 @@ impl super::EventLog for SqliteStore {
     }
 
     async fn append(&self, append: super::Append<'_>) -> Result<AppendOutcome, StoreError> {
-        let super::Append {
-            stream,
-            expected,
-            events,
-            idempotency_key,
-            ..
-        } = append;
-        crate::store::check_append(stream, &events, idempotency_key)?;
-        let stream = stream.to_owned();
-        let key = idempotency_key.map(str::to_owned);
-        let keyed = key.is_some();
+        crate::store::check_append(&append)?;
+        let keyed = append.idempotency_key.is_some();
         let outcome = self
             .write(|reply| Write::Append {
-                stream,
-                expected,
-                events,
-                key,
+                stream: append.stream.to_owned(),
+                expected: append.expected,
+                key: append.idempotency_key.map(str::to_owned),
+                events: append.events,
                 reply,
             })
             .await;
