@@ -44,6 +44,22 @@ async fn a_cut() -> Timestamp {
     cut
 }
 
+/// A record kept from before a migration that added its date is dated to the migration: a
+/// cut before the migration leaves it (it still answers its key), one after prunes it.
+async fn dated_to_the_migration<S: EventStore>(
+    store: &S,
+    first: Appended,
+    before_migration: Timestamp,
+    after_migration: Timestamp,
+) {
+    assert_eq!(store.prune_idempotency(before_migration).await.unwrap(), 0);
+    assert_eq!(
+        append_keyed(store, "s", "k").await,
+        AppendOutcome::Duplicate(first)
+    );
+    assert_eq!(store.prune_idempotency(after_migration).await.unwrap(), 1);
+}
+
 /// A record made before the cut is pruned and its key appends anew; one made after it stays
 /// and replays; pruning again at the same cut removes nothing.
 async fn pruning_forgets_records_made_before_the_cut<S: EventStore>(store: S) {
@@ -205,12 +221,7 @@ async fn sqlite_records_from_before_the_migration_are_dated_to_it() {
     let before_migration = a_cut().await;
     let store = SqliteStore::open(&path).unwrap();
     let after_migration = a_cut().await;
-    assert_eq!(store.prune_idempotency(before_migration).await.unwrap(), 0);
-    assert_eq!(
-        append_keyed(&store, "s", "k").await,
-        AppendOutcome::Duplicate(first)
-    );
-    assert_eq!(store.prune_idempotency(after_migration).await.unwrap(), 1);
+    dated_to_the_migration(&store, first, before_migration, after_migration).await;
     assert_eq!(store.idempotency_record("s", "k").await.unwrap(), None);
 }
 
@@ -261,12 +272,7 @@ async fn postgres() {
     let options = PgOptions::default().schema(schema).pool_size(3);
     let store = services::pg_store_with("retention", options).await.unwrap();
     let after_migration = a_cut().await;
-    assert_eq!(store.prune_idempotency(before_migration).await.unwrap(), 0);
-    assert_eq!(
-        append_keyed(&store, "s", "k").await,
-        AppendOutcome::Duplicate(first)
-    );
-    assert_eq!(store.prune_idempotency(after_migration).await.unwrap(), 1);
+    dated_to_the_migration(&store, first, before_migration, after_migration).await;
     for store in stores.into_inner().unwrap() {
         store.drop_schema().await.unwrap();
     }
