@@ -120,7 +120,7 @@ pub(crate) async fn w5(settings: &Settings, backend: Backend) -> Result<Vec<Valu
                 .await?;
             running.wait_for(head, Duration::from_secs(600)).await?;
             let elapsed = started.elapsed().as_secs_f64();
-            let count = running.read().handled;
+            let count = running.read().await.handled;
             running.stop().await?;
             if count != (total * 0.4) as u64 {
                 return Err(format!("W5 handled {count} events, expected {}", total * 0.4).into());

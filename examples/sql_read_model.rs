@@ -11,6 +11,7 @@ mod domain;
 
 use std::time::Duration;
 
+use eventsmith::projection::SqliteConnection;
 use eventsmith::rusqlite::{self, Connection};
 use eventsmith::{App, CommandError, ProjectionRunner, RecordedEvent, SqliteStore, projection};
 
@@ -21,57 +22,62 @@ use crate::domain::{
 /// The read model lives in the table; the struct holds nothing.
 struct BalanceTable;
 
-/// The account id of an event (streams are named `BankAccount-<id>`).
-fn account(envelope: &RecordedEvent) -> &str {
-    envelope
-        .stream_id
+/// The account id of an event (streams are named `BankAccount-<id>`), owned: statement
+/// parameters go to the connection's thread.
+fn account(envelope: &RecordedEvent) -> String {
+    let stream = &envelope.stream_id;
+    stream
         .strip_prefix("BankAccount-")
-        .unwrap_or(&envelope.stream_id)
+        .unwrap_or(stream)
+        .to_owned()
 }
 
-#[projection(name = "bank.balance_table", context = Connection)]
+#[projection(name = "bank.balance_table", context = SqliteConnection)]
 impl BalanceTable {
     #[on]
-    fn opened(
+    async fn opened(
         &mut self,
         event: &AccountOpened,
         envelope: &RecordedEvent,
-        db: &Connection,
+        db: &mut SqliteConnection,
     ) -> rusqlite::Result<()> {
         db.execute(
             "INSERT INTO account_balances (account, owner, balance) VALUES (?1, ?2, 0)",
-            (account(envelope), &event.owner),
-        )?;
+            (account(envelope), event.owner.clone()),
+        )
+        .await?;
         Ok(())
     }
 
     #[on]
-    fn deposited(
+    async fn deposited(
         &mut self,
         event: &MoneyDeposited,
         envelope: &RecordedEvent,
-        db: &Connection,
+        db: &mut SqliteConnection,
     ) -> rusqlite::Result<()> {
         let amount = i64::try_from(event.amount).unwrap_or(i64::MAX);
         db.execute(
             "UPDATE account_balances SET balance = balance + ?2 WHERE account = ?1",
             (account(envelope), amount),
-        )?;
+        )
+        .await?;
         Ok(())
     }
 
     #[on]
-    fn withdrawn(
+    async fn withdrawn(
         &mut self,
         event: &MoneyWithdrawn,
         envelope: &RecordedEvent,
-        db: &Connection,
+        db: &mut SqliteConnection,
     ) -> rusqlite::Result<()> {
         let amount = i64::try_from(event.amount).unwrap_or(i64::MAX);
         db.execute(
             "UPDATE account_balances SET balance = balance - ?2 WHERE account = ?1",
             (account(envelope), amount),
-        )?;
+        )
+        .await?;
         Ok(())
     }
 }

@@ -135,6 +135,35 @@ async fn live_writers_give_every_event_exactly_one_row() {
     );
 }
 
+/// The handlers await their statements, so tokio's current-thread runtime runs a read model
+/// too; each runner stopped lets go of the read model's lock for the next one (which would
+/// otherwise fail after waiting 30 s).
+#[tokio::test]
+async fn a_read_model_runs_on_the_current_thread_runtime() {
+    let Some((store, db)) = setup("pg_rm_current_thread").await else {
+        return;
+    };
+    let mut last = 0;
+    for round in 0..3 {
+        let running = ProjectionRunner::postgres(store.clone(), ledger(&store))
+            .await
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        for s in 0..4 {
+            last = append(&store, &format!("ct-{s}"), vec![credit(round + s)]).await;
+        }
+        running.wait_for(last, WAIT).await.unwrap();
+        running.stop().await.unwrap();
+    }
+    assert_exactly_once(&store, &db).await;
+    assert_eq!(
+        store.load_checkpoint("ledger-pg").await.unwrap(),
+        Some(last)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_runner_resumes_and_applies_every_event_once() {
     let Some((store, db)) = setup("pg_rm_crash").await else {

@@ -126,7 +126,7 @@ async fn live_with_concurrent_writers<S: EventStore>(store: S) {
     .await;
     running.wait_for(last, WAIT).await.unwrap();
     let (seen, totals) = {
-        let state = running.read();
+        let state = running.read().await;
         (state.seen.clone(), state.totals.clone())
     };
     assert_eq!(seen.len(), 16 * 40, "every deposit once");
@@ -162,7 +162,7 @@ async fn restart_resumes_from_the_checkpoint<S: EventStore>(store: S) {
         .unwrap();
     let fifth = store.read_all(1, 100).await.unwrap().events[4].global_position;
     first.wait_for(fifth, WAIT).await.unwrap();
-    assert_eq!(first.read().seen.len(), 5);
+    assert_eq!(first.read().await.seen.len(), 5);
     first.stop().await.unwrap();
     assert_eq!(store.load_checkpoint("ledger").await.unwrap(), Some(fifth));
 
@@ -176,7 +176,7 @@ async fn restart_resumes_from_the_checkpoint<S: EventStore>(store: S) {
         .await
         .unwrap();
     second.wait_for(later, WAIT).await.unwrap();
-    let versions: Vec<u64> = second.read().seen.iter().map(|s| s.2).collect();
+    let versions: Vec<u64> = second.read().await.seen.iter().map(|s| s.2).collect();
     assert_eq!(versions, [6, 7, 8], "only what came after the checkpoint");
     // Dropping the last handle stops the runner and stores the checkpoint too.
     drop(second);
@@ -210,7 +210,7 @@ async fn poison_is_parked_and_replayed<S: EventStore>(store: S) {
     let last = deposit(&store, "acc-q", 6).await;
     running.wait_for(last, WAIT).await.unwrap();
     {
-        let state = running.read();
+        let state = running.read().await;
         assert_eq!(state.totals["acc-p"], 1, "the stream stops at the poison");
         assert_eq!(state.totals["acc-q"], 11, "other streams flow");
     }
@@ -245,7 +245,7 @@ async fn poison_is_parked_and_replayed<S: EventStore>(store: S) {
     let after = deposit(&store, "acc-p", 100).await;
     running.wait_for(after, WAIT).await.unwrap();
     let (total, p_versions) = {
-        let state = running.read();
+        let state = running.read().await;
         let versions: Vec<u64> = state
             .seen
             .iter()
@@ -299,7 +299,7 @@ async fn skip_policy_goes_on<S: EventStore>(store: S) {
     deposit(&store, "acc-k", 13).await;
     let last = deposit(&store, "acc-k", 2).await;
     running.wait_for(last, WAIT).await.unwrap();
-    assert_eq!(running.read().totals["acc-k"], 2);
+    assert_eq!(running.read().await.totals["acc-k"], 2);
     assert!(running.dead_letters().await.unwrap().is_empty());
     running.stop().await.unwrap();
 }
@@ -315,10 +315,10 @@ async fn rebuild_and_timeout<S: EventStore>(store: S) {
     deposit(&store, "acc-b", 3).await;
     let last = deposit(&store, "acc-b", 4).await;
     running.wait_for(last, WAIT).await.unwrap();
-    let before = running.read().seen.clone();
+    let before = running.read().await.seen.clone();
     running.rebuild(ledger(&broken)).await.unwrap();
     running.wait_for(last, WAIT).await.unwrap();
-    assert_eq!(running.read().seen, before);
+    assert_eq!(running.read().await.seen, before);
     let err = running
         .wait_for(last + 1_000, Duration::from_millis(50))
         .await
@@ -349,16 +349,16 @@ impl projection::Pipeline for Stamped {
         std::borrow::Cow::Owned(stamped)
     }
 
-    fn around<F>(
+    async fn around<F>(
         &self,
         _event: &RecordedEvent,
         handler: F,
     ) -> Result<bool, projection::ProjectionError>
     where
-        F: FnOnce() -> Result<bool, projection::ProjectionError>,
+        F: Future<Output = Result<bool, projection::ProjectionError>> + Send,
     {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        handler()
+        handler.await
     }
 }
 
@@ -377,7 +377,7 @@ async fn pipeline_filters_transforms_and_wraps<S: EventStore>(store: S) {
     deposit(&store, "acc-f", 1).await;
     let last = deposit(&store, "acc-f", 2).await;
     running.wait_for(last, WAIT).await.unwrap();
-    let totals = running.read().totals.clone();
+    let totals = running.read().await.totals.clone();
     assert_eq!(
         totals.len(),
         1,

@@ -405,7 +405,7 @@ async fn a_projection_follows_the_other_handle<S: EventStore>(a: S, b: S) {
         .wait_for(last, Duration::from_secs(10))
         .await
         .expect("the other handle's appends reach the projection");
-    assert_eq!(running.read().lent, 5);
+    assert_eq!(running.read().await.lent, 5);
     running.stop().await.unwrap();
 }
 
@@ -561,6 +561,6 @@ async fn two_processes_append_to_one_sqlite_file() {
         .wait_for(lent.position.unwrap(), Duration::from_secs(10))
         .await
         .expect("another handle's append reaches the follower");
-    assert_eq!(follower.read().lent, 1);
+    assert_eq!(follower.read().await.lent, 1);
     follower.stop().await.unwrap();
 }

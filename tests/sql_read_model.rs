@@ -15,8 +15,8 @@ use std::time::Duration;
 use eventsmith::codec::{Codec, JsonCodec};
 use eventsmith::command::Backoff;
 use eventsmith::event::NewEvent;
-use eventsmith::projection::{ErrorPolicy, OnFailure};
-use eventsmith::rusqlite::Connection;
+use eventsmith::projection::{ErrorPolicy, OnFailure, SqliteConnection};
+use eventsmith::rusqlite::{self, Connection};
 use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
 use eventsmith::{ProjectionRunner, SqliteStore};
 
@@ -87,6 +87,60 @@ async fn assert_exactly_once(store: &SqliteStore, db: &Connection) {
         .map(Result::unwrap)
         .collect();
     assert_eq!(totals, sums);
+}
+
+/// Where each handled event's statements ran: the thread's name, a row per event.
+struct ThreadLog;
+
+#[eventsmith::projection(name = "thread-log", context = SqliteConnection)]
+impl ThreadLog {
+    #[eventsmith::on]
+    async fn credited(&mut self, _event: &Credited, db: &SqliteConnection) -> rusqlite::Result<()> {
+        db.call(|conn| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            conn.execute("INSERT INTO threads (name) VALUES (?1)", [name])
+        })
+        .await
+        .map(drop)
+    }
+}
+
+/// On tokio's current-thread runtime too, and the statements and commits run on the read
+/// model's own thread, not on the runtime's.
+#[tokio::test]
+async fn statements_run_on_the_read_models_own_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("rm.db")).unwrap();
+    let db = Connection::open(store.path()).unwrap();
+    db.execute_batch("CREATE TABLE threads (name TEXT NOT NULL)")
+        .unwrap();
+    let running = ProjectionRunner::sqlite(store.clone(), ThreadLog)
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let mut last = 0;
+    for i in 0..5 {
+        last = append(&store, &format!("acc-{i}"), vec![credit(i + 1)]).await;
+    }
+    running.wait_for(last, WAIT).await.unwrap();
+    running.stop().await.unwrap();
+    let names: Vec<String> = db
+        .prepare("SELECT name FROM threads")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(names, vec!["eventsmith-read-model-thread-log"; 5]);
+    assert_ne!(
+        std::thread::current().name(),
+        Some("eventsmith-read-model-thread-log")
+    );
+    assert_eq!(
+        store.load_checkpoint("thread-log").await.unwrap(),
+        Some(last)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

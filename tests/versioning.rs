@@ -191,7 +191,10 @@ async fn old_versions_are_read_as_the_current_one<S: EventStore>(store: S) {
     assert_eq!(names, ["MoneyDeposited", "FundsDeposited"]);
     let mut deposits = Deposits::default();
     for recorded in store.read_all(0, 1000).await.unwrap().events {
-        let handled = deposits.handle(&JsonCodec, &recorded, &mut ()).unwrap();
+        let handled = deposits
+            .handle(&JsonCodec, &recorded, &mut ())
+            .await
+            .unwrap();
         assert_eq!(handled, names.contains(&&*recorded.event_type));
     }
     assert_eq!(deposits.amounts, [200, 150, 50, 7, 10, 20, 100]);
@@ -240,6 +243,7 @@ async fn unknown_names_and_rejected_payloads_are_typed_errors<S: EventStore>(sto
     let bad_event = store.read_stream(&bad, 1, 1).await.unwrap().remove(0);
     let err = Deposits::default()
         .handle(&JsonCodec, &bad_event, &mut ())
+        .await
         .unwrap_err();
     assert!(
         err.to_string()

@@ -134,8 +134,6 @@ pub mod projection {
         HandledEvent, HandlerError, OnOutput, Projection, ProjectionError, stored_names,
     };
     pub use crate::model::query::HandledQuery;
-    #[cfg(feature = "sqlite")]
-    pub use crate::read::SqliteReadModel;
     pub use crate::read::{
         ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, Replayed,
         RunState, RunnerError, RunningProjection, WaitError,
@@ -144,6 +142,8 @@ pub mod projection {
     pub use crate::read::{InMemory, Sink, UnitEnd};
     #[cfg(feature = "postgres")]
     pub use crate::read::{PgConnection, PgReadModel};
+    #[cfg(feature = "sqlite")]
+    pub use crate::read::{SqliteConnection, SqliteReadModel};
 }
 
 /// The registry of the events, aggregates and projections a program contains (collected at

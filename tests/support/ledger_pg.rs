@@ -36,7 +36,7 @@ pub(crate) enum PgLedgerError {
 #[projection(name = "ledger-pg", context = PgConnection)]
 impl LedgerPg {
     #[on]
-    fn credited(
+    async fn credited(
         &mut self,
         event: &Credited,
         envelope: &RecordedEvent,
@@ -51,19 +51,23 @@ impl LedgerPg {
                 "INSERT INTO \"{schema}\".applied (position, stream, version) VALUES ($1, $2, $3)"
             ),
             &[&position, &stream, &version],
-        )?;
+        )
+        .await?;
         db.execute(
             &format!(
                 "INSERT INTO \"{schema}\".totals (stream, total) VALUES ($1, $2)
                  ON CONFLICT (stream) DO UPDATE SET total = totals.total + excluded.total"
             ),
             &[&stream, &event.amount],
-        )?;
+        )
+        .await?;
         if event.amount == 13 {
-            let rows = db.query(
-                &format!("SELECT 1 FROM \"{schema}\".rules WHERE name = 'refuse-13'"),
-                &[],
-            )?;
+            let rows = db
+                .query(
+                    &format!("SELECT 1 FROM \"{schema}\".rules WHERE name = 'refuse-13'"),
+                    &[],
+                )
+                .await?;
             if !rows.is_empty() {
                 return Err(LedgerError::Unlucky.into());
             }

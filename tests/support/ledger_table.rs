@@ -8,6 +8,7 @@
 //! applied twice or never shows in the tables. The rule `refuse-13` in `rules` makes it
 //! refuse an amount of 13 (a poison event, fixed by deleting the rule).
 
+use eventsmith::projection::SqliteConnection;
 use eventsmith::rusqlite::{self, Connection};
 use eventsmith::{Event, RecordedEvent, projection};
 use serde::{Deserialize, Serialize};
@@ -37,38 +38,43 @@ pub(crate) enum LedgerError {
     Sql(#[from] rusqlite::Error),
 }
 
-#[projection(name = "ledger-table", context = Connection)]
+#[projection(name = "ledger-table", context = SqliteConnection)]
 impl LedgerTable {
     #[on]
-    fn credited(
+    async fn credited(
         &mut self,
         event: &Credited,
         envelope: &RecordedEvent,
-        db: &Connection,
+        db: &mut SqliteConnection,
     ) -> Result<(), LedgerError> {
+        let stream = envelope.stream_id.to_string();
         db.execute(
             "INSERT INTO applied (position, stream, version) VALUES (?1, ?2, ?3)",
-            rusqlite::params![
+            (
                 i64::try_from(envelope.global_position).unwrap_or(i64::MAX),
-                &*envelope.stream_id,
-                i64::try_from(envelope.stream_version).unwrap_or(i64::MAX)
-            ],
-        )?;
+                stream.clone(),
+                i64::try_from(envelope.stream_version).unwrap_or(i64::MAX),
+            ),
+        )
+        .await?;
         // Written before the check, so a refused event proves its transaction was undone.
-        db.execute(
-            "INSERT INTO totals (stream, total) VALUES (?1, ?2)
-             ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total",
-            rusqlite::params![&*envelope.stream_id, event.amount],
-        )?;
-        if event.amount == 13 {
-            let refused: i64 = db.query_row(
-                "SELECT count(*) FROM rules WHERE name = 'refuse-13'",
-                [],
-                |r| r.get(0),
-            )?;
-            if refused > 0 {
-                return Err(LedgerError::Unlucky);
-            }
+        let amount = event.amount;
+        let refused = db
+            .call(move |db| {
+                db.execute(
+                    "INSERT INTO totals (stream, total) VALUES (?1, ?2)
+                     ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total",
+                    rusqlite::params![stream, amount],
+                )?;
+                db.query_row(
+                    "SELECT count(*) FROM rules WHERE name = 'refuse-13'",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .await?;
+        if amount == 13 && refused > 0 {
+            return Err(LedgerError::Unlucky);
         }
         Ok(())
     }

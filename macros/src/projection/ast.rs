@@ -9,7 +9,7 @@ use super::query::{self, Query};
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
 
-const SHAPE: &str = "an `#[on]` handler looks like `fn on_event(&mut self, event: &EventType)`, optionally followed by `envelope: &RecordedEvent` and, in a projection with `context = Type`, `db: &Type` or `&mut Type`";
+const SHAPE: &str = "an `#[on]` handler looks like `fn on_event(&mut self, event: &EventType)`, optionally followed by `envelope: &RecordedEvent` and, in a projection with `context = Type`, `db: &Type` or `&mut Type` (then it is an `async fn`)";
 
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
@@ -39,6 +39,8 @@ pub(crate) struct On {
     pub(crate) method: syn::Ident,
     pub(crate) event: Type,
     pub(crate) extras: Vec<Extra>,
+    /// An `async fn`, awaited.
+    pub(crate) is_async: bool,
     /// The return type, or the method's name when it returns nothing.
     pub(crate) output_span: proc_macro2::Span,
 }
@@ -201,12 +203,13 @@ fn allow_query_by_value(method: &mut ImplItemFn) {
 }
 
 /// `fn name(&mut self, event: &Event[, envelope: &RecordedEvent][, context: &Context])`,
-/// synchronous.
+/// an `async fn` when it takes the context, and only in a projection with one.
 fn signature(cx: &mut Ctxt, method: &ImplItemFn, has_context: bool) -> Option<On> {
     let sig = &method.sig;
     let rules = Rules {
         kind: "`#[on]` handlers",
-        why_sync: "",
+        may_be_async: has_context,
+        why_sync: " in a read model in memory: it changes under its lock, between queries; a handler that awaits statements belongs to a projection with a context, `#[projection(name = \"...\", context = SqliteConnection)]`",
         mutable: true,
         receiver: "an `#[on]` handler takes `&mut self`",
         shape: SHAPE,
@@ -244,6 +247,12 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn, has_context: bool) -> Option<On
                 "this parameter is neither the event nor `&RecordedEvent`; to give handlers a context (a database connection), declare its type on the block: `#[projection(context = Type)]`",
             );
             ok = false;
+        } else if extra == Extra::Context && sig.asyncness.is_none() {
+            cx.error_at(
+                sig.fn_token,
+                "an `#[on]` handler that takes the context is an `async fn`: it awaits its statements, as in `db.execute(sql, params).await?`; write `async fn`",
+            );
+            ok = false;
         } else {
             extras.push(extra);
         }
@@ -253,6 +262,7 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn, has_context: bool) -> Option<On
         method: sig.ident.clone(),
         event,
         extras,
+        is_async: sig.asyncness.is_some(),
         output_span: match &sig.output {
             syn::ReturnType::Type(_, ty) => syn::spanned::Spanned::span(&**ty),
             syn::ReturnType::Default => sig.ident.span(),

@@ -12,15 +12,15 @@ use super::ast::Projection;
 // const _: () = {
 //     impl Projection for Balances {
 //         const NAME = "Balances"; const HANDLES = &[HandledEvent::of::<A>(), ...];
-//         fn handle(&mut self, codec, event) {
+//         fn handle(&mut self, codec, event, context) -> impl Future { async move {
 //             match &*event.event_type {
 //                 // its name or a previous one; as cheap as a literal pattern when not renamed
 //                 name if <A as Event>::is_stored_as(name) => {
-//                     let e = decode::<A>; outcome(self.on_a(&e))
+//                     let e = decode::<A>; outcome(self.on_a(&e))  // `.await`ed when async
 //                 }
 //                 _ => Ok(false),
 //             }
-//         }
+//         } }
 //     }
 //     impl HandledQuery for GetBalance { type Projection = Balances; type Output = u64; ... }
 //     inventory::submit! { ProjectionRegistration { name, rust_type, events } }
@@ -58,9 +58,10 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
         // stay at the call site, so a projection written by a `macro_rules!` still sees them.
         let decode = quote_spanned!(ty.span()=> #p::projection_decode::<Self, #ty, __C>);
         let outcome = quote_spanned!(h.output_span=> #p::projection_outcome::<Self, _>);
+        let awaited = h.is_async.then(|| quote!(.await));
         quote! {{
             let __event = #decode(codec, event)?;
-            #outcome(self.#method(#args), event)
+            #outcome(self.#method(#args)#awaited, event)
         }}
     };
     let arms = model.handlers.iter().map(|h| {
@@ -99,15 +100,19 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
                 const HANDLES: &'static [#p::HandledEvent] = &[#(#handles),*];
                 type Context = #context;
 
-                fn handle<__C: #p::Codec>(
-                    &mut self,
-                    codec: &__C,
-                    event: &#p::RecordedEvent,
-                    context: &mut Self::Context,
-                ) -> #p::Result<bool, #p::ProjectionError> {
-                    match &*event.event_type {
-                        #(#arms)*
-                        _ => #p::Ok(false),
+                fn handle<'__a, __C: #p::Codec>(
+                    &'__a mut self,
+                    codec: &'__a __C,
+                    event: &'__a #p::RecordedEvent,
+                    context: &'__a mut Self::Context,
+                ) -> impl ::core::future::Future<
+                    Output = #p::Result<bool, #p::ProjectionError>,
+                > + ::core::marker::Send + '__a {
+                    async move {
+                        match &*event.event_type {
+                            #(#arms)*
+                            _ => #p::Ok(false),
+                        }
                     }
                 }
             }

@@ -1,5 +1,5 @@
-//! What `#[on]` handlers and `#[query]` methods share: synchronous, not generic, a borrowed
-//! receiver of the right mutability.
+//! What `#[on]` handlers and `#[query]` methods share: synchronous unless allowed, not
+//! generic, a borrowed receiver of the right mutability.
 
 use syn::{FnArg, Signature};
 
@@ -9,6 +9,8 @@ use crate::ctxt::Ctxt;
 pub(crate) struct Rules<'a> {
     /// "`#[on]` handlers are synchronous" and the like start with this.
     pub(crate) kind: &'a str,
+    /// Whether it may be an `async fn`.
+    pub(crate) may_be_async: bool,
     /// Why it cannot be async.
     pub(crate) why_sync: &'a str,
     /// Whether the receiver is `&mut self` (else `&self`).
@@ -28,7 +30,7 @@ pub(crate) fn check<'s>(
 ) -> (bool, Option<Vec<&'s FnArg>>) {
     let shape = rules.shape;
     let mut ok = true;
-    if let Some(asyncness) = sig.asyncness {
+    if let (Some(asyncness), false) = (sig.asyncness, rules.may_be_async) {
         cx.error_at(
             asyncness,
             format!("{} are synchronous{}; {shape}", rules.kind, rules.why_sync),

@@ -20,6 +20,7 @@ pub(crate) fn signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Query> {
     let sig = &method.sig;
     let rules = Rules {
         kind: "`#[query]` methods",
+        may_be_async: false,
         why_sync: ": they read the read model in memory",
         mutable: false,
         receiver: "a `#[query]` method takes `&self`: queries read the model, only `#[on]` handlers change it",

@@ -62,21 +62,25 @@ pub trait Projection: Send + 'static {
 
     /// What handlers are given besides the event: `()` for a read model in memory, a
     /// database connection inside the runner's transaction for a SQL read model
-    /// (`#[projection(name = "...", context = rusqlite::Connection)]`).
-    type Context;
+    /// (`#[projection(name = "...", context = SqliteConnection)]`, whose handlers that take
+    /// it are `async fn`s awaiting their statements).
+    type Context: Send;
 
-    /// Decodes `event` and calls its `#[on]` handler. Returns `Ok(false)` for an event of a
+    /// Decodes `event` and calls its `#[on]` handler. Answers `Ok(false)` for an event of a
     /// name it does not handle (a store that filters never sends one).
+    ///
+    /// The future of a read model in memory is ready at once (its handlers are synchronous);
+    /// a SQL read model's awaits the statements of its handler.
     ///
     /// # Errors
     /// [`ProjectionError::Decode`] when the payload does not decode through the event's
     /// upcasters, [`ProjectionError::Handler`] when the handler returns an error.
-    fn handle<C: Codec>(
-        &mut self,
-        codec: &C,
-        event: &RecordedEvent,
-        context: &mut Self::Context,
-    ) -> Result<bool, ProjectionError>;
+    fn handle<'a, C: Codec>(
+        &'a mut self,
+        codec: &'a C,
+        event: &'a RecordedEvent,
+        context: &'a mut Self::Context,
+    ) -> impl Future<Output = Result<bool, ProjectionError>> + Send + 'a;
 }
 
 /// Every stored name `P` needs: the current and the previous names of each handled event.

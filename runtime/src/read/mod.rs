@@ -19,6 +19,6 @@ pub use self::running::RunningProjection;
 #[cfg(feature = "postgres")]
 pub use self::sink::postgres::{PgConnection, PgReadModel};
 #[cfg(feature = "sqlite")]
-pub use self::sink::sqlite::SqliteReadModel;
+pub use self::sink::sqlite::{SqliteConnection, SqliteReadModel};
 pub use self::sink::{InMemory, Sink, UnitEnd};
 pub use self::status::{Progress, Replayed, RunState, RunnerError, WaitError};

@@ -12,6 +12,10 @@ use crate::model::projection::ProjectionError;
 /// returns). Every method has a default that does nothing; `()` is the empty pipeline and a
 /// pair `(A, B)` runs `A` outside `B`.
 ///
+/// `around` is async, so that it can wrap the handlers of a SQL read model, which await
+/// their statements. It runs while the runner holds the read model's lock: what it awaits,
+/// queries of the model wait for.
+///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use eventsmith::RecordedEvent;
@@ -26,12 +30,12 @@ use crate::model::projection::ProjectionError;
 ///         !event.stream_id.contains("-test-")
 ///     }
 ///
-///     fn around<F>(&self, _event: &RecordedEvent, handler: F) -> Result<bool, ProjectionError>
+///     async fn around<F>(&self, _event: &RecordedEvent, handler: F) -> Result<bool, ProjectionError>
 ///     where
-///         F: FnOnce() -> Result<bool, ProjectionError>,
+///         F: Future<Output = Result<bool, ProjectionError>> + Send,
 ///     {
 ///         self.calls.fetch_add(1, Ordering::Relaxed);
-///         handler()
+///         handler.await
 ///     }
 /// }
 /// ```
@@ -52,12 +56,16 @@ pub trait Pipeline: Send + Sync + 'static {
     ///
     /// # Errors
     /// The handler's, or the middleware's own.
-    fn around<F>(&self, event: &RecordedEvent, handler: F) -> Result<bool, ProjectionError>
+    fn around<F>(
+        &self,
+        event: &RecordedEvent,
+        handler: F,
+    ) -> impl Future<Output = Result<bool, ProjectionError>> + Send
     where
-        F: FnOnce() -> Result<bool, ProjectionError>,
+        F: Future<Output = Result<bool, ProjectionError>> + Send,
     {
         let _ = event;
-        handler()
+        handler
     }
 }
 
@@ -75,10 +83,14 @@ impl<A: Pipeline, B: Pipeline> Pipeline for (A, B) {
         }
     }
 
-    fn around<F>(&self, event: &RecordedEvent, handler: F) -> Result<bool, ProjectionError>
+    fn around<F>(
+        &self,
+        event: &RecordedEvent,
+        handler: F,
+    ) -> impl Future<Output = Result<bool, ProjectionError>> + Send
     where
-        F: FnOnce() -> Result<bool, ProjectionError>,
+        F: Future<Output = Result<bool, ProjectionError>> + Send,
     {
-        self.0.around(event, || self.1.around(event, handler))
+        self.0.around(event, self.1.around(event, handler))
     }
 }

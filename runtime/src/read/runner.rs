@@ -63,7 +63,7 @@ use crate::wire::codec::{Codec, JsonCodec};
 ///     .await?;
 /// # let eventsmith::store::AppendOutcome::Appended(appended) = appended else { unreachable!() };
 /// running.wait_for(appended.position.unwrap(), Duration::from_secs(5)).await?;
-/// assert_eq!(running.read().total, 2);
+/// assert_eq!(running.read().await.total, 2);
 /// running.stop().await?;
 /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```

@@ -1,10 +1,10 @@
 //! [`RunningProjection`]: the handle to a started projection, to query, watch, replay and
 //! stop it.
 
-use std::sync::{Arc, RwLockReadGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{RwLockReadGuard, mpsc, oneshot, watch};
 
 use super::status::{Progress, Replayed, RunState, RunnerError, Shared, WaitError};
 use super::task::Command;
@@ -45,10 +45,10 @@ impl<P> Clone for RunningProjection<P> {
 }
 
 impl<P: Projection + Sync> RunningProjection<P> {
-    /// The read model, locked for reading. Handlers wait while the guard lives: keep it
-    /// short, and never hold it across an `.await`.
-    pub fn read(&self) -> RwLockReadGuard<'_, P> {
-        self.shared.read()
+    /// The read model, locked for reading, between two units of handled events. Handlers
+    /// wait while the guard lives: keep it short.
+    pub async fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.shared.read().await
     }
 
     /// Where the runner is now.

@@ -1,10 +1,10 @@
 //! What a runner and its handles share: its progress and state, its errors, and the read
 //! model behind a lock.
 
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, watch};
 
 use super::policy::ErrorPolicy;
 use crate::model::projection::ProjectionError;
@@ -163,14 +163,14 @@ impl<P> Shared<P> {
         }
     }
 
-    /// The read model, for reading. A panic in a handler is caught before it unwinds through
-    /// a guard, so a poisoned lock only means a panic elsewhere; the state is still whole.
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, P> {
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    /// The read model, for reading, once the unit of events being handled is through. An
+    /// async lock: the handlers of a SQL read model hold it across their statements.
+    pub(crate) async fn read(&self) -> RwLockReadGuard<'_, P> {
+        self.state.read().await
     }
 
     /// The read model, for the runner's handlers.
-    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, P> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) async fn write(&self) -> RwLockWriteGuard<'_, P> {
+        self.state.write().await
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::model::envelope::{Metadata, RecordedEvent, Timestamp};
 use crate::model::event::Event;
 use crate::model::projection::{Projection, ProjectionError};
+use crate::util::block::block_on;
 use crate::wire::codec::{Codec, JsonCodec};
 use crate::wire::upcast::Value;
 
@@ -44,7 +45,9 @@ where
 
 impl<P: Projection> ProjectionTest<P> {
     /// A test of a projection whose handlers take a context (a database connection): each
-    /// event is handled with `context`; there is no transaction around it.
+    /// event is handled with `context`; there is no transaction around it. The handlers'
+    /// futures are driven on the test's thread: a context served by tokio (`PgConnection`)
+    /// needs a multi-thread runtime around the test.
     #[must_use]
     pub fn with_context(projection: P, context: P::Context) -> Self {
         Self {
@@ -126,8 +129,10 @@ impl<P: Projection> ProjectionTest<P> {
         payload: Vec<u8>,
     ) -> Result<bool, ProjectionError> {
         let event = self.record(stream, name, version, payload);
-        self.projection
-            .handle(&JsonCodec, &event, &mut self.context)
+        block_on(
+            self.projection
+                .handle(&JsonCodec, &event, &mut self.context),
+        )
     }
 
     fn record(

@@ -426,7 +426,7 @@ impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
         if let Some(position) = self.after {
             running.wait_for(position, self.timeout).await?;
         }
-        let state = running.read();
+        let state = running.read().await;
         let query = self.query;
         crate::util::panic::call(|| Q::answer(&state, query)).map_err(|message| {
             QueryError::Panicked {

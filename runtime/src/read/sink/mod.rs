@@ -13,7 +13,7 @@ use crate::store::{DeadLetter, StoreError};
 /// How a unit of handled events ends: the checkpoint it moves to, and a letter to park or
 /// release with it.
 #[doc(hidden)]
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct UnitEnd {
     /// Every event up to here is done.
     pub checkpoint: u64,
@@ -35,7 +35,7 @@ pub trait Sink<P: Projection>: Send + 'static {
     ///
     /// # Errors
     /// From the database.
-    fn begin(&mut self) -> Result<(), StoreError>;
+    fn begin(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// What the handlers are given.
     fn context(&mut self) -> &mut P::Context;
@@ -44,10 +44,19 @@ pub trait Sink<P: Projection>: Send + 'static {
     ///
     /// # Errors
     /// From the database; the unit is rolled back.
-    fn commit(&mut self, name: &str, end: &UnitEnd) -> Result<(), StoreError>;
+    fn commit(
+        &mut self,
+        name: &'static str,
+        end: UnitEnd,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Undoes the unit.
-    fn rollback(&mut self);
+    fn rollback(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Lets go of what the sink holds (a connection, a lock) when the runner ends.
+    fn close(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// A read model in memory: no transaction; effects stay as handled.
@@ -58,7 +67,7 @@ pub struct InMemory(());
 impl<P: Projection<Context = ()>> Sink<P> for InMemory {
     const TRANSACTIONAL: bool = false;
 
-    fn begin(&mut self) -> Result<(), StoreError> {
+    async fn begin(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -66,9 +75,9 @@ impl<P: Projection<Context = ()>> Sink<P> for InMemory {
         &mut self.0
     }
 
-    fn commit(&mut self, _name: &str, _end: &UnitEnd) -> Result<(), StoreError> {
+    async fn commit(&mut self, _name: &'static str, _end: UnitEnd) -> Result<(), StoreError> {
         Ok(())
     }
 
-    fn rollback(&mut self) {}
+    async fn rollback(&mut self) {}
 }

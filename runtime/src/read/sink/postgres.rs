@@ -3,11 +3,11 @@
 //! moves the checkpoint and parks or releases dead letters, so each event's effect is
 //! applied exactly once, across crashes and restarts.
 
-use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Object;
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -18,50 +18,38 @@ use crate::store::postgres::{PgStore, consumers, pg_error};
 use crate::wire::codec::JsonCodec;
 
 /// A SQL read model's connection, inside the runner's transaction while a handler runs.
-///
-/// Handlers are synchronous, so its calls wait for the server with
-/// [`tokio::task::block_in_place`]: the runner needs tokio's multi-thread runtime.
+/// Its `#[on]` handlers are `async fn`s that await their statements.
 #[derive(Debug)]
 pub struct PgConnection {
-    client: Object,
-    handle: Handle,
+    client: Arc<Object>,
 }
 
 impl PgConnection {
-    /// Runs one statement; answers the number of rows it changed.
+    /// Runs one statement; answers the number of rows it changed. The statement is
+    /// prepared once per connection and cached.
     ///
     /// # Errors
     /// The server's.
-    pub fn execute(
-        &mut self,
+    pub async fn execute(
+        &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, tokio_postgres::Error> {
-        let client = &self.client;
-        self.wait(async move {
-            let statement = client.prepare_cached(sql).await?;
-            client.execute(&statement, params).await
-        })
+        let statement = self.client.prepare_cached(sql).await?;
+        self.client.execute(&statement, params).await
     }
 
     /// Runs one query; answers its rows.
     ///
     /// # Errors
     /// The server's.
-    pub fn query(
-        &mut self,
+    pub async fn query(
+        &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let client = &self.client;
-        self.wait(async move {
-            let statement = client.prepare_cached(sql).await?;
-            client.query(&statement, params).await
-        })
-    }
-
-    fn wait<F: Future>(&self, future: F) -> F::Output {
-        tokio::task::block_in_place(|| self.handle.block_on(future))
+        let statement = self.client.prepare_cached(sql).await?;
+        self.client.query(&statement, params).await
     }
 }
 
@@ -70,15 +58,18 @@ impl PgConnection {
 pub struct PgReadModel {
     store: PgStore,
     conn: PgConnection,
+    /// The projection's lock was let go of.
+    closed: bool,
 }
 
 impl<P: Projection<Context = PgConnection>> Sink<P> for PgReadModel {
     const TRANSACTIONAL: bool = true;
 
-    fn begin(&mut self) -> Result<(), StoreError> {
-        let client = &self.conn.client;
+    async fn begin(&mut self) -> Result<(), StoreError> {
         self.conn
-            .wait(client.batch_execute("BEGIN"))
+            .client
+            .batch_execute("BEGIN")
+            .await
             .map_err(pg_error)
     }
 
@@ -86,9 +77,9 @@ impl<P: Projection<Context = PgConnection>> Sink<P> for PgReadModel {
         &mut self.conn
     }
 
-    fn commit(&mut self, name: &str, end: &UnitEnd) -> Result<(), StoreError> {
-        let (client, names) = (&self.conn.client, &self.store.inner.names);
-        let committed = self.conn.wait(async move {
+    async fn commit(&mut self, name: &'static str, end: UnitEnd) -> Result<(), StoreError> {
+        let (client, names) = (&**self.conn.client, &self.store.inner.names);
+        let committed = async {
             consumers::save_checkpoint(client, names, name, end.checkpoint).await?;
             if let Some(letter) = &end.park {
                 consumers::park(client, names, name, letter).await?;
@@ -97,17 +88,28 @@ impl<P: Projection<Context = PgConnection>> Sink<P> for PgReadModel {
                 consumers::release(client, names, name, position).await?;
             }
             client.batch_execute("COMMIT").await.map_err(pg_error)
-        });
+        }
+        .await;
         if committed.is_err() {
-            <Self as Sink<P>>::rollback(self);
+            <Self as Sink<P>>::rollback(self).await;
         }
         committed
     }
 
-    fn rollback(&mut self) {
-        let client = &self.conn.client;
+    async fn rollback(&mut self) {
         // A failed ROLLBACK (a lost connection) leaves nothing to undo: the server rolls back.
-        drop(self.conn.wait(client.batch_execute("ROLLBACK")));
+        drop(self.conn.client.batch_execute("ROLLBACK").await);
+    }
+
+    async fn close(&mut self) {
+        // If this fails the connection is broken, and its session (with the lock) is gone.
+        drop(
+            self.conn
+                .client
+                .batch_execute("SELECT pg_advisory_unlock_all()")
+                .await,
+        );
+        self.closed = true;
     }
 }
 
@@ -118,23 +120,20 @@ impl<P: Projection<Context = PgConnection> + Sync>
     /// handled in one transaction that also stores the checkpoint (and any dead letter), so
     /// a crash at any point leaves every event's effect applied exactly once. It resumes from
     /// its checkpoint on start and holds one pooled connection while it runs. Create the read
-    /// model's tables before starting it.
+    /// model's tables before starting it. Any tokio runtime will do, current-thread too.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] on tokio's current-thread runtime (handlers wait for the
-    /// server with `block_in_place`); [`StoreError::Unavailable`] without a connection.
+    /// [`StoreError::Unavailable`] without a connection, or when another runner of the read
+    /// model holds it for longer than 30 s.
     pub async fn postgres(store: PgStore, projection: P) -> Result<Self, StoreError> {
-        let handle = Handle::current();
-        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
-            return Err(StoreError::Invalid(
-                "a PostgreSQL read model needs tokio's multi-thread runtime: its synchronous handlers wait for the server with `block_in_place`".to_owned(),
-            ));
-        }
         let client = store.inner.client().await?;
         hold_projection(&client, &store, P::NAME).await?;
         let sink = PgReadModel {
             store: store.clone(),
-            conn: PgConnection { client, handle },
+            conn: PgConnection {
+                client: Arc::new(client),
+            },
+            closed: false,
         };
         Ok(Self::with_sink(store, projection, sink))
     }
@@ -180,16 +179,22 @@ async fn hold_projection(client: &Object, store: &PgStore, name: &str) -> Result
 
 impl Drop for PgReadModel {
     fn drop(&mut self) {
-        // The connection goes back to the pool: release the projection's lock first. If
-        // that fails the connection is broken, and its session (with the lock) is gone. With
-        // no runtime left, neither is the pool.
-        if Handle::try_current().is_err() {
+        // A runner that did not end through `close` (its task was dropped): release the
+        // projection's lock before the connection goes back to the pool. With no runtime
+        // left, neither is the pool.
+        if self.closed {
             return;
         }
-        let client = &self.conn.client;
-        drop(
-            self.conn
-                .wait(client.batch_execute("SELECT pg_advisory_unlock_all()")),
-        );
+        let Ok(handle) = Handle::try_current() else {
+            return;
+        };
+        let client = Arc::clone(&self.conn.client);
+        handle.spawn(async move {
+            drop(
+                client
+                    .batch_execute("SELECT pg_advisory_unlock_all()")
+                    .await,
+            );
+        });
     }
 }

@@ -132,6 +132,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                 RunState::Failed(Arc::new(error))
             }
         };
+        self.sink.close().await;
         self.shared.progress.send_modify(|p| p.state = state);
     }
 
@@ -227,7 +228,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                 drop(reply.send(replayed));
             }
             Command::Rebuild { fresh, reply } => {
-                *self.shared.write() = fresh;
+                *self.shared.write().await = fresh;
                 self.position = 0;
                 self.shared.progress.send_modify(|p| p.position = 0);
                 drop(reply.send(self.save().await));
@@ -244,7 +245,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         while next < events.len() {
             let mut window = &events[next..];
             let (handled, stop) = loop {
-                let (handled, stop) = self.unit(window)?;
+                let (handled, stop) = self.unit(window).await?;
                 // A transaction that failed part-way was undone: commit the part that went
                 // through on its own.
                 if K::TRANSACTIONAL && stop.is_some() && handled > 0 {
@@ -277,12 +278,15 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
 
     /// Handles `window` from its start until an event fails or waits behind a parked one;
     /// a transactional unit commits when all went through and is undone otherwise.
-    fn unit(&mut self, window: &[RecordedEvent]) -> Result<(usize, Option<Stop>), RunnerError> {
-        self.sink.begin().map_err(store_error::<P>)?;
+    async fn unit(
+        &mut self,
+        window: &[RecordedEvent],
+    ) -> Result<(usize, Option<Stop>), RunnerError> {
+        self.sink.begin().await.map_err(store_error::<P>)?;
         let mut handled = 0;
         let mut stop = None;
         {
-            let mut state = self.shared.write();
+            let mut state = self.shared.write().await;
             for event in window {
                 if waits_behind(&self.parked, event) {
                     stop = Some(Stop::WaitsBehind);
@@ -294,7 +298,9 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                     &self.pipeline,
                     event,
                     self.sink.context(),
-                ) {
+                )
+                .await
+                {
                     Ok(()) => handled += 1,
                     Err(error) => {
                         stop = Some(Stop::Failed(error));
@@ -304,22 +310,26 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             }
         }
         if stop.is_some() {
-            self.sink.rollback();
+            self.sink.rollback().await;
         } else if let Some(last) = window.last() {
             let end = UnitEnd {
                 checkpoint: last.global_position,
                 ..UnitEnd::default()
             };
-            self.commit(&end)?;
+            self.commit(end).await?;
         }
         Ok((handled, stop))
     }
 
     /// Commits a transactional unit; nothing to do for a read model in memory.
-    fn commit(&mut self, end: &UnitEnd) -> Result<(), RunnerError> {
+    async fn commit(&mut self, end: UnitEnd) -> Result<(), RunnerError> {
         if K::TRANSACTIONAL {
-            self.sink.commit(P::NAME, end).map_err(store_error::<P>)?;
-            self.saved = end.checkpoint;
+            let checkpoint = end.checkpoint;
+            self.sink
+                .commit(P::NAME, end)
+                .await
+                .map_err(store_error::<P>)?;
+            self.saved = checkpoint;
             self.saved_at = Instant::now();
         }
         Ok(())
@@ -329,7 +339,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
     /// through the store.
     async fn record(&mut self, end: UnitEnd) -> Result<(), RunnerError> {
         if K::TRANSACTIONAL {
-            return self.commit(&end);
+            return self.commit(end).await;
         }
         if let Some(letter) = end.park {
             self.store
@@ -357,7 +367,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             ..UnitEnd::default()
         };
         let Err((error, attempts)) = self.retry(event, Some(error)).await? else {
-            return self.commit(&done);
+            return self.commit(done).await;
         };
         match self.settings.policy.on_failure() {
             OnFailure::Stop => Err(RunnerError::Handler {
@@ -366,8 +376,8 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             }),
             OnFailure::Skip => {
                 tracing::error!(projection = P::NAME, %error, attempts, "event skipped");
-                self.sink.begin().map_err(store_error::<P>)?;
-                self.commit(&done)
+                self.sink.begin().await.map_err(store_error::<P>)?;
+                self.commit(done).await
             }
             OnFailure::Park => {
                 tracing::warn!(projection = P::NAME, %error, attempts, "event parked");
@@ -386,7 +396,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         let policy = self.settings.policy;
         let (mut error, mut attempts) = match failed {
             Some(error) => (error, 1),
-            None => match self.attempt_alone(event)? {
+            None => match self.attempt_alone(event).await? {
                 Ok(()) => return Ok(Ok(())),
                 Err(error) => (error, 1),
             },
@@ -396,7 +406,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             tracing::debug!(projection = P::NAME, %error, attempts, "handler failed; retrying");
             tokio::time::sleep(policy.delay(attempts)).await;
             attempts += 1;
-            match self.attempt_alone(event)? {
+            match self.attempt_alone(event).await? {
                 Ok(()) => return Ok(Ok(())),
                 Err(again) => error = again,
             }
@@ -406,22 +416,23 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
 
     /// One attempt at `event` in a unit of its own, left open when it went through (the
     /// caller commits it with what it records) and undone when it failed.
-    fn attempt_alone(
+    async fn attempt_alone(
         &mut self,
         event: &RecordedEvent,
     ) -> Result<Result<(), ProjectionError>, RunnerError> {
-        self.sink.begin().map_err(store_error::<P>)?;
-        let mut state = self.shared.write();
+        self.sink.begin().await.map_err(store_error::<P>)?;
+        let mut state = self.shared.write().await;
         let outcome = attempt(
             &mut *state,
             &self.codec,
             &self.pipeline,
             event,
             self.sink.context(),
-        );
+        )
+        .await;
         drop(state);
         if outcome.is_err() {
-            self.sink.rollback();
+            self.sink.rollback().await;
         }
         Ok(outcome)
     }
@@ -440,12 +451,12 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             return Ok(());
         }
         if K::TRANSACTIONAL {
-            self.sink.begin().map_err(store_error::<P>)?;
+            self.sink.begin().await.map_err(store_error::<P>)?;
             let end = UnitEnd {
                 checkpoint: self.position,
                 ..UnitEnd::default()
             };
-            return self.commit(&end);
+            return self.commit(end).await;
         }
         match self.store.save_checkpoint(P::NAME, self.position).await {
             Ok(()) => {
@@ -478,21 +489,23 @@ fn store_error<P: Projection>(source: StoreError) -> RunnerError {
 
 /// One call of the projection's handler through the pipeline, with a panic turned into an
 /// error.
-fn attempt<P: Projection, C: Codec, M: Pipeline>(
+async fn attempt<P: Projection, C: Codec, M: Pipeline>(
     state: &mut P,
     codec: &C,
     pipeline: &M,
     event: &RecordedEvent,
     context: &mut P::Context,
 ) -> Result<(), ProjectionError> {
-    let through = || {
+    let through = async {
         if !pipeline.filter(event) {
             return Ok(false);
         }
         let seen = pipeline.transform(event);
-        pipeline.around(&seen, || state.handle(codec, &seen, context))
+        pipeline
+            .around(&seen, state.handle(codec, &seen, context))
+            .await
     };
-    match panic::call(through) {
+    match panic::future(through).await {
         Ok(handled) => handled.map(drop),
         Err(message) => Err(ProjectionError::handler::<P>(
             event,

@@ -31,7 +31,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             attempts,
             parked_at: Timestamp::now(),
         };
-        self.sink.begin().map_err(store_error::<P>)?;
+        self.sink.begin().await.map_err(store_error::<P>)?;
         self.record(UnitEnd {
             checkpoint: event.global_position,
             park: Some(letter),
@@ -94,7 +94,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                         parked_at: Timestamp::now(),
                         ..letter.clone()
                     };
-                    self.sink.begin().map_err(store_error::<P>)?;
+                    self.sink.begin().await.map_err(store_error::<P>)?;
                     self.record(UnitEnd {
                         checkpoint: self.position,
                         park: Some(again),

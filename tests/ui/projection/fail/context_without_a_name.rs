@@ -13,7 +13,7 @@ struct Totals;
 #[projection(context = Db)]
 impl Totals {
     #[on]
-    fn opened(&mut self, _event: &Opened, _db: &Db) {}
+    async fn opened(&mut self, _event: &Opened, _db: &Db) {}
 }
 
 fn main() {}

@@ -1,4 +1,4 @@
-use eventsmith::rusqlite::Connection;
+use eventsmith::projection::SqliteConnection;
 use eventsmith::{Event, Projection, RecordedEvent, projection};
 use serde::{Deserialize, Serialize};
 
@@ -13,27 +13,50 @@ struct Closed;
 #[derive(Debug, Serialize, Deserialize, Event)]
 struct Renamed;
 
-struct Accounts;
+#[derive(Debug, Serialize, Deserialize, Event)]
+struct Audited;
 
-#[projection(name = "pass.sql_read_model", context = Connection)]
+#[derive(Default)]
+struct Accounts {
+    audits: u32,
+}
+
+#[projection(name = "pass.sql_read_model", context = SqliteConnection)]
 impl Accounts {
-    /// Context only.
+    /// Context only, awaited.
     #[on]
-    fn opened(&mut self, event: &Opened, db: &Connection) -> eventsmith::rusqlite::Result<()> {
-        db.execute("INSERT INTO accounts (owner) VALUES (?1)", [&event.owner])?;
+    async fn opened(
+        &mut self,
+        event: &Opened,
+        db: &SqliteConnection,
+    ) -> eventsmith::rusqlite::Result<()> {
+        db.execute("INSERT INTO accounts (owner) VALUES (?1)", (event.owner.clone(),))
+            .await?;
         Ok(())
     }
 
     /// Envelope, then a mutable context.
     #[on]
-    fn closed(&mut self, _event: &Closed, _envelope: &RecordedEvent, _db: &mut Connection) {}
+    async fn closed(
+        &mut self,
+        _event: &Closed,
+        _envelope: &RecordedEvent,
+        _db: &mut SqliteConnection,
+    ) {
+    }
 
-    /// Context before the envelope, and no context at all are fine too.
+    /// Context before the envelope.
     #[on]
-    fn renamed(&mut self, _event: &Renamed, _db: &Connection, _envelope: &RecordedEvent) {}
+    async fn renamed(&mut self, _event: &Renamed, _db: &SqliteConnection, _envelope: &RecordedEvent) {}
+
+    /// No context at all: synchronous is fine too.
+    #[on]
+    fn audited(&mut self, _event: &Audited) {
+        self.audits += 1;
+    }
 }
 
-fn takes_a_connection<P: Projection<Context = Connection>>() {}
+fn takes_a_connection<P: Projection<Context = SqliteConnection>>() {}
 
 fn main() {
     takes_a_connection::<Accounts>();
