@@ -1,6 +1,7 @@
 //! A SQL read model updated transactionally: account balances in a table of the store's own
-//! SQLite file, written by the projection's handlers in the same transaction that moves its
-//! checkpoint, so each event counts exactly once however the process stops.
+//! SQLite file, written by the projection's async handlers in the same transaction that moves
+//! its checkpoint, so each event counts exactly once however the process stops; an async
+//! `#[query]` reads the table through a connection of its own, after the command's write.
 //!
 //! Run with `cargo run --example sql_read_model`; run it again and it resumes from its
 //! checkpoint (the balances grow by this run's deposits only).
@@ -9,11 +10,9 @@
 #[allow(dead_code, reason = "the example uses part of the bank domain")]
 mod domain;
 
-use std::time::Duration;
-
 use eventsmith::projection::SqliteConnection;
 use eventsmith::rusqlite::{self, Connection};
-use eventsmith::{App, CommandError, ProjectionRunner, RecordedEvent, SqliteStore, projection};
+use eventsmith::{App, CommandError, RecordedEvent, SqliteStore, projection};
 
 use crate::domain::{
     AccountOpened, BankError, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount,
@@ -21,6 +20,11 @@ use crate::domain::{
 
 /// The read model lives in the table; the struct holds nothing.
 struct BalanceTable;
+
+/// An account's owner and balance.
+struct AccountRow {
+    account: String,
+}
 
 /// The account id of an event (streams are named `BankAccount-<id>`), owned: statement
 /// parameters go to the connection's thread.
@@ -80,6 +84,22 @@ impl BalanceTable {
         .await?;
         Ok(())
     }
+
+    #[query]
+    async fn account_row(
+        &self,
+        query: AccountRow,
+        db: &SqliteConnection,
+    ) -> rusqlite::Result<(String, i64)> {
+        db.call(move |conn| {
+            conn.query_row(
+                "SELECT owner, balance FROM account_balances WHERE account = ?1",
+                [query.account],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+        })
+        .await
+    }
 }
 
 #[tokio::main]
@@ -92,15 +112,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "CREATE TABLE IF NOT EXISTS account_balances (
              account TEXT PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL)",
     )?;
-    let running = ProjectionRunner::sqlite(store.clone(), BalanceTable)?
-        .start()
-        .await?;
+    let app = App::new(store)?;
+    let running = app.start_projection(BalanceTable).await?;
     println!(
         "{path}: the read model resumes after position {}",
         running.progress().position
     );
 
-    let app = App::new(store)?;
     match app
         .execute(OpenAccount {
             account: "sql-1".into(),
@@ -122,15 +140,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         last = done.position;
     }
-    // Read your own write: wait until the table reflects the last deposit, then query it.
-    if let Some(position) = last {
-        running.wait_for(position, Duration::from_secs(5)).await?;
-    }
-    let (owner, balance): (String, i64) = db.query_row(
-        "SELECT owner, balance FROM account_balances WHERE account = 'sql-1'",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+    // Read your own write: the query waits until the table reflects the last deposit.
+    let (owner, balance) = app
+        .query(AccountRow {
+            account: "sql-1".into(),
+        })
+        .after(last)
+        .await??;
     println!("account sql-1 of {owner}: balance {balance} (60 more on every run)");
     running.stop().await?;
     Ok(())

@@ -176,23 +176,16 @@ impl Openings {
     }
 }
 
-#[test]
-fn the_strictly_linted_projection_works() {
-    eventsmith::testing::ProjectionTest::new(Openings::default())
+#[tokio::test]
+async fn the_strictly_linted_projection_works() {
+    let p = eventsmith::testing::ProjectionTest::new(Openings::default())
         .given("l", Opened { owner: "o".into() })
         .given("l", Noted(2))
-        .then(|p| {
-            assert_eq!((p.count, p.last_position), (3, 1));
-            let by = |owner: &str| OpenedBy {
-                owner: owner.into(),
-            };
-            assert!(<OpenedBy as eventsmith::projection::HandledQuery>::answer(
-                p,
-                by("o")
-            ));
-            assert!(!<OpenedBy as eventsmith::projection::HandledQuery>::answer(
-                p,
-                by("x")
-            ));
-        });
+        .then(|p| assert_eq!((p.count, p.last_position), (3, 1)))
+        .into_inner();
+    let by = |owner: &str| OpenedBy {
+        owner: owner.into(),
+    };
+    assert!(<OpenedBy as eventsmith::projection::HandledQuery>::answer(&p, by("o"), &()).await);
+    assert!(!<OpenedBy as eventsmith::projection::HandledQuery>::answer(&p, by("x"), &()).await);
 }

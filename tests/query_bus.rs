@@ -1,15 +1,24 @@
 //! The query bus over real stores: a command's position passed to a query makes the query
 //! read its own write; a query of a projection not started here, a wait that cannot be met
 //! and a panicking query are typed errors; one projection type runs once per application.
+//! SQL read models started through the `App` answer async queries through a connection of
+//! their own, reading the writes of another `App` on another handle of the store.
 
 mod common;
 mod services;
+#[path = "support/sql_queries.rs"]
+mod sql_queries;
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::time::Duration;
 
-use eventsmith::projection::{QueryError, RunnerError, WaitError};
-use eventsmith::{App, EventStore, InMemoryStore, RecordedEvent, SqliteStore, projection};
+use eventsmith::projection::{
+    HandledQuery, Projection, QueryError, ReadModelStore, RunnerError, WaitError,
+};
+use eventsmith::rusqlite;
+use eventsmith::store::PgOptions;
+use eventsmith::{App, EventStore, InMemoryStore, PgStore, RecordedEvent, SqliteStore, projection};
 
 use common::{AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw};
 
@@ -200,4 +209,126 @@ async fn query_bus_on_postgres() {
     if let Some(store) = services::pg_store("query_bus").await {
         read_your_writes(store).await;
     }
+}
+
+/// A SQL read model started in the `reader` application answers the balance queries of
+/// `balance`, reading the writes of the `writer` application (another store handle);
+/// restarted, it resumes from its checkpoint and counts nothing twice.
+async fn sql_read_your_writes<S, P, Q, E>(
+    reader: S,
+    writer: S,
+    projection: impl Fn() -> P,
+    balance: impl Fn(&str) -> Q,
+) where
+    S: ReadModelStore<P::Context>,
+    P: Projection + Sync,
+    Q: HandledQuery<Projection = P, Output = Result<Option<i64>, E>>,
+    E: Debug,
+{
+    let reader = App::new(reader).unwrap();
+    let writer = App::new(writer).unwrap();
+    let running = reader.start_projection(projection()).await.unwrap();
+    let again = reader.start_projection(projection()).await.unwrap_err();
+    assert!(
+        matches!(again, RunnerError::AlreadyStarted { .. }),
+        "{again}"
+    );
+    writer
+        .execute(OpenAccount {
+            account: "s-1".into(),
+            owner: "Ada".into(),
+        })
+        .await
+        .unwrap();
+    let ask = |account: &str, after: Option<u64>| reader.query(balance(account)).after(after);
+    for round in 1..=10u64 {
+        let done = writer
+            .execute(Deposit {
+                account: "s-1".into(),
+                amount: round,
+                key: None,
+            })
+            .await
+            .unwrap();
+        let expected = i64::try_from((1..=round).sum::<u64>()).unwrap();
+        let answer = ask("s-1", done.position).await.unwrap().unwrap();
+        assert_eq!(
+            answer,
+            Some(expected),
+            "round {round} reads the other App's write"
+        );
+    }
+    let done = writer
+        .execute(Withdraw {
+            account: "s-1".into(),
+            amount: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ask("s-1", done.position).await.unwrap().unwrap(), Some(50));
+    assert_eq!(ask("nobody", None).await.unwrap().unwrap(), None);
+    running.stop().await.unwrap();
+
+    // Restarted, it resumes from its checkpoint: the table is not fed the log again.
+    let restarted = reader.start_projection(projection()).await.unwrap();
+    let done = writer
+        .execute(Deposit {
+            account: "s-1".into(),
+            amount: 1,
+            key: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ask("s-1", done.position).await.unwrap().unwrap(), Some(51));
+    restarted.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_read_model_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sql-q.db");
+    let reader = SqliteStore::open(&path).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(sql_queries::SQLITE_TABLE)
+        .unwrap();
+    let writer = SqliteStore::open(&path).unwrap();
+    sql_read_your_writes(
+        reader,
+        writer,
+        || sql_queries::SqliteBalances,
+        |account| sql_queries::SqliteBalance {
+            account: account.into(),
+        },
+    )
+    .await;
+}
+
+/// On tokio's current-thread runtime: the handlers and queries await their statements.
+#[tokio::test]
+async fn sql_read_model_queries_on_postgres() {
+    let Some(reader) = services::pg_store("query_bus_sql").await else {
+        return;
+    };
+    services::raw_client()
+        .await
+        .batch_execute(&sql_queries::pg_table(reader.schema()))
+        .await
+        .unwrap();
+    let options = PgOptions::default().schema(reader.schema()).pool_size(4);
+    let writer = PgStore::connect_with(&services::pg_url(), options)
+        .await
+        .unwrap();
+    let schema = reader.schema().to_owned();
+    sql_read_your_writes(
+        reader,
+        writer,
+        || sql_queries::PgBalances {
+            schema: schema.clone(),
+        },
+        |account| sql_queries::PgBalance {
+            account: account.into(),
+        },
+    )
+    .await;
 }

@@ -135,8 +135,8 @@ pub mod projection {
     };
     pub use crate::model::query::HandledQuery;
     pub use crate::read::{
-        ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, Replayed,
-        RunState, RunnerError, RunningProjection, WaitError,
+        ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, ReadModelStore,
+        Replayed, RunState, RunnerError, RunningProjection, WaitError,
     };
     #[doc(hidden)]
     pub use crate::read::{InMemory, Sink, UnitEnd};

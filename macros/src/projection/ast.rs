@@ -121,7 +121,7 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Projection
         }
         if is_query {
             allow_query_by_value(method);
-            if let Some(q) = query::signature(cx, method) {
+            if let Some(q) = query::signature(cx, method, args.context.is_some()) {
                 if queries
                     .iter()
                     .any(|other| same_type(&other.query, &q.query))

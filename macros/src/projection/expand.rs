@@ -76,14 +76,24 @@ pub(crate) fn generate(model: &Projection) -> TokenStream {
     });
     let queries = model.queries.iter().map(|q| {
         let (method, query, output) = (&q.method, &q.query, &q.output);
+        let (context, passed) = if q.takes_context {
+            (quote!(context), quote!(, context))
+        } else {
+            (quote!(_), TokenStream::new())
+        };
+        let awaited = q.is_async.then(|| quote!(.await));
         quote_spanned! {query.span()=>
             #[automatically_derived]
             impl #p::HandledQuery for #query {
                 type Projection = #self_ty;
                 type Output = #output;
 
-                fn answer(projection: &#self_ty, query: Self) -> #output {
-                    <#self_ty>::#method(projection, query)
+                async fn answer(
+                    projection: &#self_ty,
+                    query: Self,
+                    #context: &<#self_ty as #p::Projection>::Context,
+                ) -> #output {
+                    <#self_ty>::#method(projection, query #passed) #awaited
                 }
             }
         }

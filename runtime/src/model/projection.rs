@@ -64,7 +64,7 @@ pub trait Projection: Send + 'static {
     /// database connection inside the runner's transaction for a SQL read model
     /// (`#[projection(name = "...", context = SqliteConnection)]`, whose handlers that take
     /// it are `async fn`s awaiting their statements).
-    type Context: Send;
+    type Context: Send + Sync;
 
     /// Decodes `event` and calls its `#[on]` handler. Answers `Ok(false)` for an event of a
     /// name it does not handle (a store that filters never sends one).

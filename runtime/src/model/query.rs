@@ -9,7 +9,7 @@ use crate::model::projection::Projection;
 #[diagnostic::on_unimplemented(
     message = "no projection answers `{Self}`",
     label = "`{Self}` is not taken by any `#[query]` method",
-    note = "add `#[query] fn answer(&self, query: {Self}) -> Output` to the `#[projection]` impl block of the read model that knows the answer"
+    note = "add `#[query] fn answer(&self, query: {Self}) -> Output` to the `#[projection]` impl block of the read model that knows the answer (`async fn answer(&self, query: {Self}, db: &Context)` in a SQL read model)"
 )]
 pub trait HandledQuery: Send + 'static {
     /// The projection whose read model answers.
@@ -17,6 +17,11 @@ pub trait HandledQuery: Send + 'static {
     /// The answer.
     type Output: Send;
 
-    /// Answers `query` from the read model.
-    fn answer(projection: &Self::Projection, query: Self) -> Self::Output;
+    /// Answers `query` from the read model and, for a SQL read model, through `context`, a
+    /// connection for queries (an `async fn` `#[query]` method awaits its statements).
+    fn answer<'a>(
+        projection: &'a Self::Projection,
+        query: Self,
+        context: &'a <Self::Projection as Projection>::Context,
+    ) -> impl Future<Output = Self::Output> + Send + 'a;
 }

@@ -19,6 +19,14 @@ pub enum QueryError {
     /// The projection did not reach the position the query waited for.
     #[error(transparent)]
     NotCaughtUp(#[from] WaitError),
+    /// No connection for the query's context (a SQL read model).
+    #[error("projection `{projection}`: {cause}")]
+    Store {
+        /// The projection's name.
+        projection: &'static str,
+        /// The store's error.
+        cause: crate::store::StoreError,
+    },
     /// The `#[query]` method panicked.
     #[error("the query `{query}` panicked: {message}")]
     Panicked {

@@ -123,7 +123,9 @@ impl<P: Projection + Sync> RunningProjection<P> {
     }
 
     /// Stops the runner after the event it is handling, storing its checkpoint when it
-    /// resumes from one. Stopping a stopped runner does nothing.
+    /// resumes from one. Answers once the runner has ended and let go of its connection (and
+    /// of a SQL read model's lock), so a runner started next takes over at once. Stopping a
+    /// stopped runner does nothing.
     ///
     /// # Errors
     /// [`RunnerError::Failed`] when it had stopped on an error; the store's when storing the

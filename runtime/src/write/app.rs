@@ -17,7 +17,7 @@ use crate::model::projection::Projection;
 use crate::model::query::HandledQuery;
 use crate::model::registry::{Registry, RegistryError};
 use crate::read::QueryError;
-use crate::read::{InMemory, Pipeline, ProjectionRunner, RunnerError, RunningProjection};
+use crate::read::{Pipeline, ProjectionRunner, ReadModelStore, RunnerError, RunningProjection};
 use crate::store::EventStore;
 use crate::util::backoff::Backoff;
 use crate::wire::codec::{Codec, JsonCodec};
@@ -308,15 +308,22 @@ impl<S: EventStore, C: Codec> App<S, C> {
 
 impl<S: EventStore, C: Codec + Clone> App<S, C> {
     /// Starts `projection` over this application's store and codec with the default runner
-    /// settings, and serves its `#[query]` methods through [`App::query`].
+    /// settings, and serves its `#[query]` methods through [`App::query`]. A read model in
+    /// memory is rebuilt from the log; a SQL read model (a projection with
+    /// `context = SqliteConnection` on a `SqliteStore`, `PgConnection` on a `PgStore`) keeps
+    /// its tables in the store's database, commits them with its checkpoint and resumes
+    /// from it, and its queries read them through a connection of their own.
     ///
     /// # Errors
     /// [`RunnerError::AlreadyStarted`] when a projection of this type runs here already; the
-    /// store's error when the runner cannot load its checkpoint.
-    pub async fn start_projection<P: Projection<Context = ()> + Sync>(
+    /// store's error when the runner cannot open its connection or load its checkpoint.
+    pub async fn start_projection<P: Projection + Sync>(
         &self,
         projection: P,
-    ) -> Result<RunningProjection<P>, RunnerError> {
+    ) -> Result<RunningProjection<P>, RunnerError>
+    where
+        S: ReadModelStore<P::Context>,
+    {
         self.start_projection_with(projection, |runner| runner)
             .await
     }
@@ -326,11 +333,16 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
     ///
     /// # Errors
     /// As [`App::start_projection`].
-    pub async fn start_projection_with<P: Projection<Context = ()> + Sync, M: Pipeline>(
+    pub async fn start_projection_with<P: Projection + Sync, M: Pipeline>(
         &self,
         projection: P,
-        configure: impl FnOnce(ProjectionRunner<S, P, C>) -> ProjectionRunner<S, P, C, InMemory, M>,
-    ) -> Result<RunningProjection<P>, RunnerError> {
+        configure: impl FnOnce(
+            ProjectionRunner<S, P, C, SinkOf<S, P>>,
+        ) -> ProjectionRunner<S, P, C, SinkOf<S, P>, M>,
+    ) -> Result<RunningProjection<P>, RunnerError>
+    where
+        S: ReadModelStore<P::Context>,
+    {
         if self
             .running::<P>()
             .is_some_and(|running| running.progress().is_running())
@@ -339,22 +351,42 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
                 projection: P::NAME,
             });
         }
-        let runner = ProjectionRunner::new(self.inner.store.clone(), projection)
-            .codec(self.inner.codec.clone());
-        let running = configure(runner)
-            .start()
+        let store_error = |cause| RunnerError::Store {
+            projection: P::NAME,
+            cause,
+        };
+        let (sink, queries) = self
+            .inner
+            .store
+            .read_model::<P>()
             .await
-            .map_err(|source| RunnerError::Store {
-                projection: P::NAME,
-                cause: source,
-            })?;
+            .map_err(store_error)?;
+        let runner = ProjectionRunner::with_sink(self.inner.store.clone(), projection, sink)
+            .codec(self.inner.codec.clone());
+        let running = configure(runner).start().await.map_err(store_error)?;
+        let served = Served {
+            running: running.clone(),
+            queries,
+        };
         self.inner
             .projections
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(TypeId::of::<P>(), Arc::new(running.clone()));
+            .insert(TypeId::of::<P>(), Arc::new(served));
         Ok(running)
     }
+}
+
+/// The sink `S` gives the runner of `P`.
+type SinkOf<S, P> = <S as ReadModelStore<<P as Projection>::Context>>::Sink<P>;
+
+/// What `S` keeps for the queries of `P`.
+type QueriesOf<S, P> = <S as ReadModelStore<<P as Projection>::Context>>::Queries;
+
+/// A projection started in an `App`: its handle, and what its queries read through.
+struct Served<P, Q> {
+    running: RunningProjection<P>,
+    queries: Q,
 }
 
 impl<S: EventStore, C: Codec> App<S, C> {
@@ -374,7 +406,20 @@ impl<S: EventStore, C: Codec> App<S, C> {
 
     /// The running projection of type `P`, if one was started in this application.
     #[must_use]
-    pub fn running<P: Projection + Sync>(&self) -> Option<RunningProjection<P>> {
+    pub fn running<P: Projection + Sync>(&self) -> Option<RunningProjection<P>>
+    where
+        S: ReadModelStore<P::Context>,
+    {
+        self.served::<P>().map(|served| served.running.clone())
+    }
+
+    /// What was started for `P` here.
+    fn served<P: Projection + Sync>(
+        &self,
+    ) -> Option<Arc<Served<P, QueriesOf<S, P>>>>
+    where
+        S: ReadModelStore<P::Context>,
+    {
         let any = self
             .inner
             .projections
@@ -382,10 +427,9 @@ impl<S: EventStore, C: Codec> App<S, C> {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&TypeId::of::<P>())
             .cloned()?;
-        // Entries are keyed by the TypeId of their own projection type.
-        any.downcast::<RunningProjection<P>>()
-            .ok()
-            .map(|running| (*running).clone())
+        // Entries are keyed by the TypeId of their own projection type, and one `App` has
+        // one store type.
+        any.downcast().ok()
     }
 }
 
@@ -416,28 +460,41 @@ impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
         self
     }
 
-    async fn run(self) -> Result<Q::Output, QueryError> {
-        let running = self
+    async fn run(self) -> Result<Q::Output, QueryError>
+    where
+        S: ReadModelStore<Context<Q>>,
+    {
+        let projection = <Q::Projection as Projection>::NAME;
+        let served = self
             .app
-            .running::<Q::Projection>()
-            .ok_or(QueryError::NotStarted {
-                projection: <Q::Projection as Projection>::NAME,
-            })?;
+            .served::<Q::Projection>()
+            .ok_or(QueryError::NotStarted { projection })?;
         if let Some(position) = self.after {
-            running.wait_for(position, self.timeout).await?;
+            served.running.wait_for(position, self.timeout).await?;
         }
-        let state = running.read().await;
-        let query = self.query;
-        crate::util::panic::call(|| Q::answer(&state, query)).map_err(|message| {
-            QueryError::Panicked {
+        let context = self
+            .app
+            .inner
+            .store
+            .query_context(&served.queries)
+            .await
+            .map_err(|cause| QueryError::Store { projection, cause })?;
+        let state = served.running.read().await;
+        crate::util::panic::future(Q::answer(&state, self.query, &context))
+            .await
+            .map_err(|message| QueryError::Panicked {
                 query: std::any::type_name::<Q>(),
                 message,
-            }
-        })
+            })
     }
 }
 
-impl<'a, S: EventStore, C: Codec, Q: HandledQuery> IntoFuture for QueryRequest<'a, S, C, Q> {
+/// The context of the projection that answers `Q`.
+type Context<Q> = <<Q as HandledQuery>::Projection as Projection>::Context;
+
+impl<'a, S: ReadModelStore<Context<Q>>, C: Codec, Q: HandledQuery> IntoFuture
+    for QueryRequest<'a, S, C, Q>
+{
     type Output = Result<Q::Output, QueryError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
 

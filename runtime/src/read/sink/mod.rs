@@ -8,7 +8,7 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use crate::model::projection::Projection;
-use crate::store::{DeadLetter, StoreError};
+use crate::store::{DeadLetter, EventStore, StoreError};
 
 /// How a unit of handled events ends: the checkpoint it moves to, and a letter to park or
 /// release with it.
@@ -80,4 +80,50 @@ impl<P: Projection<Context = ()>> Sink<P> for InMemory {
     }
 
     async fn rollback(&mut self) {}
+}
+
+/// A store that keeps read models whose handlers take `Ctx`: the sink a runner's units end
+/// in, and the context their `#[query]` methods read through. Every store keeps read models
+/// in memory (`Ctx = ()`); `SqliteStore` keeps them in its file (`SqliteConnection`) and
+/// `PgStore` in its database (`PgConnection`). [`App::start_projection`](crate::App::start_projection)
+/// and [`App::query`](crate::App::query) pick the right one from the projection's context.
+pub trait ReadModelStore<Ctx>: EventStore {
+    /// The transaction around the runner's units.
+    type Sink<P: Projection<Context = Ctx> + Sync>: Sink<P>;
+
+    /// What the store keeps for the queries of one read model (a connection on its own
+    /// thread for SQLite), from its start on.
+    type Queries: Send + Sync + 'static;
+
+    /// Opens what a runner of `P` writes through and what its queries read through.
+    ///
+    /// # Errors
+    /// When a connection cannot be opened, or another runner holds the read model.
+    fn read_model<P: Projection<Context = Ctx> + Sync>(
+        &self,
+    ) -> impl Future<Output = Result<(Self::Sink<P>, Self::Queries), StoreError>> + Send;
+
+    /// A context for one query: a connection that sees what the runner committed.
+    ///
+    /// # Errors
+    /// Without a connection.
+    fn query_context(
+        &self,
+        queries: &Self::Queries,
+    ) -> impl Future<Output = Result<Ctx, StoreError>> + Send;
+}
+
+impl<S: EventStore> ReadModelStore<()> for S {
+    type Sink<P: Projection<Context = ()> + Sync> = InMemory;
+    type Queries = ();
+
+    async fn read_model<P: Projection<Context = ()> + Sync>(
+        &self,
+    ) -> Result<(InMemory, ()), StoreError> {
+        Ok((InMemory::default(), ()))
+    }
+
+    async fn query_context(&self, _queries: &()) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::model::projection::Projection;
-use crate::read::{ProjectionRunner, Sink, UnitEnd};
+use crate::read::{ProjectionRunner, ReadModelStore, Sink, UnitEnd};
 use crate::store::StoreError;
 use crate::store::postgres::{PgStore, consumers, pg_error};
 use crate::wire::codec::JsonCodec;
@@ -126,16 +126,35 @@ impl<P: Projection<Context = PgConnection> + Sync>
     /// [`StoreError::Unavailable`] without a connection, or when another runner of the read
     /// model holds it for longer than 30 s.
     pub async fn postgres(store: PgStore, projection: P) -> Result<Self, StoreError> {
-        let client = store.inner.client().await?;
-        hold_projection(&client, &store, P::NAME).await?;
+        let (sink, ()) = store.read_model::<P>().await?;
+        Ok(Self::with_sink(store, projection, sink))
+    }
+}
+
+impl ReadModelStore<PgConnection> for PgStore {
+    type Sink<P: Projection<Context = PgConnection> + Sync> = PgReadModel;
+    /// Each query takes a pooled connection.
+    type Queries = ();
+
+    async fn read_model<P: Projection<Context = PgConnection> + Sync>(
+        &self,
+    ) -> Result<(PgReadModel, ()), StoreError> {
+        let client = self.inner.client().await?;
+        hold_projection(&client, self, P::NAME).await?;
         let sink = PgReadModel {
-            store: store.clone(),
+            store: self.clone(),
             conn: PgConnection {
                 client: Arc::new(client),
             },
             closed: false,
         };
-        Ok(Self::with_sink(store, projection, sink))
+        Ok((sink, ()))
+    }
+
+    async fn query_context(&self, _queries: &()) -> Result<PgConnection, StoreError> {
+        Ok(PgConnection {
+            client: Arc::new(self.inner.client().await?),
+        })
     }
 }
 

@@ -15,11 +15,11 @@ use rusqlite::{Connection, Params};
 use tokio::sync::oneshot;
 
 use crate::model::projection::Projection;
-use crate::read::{ProjectionRunner, Sink, UnitEnd};
+use crate::read::{ProjectionRunner, ReadModelStore, Sink, UnitEnd};
 use crate::store::StoreError;
 use crate::store::sqlite::dead_letters::{park, release};
 use crate::store::sqlite::writer::save_checkpoint;
-use crate::store::sqlite::{SqliteStore, backend_error, open_writable};
+use crate::store::sqlite::{SqliteStore, backend_error, open_reader, open_writable};
 use crate::wire::codec::JsonCodec;
 
 /// Work for the connection's thread.
@@ -44,6 +44,29 @@ pub struct SqliteConnection {
 }
 
 impl SqliteConnection {
+    /// Moves `conn` to a thread of its own, named `name`, which ends when the last handle to
+    /// it is dropped.
+    pub(crate) fn spawn(mut conn: Connection, name: String) -> Result<Self, StoreError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
+        Ok(Self { jobs })
+    }
+
+    /// Another handle to the same connection and thread, for the runtime's own use (a
+    /// query's context).
+    pub(crate) fn share(&self) -> Self {
+        Self {
+            jobs: self.jobs.clone(),
+        }
+    }
+
     /// Runs `f` on the connection's thread and answers what it returns. A panic in `f` is
     /// resumed in the caller (the runner turns it into the handler's error).
     ///
@@ -112,20 +135,10 @@ pub struct SqliteReadModel {
 }
 
 impl SqliteReadModel {
-    fn open(store: &SqliteStore, name: &str) -> Result<Self, StoreError> {
-        let mut conn = open_writable(store.path(), store.synchronous())?;
-        let (jobs, queue) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name(format!("eventsmith-read-model-{name}"))
-            .spawn(move || {
-                // Ends when the sink and every copy of its connection handle are gone.
-                while let Ok(job) = queue.recv() {
-                    job(&mut conn);
-                }
-            })
-            .map_err(|e| StoreError::Unavailable(e.into()))?;
+    pub(crate) fn open(store: &SqliteStore, name: &str) -> Result<Self, StoreError> {
+        let conn = open_writable(store.path(), store.synchronous())?;
         Ok(Self {
-            conn: SqliteConnection { jobs },
+            conn: SqliteConnection::spawn(conn, format!("eventsmith-read-model-{name}"))?,
         })
     }
 
@@ -174,6 +187,30 @@ impl<P: Projection<Context = SqliteConnection>> Sink<P> for SqliteReadModel {
             Ok(())
         });
         drop(rolled_back.await);
+    }
+}
+
+impl ReadModelStore<SqliteConnection> for SqliteStore {
+    type Sink<P: Projection<Context = SqliteConnection> + Sync> = SqliteReadModel;
+    /// A read-only connection on a thread of its own, shared by the read model's queries.
+    type Queries = SqliteConnection;
+
+    async fn read_model<P: Projection<Context = SqliteConnection> + Sync>(
+        &self,
+    ) -> Result<(SqliteReadModel, SqliteConnection), StoreError> {
+        let sink = SqliteReadModel::open(self, P::NAME)?;
+        let queries = SqliteConnection::spawn(
+            open_reader(self.path())?,
+            format!("eventsmith-queries-{}", P::NAME),
+        )?;
+        Ok((sink, queries))
+    }
+
+    async fn query_context(
+        &self,
+        queries: &SqliteConnection,
+    ) -> Result<SqliteConnection, StoreError> {
+        Ok(queries.share())
     }
 }
 

@@ -24,6 +24,9 @@ use crate::util::backoff::Backoff;
 use crate::util::panic;
 use crate::wire::codec::Codec;
 
+/// Where a handle waits for the answer to its command.
+type Reply<T> = oneshot::Sender<Result<T, RunnerError>>;
+
 /// A request from a handle, answered on its channel.
 #[derive(Debug)]
 pub(crate) enum Command<P> {
@@ -82,6 +85,8 @@ pub(crate) struct Task<S, P: Projection, C, K, M> {
     /// Streams with a parked event: the lowest parked position of each. Their later events
     /// wait behind it.
     parked: HashMap<Arc<str>, u64, RandomState>,
+    /// The answer to a stop, sent once the task has let go of everything.
+    stopped: Option<(Reply<()>, Result<(), RunnerError>)>,
 }
 
 impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Task<S, P, C, K, M> {
@@ -112,6 +117,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             saved: position,
             saved_at: Instant::now(),
             parked: HashMap::default(),
+            stopped: None,
         };
         for letter in letters {
             task.mark_parked(&letter.stream_id, letter.position);
@@ -134,6 +140,9 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         };
         self.sink.close().await;
         self.shared.progress.send_modify(|p| p.state = state);
+        if let Some((reply, saved)) = self.stopped.take() {
+            drop(reply.send(saved));
+        }
     }
 
     async fn read_loop(&mut self) -> Result<(), RunnerError> {
@@ -216,7 +225,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         match command {
             Command::Stop(reply) => {
                 let saved = self.save().await;
-                drop(reply.send(saved));
+                self.stopped = Some((reply, saved));
                 return Ok(Flow::Stop);
             }
             Command::DeadLetters(reply) => {

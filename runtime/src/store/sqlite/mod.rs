@@ -290,7 +290,7 @@ fn thread_error(e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("cannot start a thread of the SQLite store: {e}").into())
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY

@@ -16,6 +16,12 @@ struct Renamed;
 #[derive(Debug, Serialize, Deserialize, Event)]
 struct Audited;
 
+/// How many accounts were opened.
+struct CountOpened;
+
+/// How many audits this process handled.
+struct CountAudits;
+
 #[derive(Default)]
 struct Accounts {
     audits: u32,
@@ -53,6 +59,23 @@ impl Accounts {
     #[on]
     fn audited(&mut self, _event: &Audited) {
         self.audits += 1;
+    }
+
+    /// A query through the connection, awaited.
+    #[query]
+    async fn count_opened(
+        &self,
+        _query: CountOpened,
+        db: &SqliteConnection,
+    ) -> eventsmith::rusqlite::Result<i64> {
+        db.call(|conn| conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get(0)))
+            .await
+    }
+
+    /// A query of the model itself, synchronous.
+    #[query]
+    fn count_audits(&self, _query: CountAudits) -> u32 {
+        self.audits
     }
 }
 
