@@ -22,7 +22,21 @@
 //!   compiler checks.
 //! - [`testing::AggregateTest`] tests aggregates given/when/then, with no store.
 //!
-//! See the README for a walk-through.
+//! # Guides
+//!
+//! The README has the quick start; [`guide`] has one page per subject, each with examples
+//! that run as doc tests:
+//!
+//! | guide | about |
+//! | --- | --- |
+//! | [`guide::aggregates`] | events, commands, aggregates, handlers' return types, metadata, snapshots, what the compiler checks |
+//! | [`guide::evolving_events`] | versions, upcasters, renamed and unknown events, the schema lock |
+//! | [`guide::projections`] | read models, queries, the runner, error policies, pipelines, SQL read models |
+//! | [`guide::stores`] | capabilities, backends and their guarantees |
+//! | [`guide::several_processes`] | many applications and processes on one store |
+//! | [`guide::failures`] | what happens when something fails |
+//! | [`guide::testing`] | given/when/then tests, the schema lock, the conformance suite |
+//! | [`guide::layout`] | the repository, the generated code's paths, the benchmarks |
 //!
 //! # Names
 //!
@@ -50,6 +64,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(docsrs, doc(auto_cfg))]
 
+pub mod guide;
 mod model;
 mod read;
 pub mod store;
