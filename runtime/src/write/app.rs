@@ -435,7 +435,8 @@ impl<S: EventStore, C: Codec> App<S, C> {
 
 /// A query on its way: await it, or first say which write it must see, as in
 /// `app.query(Balance { account }).after(done.position).await?` where `done` is what
-/// [`App::execute`] answered (the README's "Projections" walks through it).
+/// [`App::execute`] answered (the [projections guide](crate::guide::projections) walks
+/// through it).
 #[derive(Debug)]
 #[must_use = "a query does nothing until it is awaited"]
 pub struct QueryRequest<'a, S, C, Q> {
