@@ -414,9 +414,7 @@ impl<S: EventStore, C: Codec> App<S, C> {
     }
 
     /// What was started for `P` here.
-    fn served<P: Projection + Sync>(
-        &self,
-    ) -> Option<Arc<Served<P, QueriesOf<S, P>>>>
+    fn served<P: Projection + Sync>(&self) -> Option<Arc<Served<P, QueriesOf<S, P>>>>
     where
         S: ReadModelStore<P::Context>,
     {
