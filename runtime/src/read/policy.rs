@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::util::backoff::Backoff;
+use crate::util::retry::Retry;
 
 /// What happens to an event once its handler has failed every attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +91,8 @@ impl ErrorPolicy {
         self.then
     }
 
-    /// The wait before retry number `retry` (1 for the first).
-    pub(crate) fn delay(&self, retry: u32) -> Duration {
-        self.backoff.delay(retry)
+    /// The retries of one event: at most the policy's attempts, waiting its backoff.
+    pub(crate) const fn retries(&self) -> Retry {
+        Retry::new(self.backoff).at_most(self.max_attempts)
     }
 }

@@ -29,7 +29,9 @@ use crate::model::error::DecodeError;
 use crate::model::event::{DecodeFailure, EventSet};
 use crate::store::Append;
 use crate::store::{AppendOutcome, Appended, EventStore, ExpectedVersion, Snapshot, StoreError};
+use crate::util::backoff::Backoff;
 use crate::util::panic;
+use crate::util::retry::Retry;
 use crate::wire::codec::Codec;
 use crate::write::cache::Slot;
 use crate::write::error::CommandError;
@@ -57,7 +59,7 @@ pub struct Executed<E> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub(crate) max_attempts: u32,
-    pub(crate) backoff: crate::util::backoff::Backoff,
+    pub(crate) backoff: Backoff,
     pub(crate) read_batch: usize,
 }
 
@@ -94,6 +96,10 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         if self.store.turn_contended(&stream) {
             turn = Some(self.store.take_turn(&stream).await?);
         }
+        // The first retry waits for the turn, the second goes at once, then the backoff.
+        let mut retry = Retry::new(self.limits.backoff)
+            .at_most(self.limits.max_attempts)
+            .immediately(2);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -202,14 +208,14 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                 Err(conflict @ StoreError::Conflict { .. }) => {
                     slot.invalidate();
                     tracing::debug!(stream, attempt, "version conflict; deciding again");
-                    if attempt >= self.limits.max_attempts {
+                    let Some(delay) = retry.failed() else {
                         return Err(CommandError::Conflict {
                             command: C::NAME,
                             stream,
                             attempts: attempt,
                             cause: conflict,
                         });
-                    }
+                    };
                     // A writer that lost a race takes the stream's turn and retries at once
                     // when it comes; one that lost under a turn (to a writer of another
                     // process that found no turn) retries at once, then backs off.
@@ -217,11 +223,8 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
                         turn = Some(self.store.take_turn(&stream).await?);
                         continue;
                     }
-                    if attempt > 2 {
-                        let delay = self.limits.backoff.delay(attempt - 2);
-                        if !delay.is_zero() {
-                            tokio::time::sleep(delay).await;
-                        }
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
                     }
                 }
                 Err(other) => {

@@ -22,6 +22,7 @@ use crate::store::FilteredRead;
 use crate::store::{DeadLetter, EventStore, StoreError};
 use crate::util::backoff::Backoff;
 use crate::util::panic;
+use crate::util::retry::Retry;
 use crate::wire::codec::Codec;
 
 /// Where a handle waits for the answer to its command.
@@ -147,7 +148,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
 
     async fn read_loop(&mut self) -> Result<(), RunnerError> {
         let mut head = self.store.head();
-        let mut store_failures = 0;
+        let mut store_retry = Retry::new(STORE_BACKOFF);
         loop {
             while let Ok(command) = self.commands.try_recv() {
                 if let Flow::Stop = self.command(command).await? {
@@ -166,13 +167,12 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                 .await;
             let read = match read {
                 Ok(read) => {
-                    store_failures = 0;
+                    store_retry.succeeded();
                     read
                 }
                 Err(error) if error.is_retriable() => {
-                    store_failures += 1;
                     tracing::warn!(projection = P::NAME, %error, "store unavailable; reading again");
-                    let pause = tokio::time::sleep(STORE_BACKOFF.delay(store_failures));
+                    let pause = tokio::time::sleep(store_retry.failed().unwrap_or_default());
                     if let Flow::Stop = self.idle(pause).await? {
                         return Ok(());
                     }
@@ -402,25 +402,30 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
         event: &RecordedEvent,
         failed: Option<ProjectionError>,
     ) -> Result<Result<(), (ProjectionError, u32)>, RunnerError> {
-        let policy = self.settings.policy;
-        let (mut error, mut attempts) = match failed {
-            Some(error) => (error, 1),
+        let mut retry = self.settings.policy.retries();
+        let mut error = match failed {
+            Some(error) => error,
             None => match self.attempt_alone(event).await? {
                 Ok(()) => return Ok(Ok(())),
-                Err(error) => (error, 1),
+                Err(error) => error,
             },
         };
-        // Decoding again gives the same answer.
-        while attempts < policy.max_attempts() && !matches!(error, ProjectionError::Decode { .. }) {
+        loop {
+            let wait = retry.failed();
+            // Decoding again gives the same answer.
+            let (Some(delay), false) = (wait, matches!(error, ProjectionError::Decode { .. }))
+            else {
+                break;
+            };
+            let attempts = retry.failures();
             tracing::debug!(projection = P::NAME, %error, attempts, "handler failed; retrying");
-            tokio::time::sleep(policy.delay(attempts)).await;
-            attempts += 1;
+            tokio::time::sleep(delay).await;
             match self.attempt_alone(event).await? {
                 Ok(()) => return Ok(Ok(())),
                 Err(again) => error = again,
             }
         }
-        Ok(Err((error, attempts)))
+        Ok(Err((error, retry.failures())))
     }
 
     /// One attempt at `event` in a unit of its own, left open when it went through (the

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::{Inner, pg_error};
 use crate::store::StoreError;
 use crate::util::backoff::Backoff;
+use crate::util::retry::Retry;
 
 /// The shortest time between two notifications of one store.
 const SPACING: Duration = Duration::from_millis(2);
@@ -61,8 +62,10 @@ impl Announcer {
     pub(crate) fn spawn(&self, store: Weak<Inner>) {
         let signal = Arc::clone(&self.signal);
         tokio::spawn(async move {
-            let retry = Backoff::exponential(Duration::from_millis(50), Duration::from_secs(5));
-            let mut failures = 0;
+            let mut retry = Retry::new(Backoff::exponential(
+                Duration::from_millis(50),
+                Duration::from_secs(5),
+            ));
             // When the next NOTIFY may go.
             let mut due = Instant::now();
             loop {
@@ -83,16 +86,15 @@ impl Announcer {
                 due = Instant::now() + SPACING;
                 match notify(&inner).await {
                     Ok(()) => {
-                        failures = 0;
+                        retry.succeeded();
                         // The NOTIFY's transaction took an id, so while it ran it held back
                         // the head of everything committed after it began: look again.
                         inner.refresh.notify_one();
                     }
                     Err(e) => {
-                        failures += 1;
                         tracing::debug!(error = %e, "announcing appended events failed");
                         drop(inner);
-                        tokio::time::sleep(retry.delay(failures)).await;
+                        retry.wait_after_failure().await;
                         signal.pending.store(true, Ordering::SeqCst);
                         signal.wake.notify_one();
                     }

@@ -24,6 +24,7 @@ use super::Inner;
 use super::tls::Connector;
 use crate::store::StoreError;
 use crate::util::backoff::Backoff;
+use crate::util::retry::Retry;
 
 /// The longest wait between two looks at a watched head short of the last append known.
 const CHASE_CAP: Duration = Duration::from_millis(100);
@@ -38,10 +39,12 @@ pub(crate) fn spawn(
     refresh: std::sync::Arc<Notify>,
 ) {
     tokio::spawn(async move {
-        let reconnect = Backoff::exponential(Duration::from_millis(50), Duration::from_secs(5));
+        let mut reconnect = Retry::new(Backoff::exponential(
+            Duration::from_millis(50),
+            Duration::from_secs(5),
+        ));
         let chase =
             Backoff::exponential(Duration::from_millis(1), poll.min(CHASE_CAP)).without_jitter();
-        let mut failures = 0;
         loop {
             let Some((channel, token)) = store
                 .upgrade()
@@ -53,11 +56,10 @@ pub(crate) fn spawn(
             let notified = Notified::new(&store, token);
             let listening = listen(&config, &connector, &channel, notified, &woken).await;
             let Ok((client, pump)) = listening else {
-                failures += 1;
-                tokio::time::sleep(reconnect.delay(failures)).await;
+                reconnect.wait_after_failure().await;
                 continue;
             };
-            failures = 0;
+            reconnect.succeeded();
             // Refreshes in a row that left a watched head short of the last append known.
             let mut short = 0;
             loop {
