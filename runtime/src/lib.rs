@@ -53,7 +53,7 @@
 //!
 //! | behaviour | module |
 //! | --- | --- |
-//! | backoff between retries, panic capture | `util/` |
+//! | backoff and the one retry loop, panic capture | `util/` |
 //! | the codec, upcasting of older event versions ([`upcast`]), serialized shapes | `wire/` |
 //! | what the macros implement, no I/O: events, commands, aggregates, projections, queries, the envelope, the registry | `model/` |
 //! | the [`EventStore`] trait and its backends: memory, SQLite, PostgreSQL; turns of contended streams | `store/` |
