@@ -153,7 +153,6 @@ pub mod projection {
         ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, ReadModelStore,
         Replayed, RunState, RunnerError, RunningProjection, WaitError,
     };
-    #[doc(hidden)]
     pub use crate::read::{InMemory, Sink, UnitEnd};
     #[cfg(feature = "postgres")]
     pub use crate::read::{PgConnection, PgReadModel};

@@ -7,13 +7,23 @@ pub(crate) mod postgres;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
+pub(crate) use self::sealed::{Sealed, SealedStore};
+
 use crate::model::projection::Projection;
 use crate::store::{DeadLetter, EventStore, StoreError};
 
+/// The sealing of [`Sink`] and [`ReadModelStore`]: the runner relies on what their
+/// implementations here promise (a transactional sink's commit carries the checkpoint), so
+/// no other crate implements them.
+mod sealed {
+    pub trait Sealed {}
+    pub trait SealedStore<Ctx> {}
+}
+
 /// How a unit of handled events ends: the checkpoint it moves to, and a letter to park or
-/// release with it.
-#[doc(hidden)]
+/// release with it, committed together by a transactional [`Sink`].
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct UnitEnd {
     /// Every event up to here is done.
     pub checkpoint: u64,
@@ -23,10 +33,10 @@ pub struct UnitEnd {
     pub release: Option<u64>,
 }
 
-/// The transaction, if any, around a runner's units. Not public API: the runner picks it
-/// from the projection's context type.
-#[doc(hidden)]
-pub trait Sink<P: Projection>: Send + 'static {
+/// The transaction, if any, around a runner's units: [`InMemory`] for a read model in
+/// memory (no transaction), `SqliteReadModel` and `PgReadModel` for SQL read models. The
+/// runner picks it from the projection's context type through [`ReadModelStore`]; sealed.
+pub trait Sink<P: Projection>: Sealed + Send + 'static {
     /// Whether a unit's effects commit with its checkpoint and letters, and a failed unit
     /// leaves nothing behind.
     const TRANSACTIONAL: bool;
@@ -59,10 +69,11 @@ pub trait Sink<P: Projection>: Send + 'static {
     }
 }
 
-/// A read model in memory: no transaction; effects stay as handled.
-#[doc(hidden)]
+/// The sink of a read model in memory: no transaction; effects stay as handled.
 #[derive(Debug, Default)]
 pub struct InMemory(());
+
+impl Sealed for InMemory {}
 
 impl<P: Projection<Context = ()>> Sink<P> for InMemory {
     const TRANSACTIONAL: bool = false;
@@ -87,7 +98,9 @@ impl<P: Projection<Context = ()>> Sink<P> for InMemory {
 /// in memory (`Ctx = ()`); `SqliteStore` keeps them in its file (`SqliteConnection`) and
 /// `PgStore` in its database (`PgConnection`). [`App::start_projection`](crate::App::start_projection)
 /// and [`App::query`](crate::App::query) pick the right one from the projection's context.
-pub trait ReadModelStore<Ctx>: EventStore {
+///
+/// Sealed: the three are all there is.
+pub trait ReadModelStore<Ctx>: SealedStore<Ctx> + EventStore {
     /// The transaction around the runner's units.
     type Sink<P: Projection<Context = Ctx> + Sync>: Sink<P>;
 
@@ -112,6 +125,8 @@ pub trait ReadModelStore<Ctx>: EventStore {
         queries: &Self::Queries,
     ) -> impl Future<Output = Result<Ctx, StoreError>> + Send;
 }
+
+impl<S: EventStore> SealedStore<()> for S {}
 
 impl<S: EventStore> ReadModelStore<()> for S {
     type Sink<P: Projection<Context = ()> + Sync> = InMemory;

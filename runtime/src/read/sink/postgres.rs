@@ -62,6 +62,10 @@ pub struct PgReadModel {
     closed: bool,
 }
 
+impl super::Sealed for PgReadModel {}
+
+impl super::SealedStore<PgConnection> for PgStore {}
+
 impl<P: Projection<Context = PgConnection>> Sink<P> for PgReadModel {
     const TRANSACTIONAL: bool = true;
 

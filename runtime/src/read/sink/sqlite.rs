@@ -154,6 +154,10 @@ impl SqliteReadModel {
     }
 }
 
+impl super::Sealed for SqliteReadModel {}
+
+impl super::SealedStore<SqliteConnection> for SqliteStore {}
+
 impl<P: Projection<Context = SqliteConnection>> Sink<P> for SqliteReadModel {
     const TRANSACTIONAL: bool = true;
 
