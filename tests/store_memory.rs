@@ -7,3 +7,8 @@ use eventsmith::testing::conformance;
 async fn in_memory_store_passes_the_conformance_suite() {
     conformance::run_all(|| async { InMemoryStore::new() }).await;
 }
+
+#[tokio::test]
+async fn in_memory_store_passes_the_saga_checks() {
+    conformance::run_sagas(|| async { InMemoryStore::new() }).await;
+}

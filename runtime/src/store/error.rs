@@ -34,6 +34,10 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// Another writer committed first what this step read (a saga's position, an instance's
+    /// version, a deadline): read again and decide again.
+    #[error("superseded: {0}")]
+    Superseded(String),
     /// The request itself is invalid (for example an empty stream id).
     #[error("invalid request: {0}")]
     Invalid(String),

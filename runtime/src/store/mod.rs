@@ -1,6 +1,8 @@
 //! The store's capabilities, each a trait: [`EventLog`] (append, read, follow),
 //! [`SnapshotStore`] and [`ConsumerStore`] (checkpoints, dead letters); [`EventStore`] is all
 //! of them, what every backend implements and what the `App` and the runners need.
+//! [`SagaStore`] (saga state, commands to send, deadlines) is what the saga runner needs
+//! besides.
 //! Backends: [`InMemoryStore`], SQLite and PostgreSQL behind their features, and
 //! [`AnyStore`] for whichever a URL names.
 
@@ -18,6 +20,7 @@ mod memory;
 pub(crate) mod postgres;
 mod request;
 mod retention;
+mod sagas;
 mod snapshots;
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
@@ -41,6 +44,9 @@ pub use self::request::{Append, AppendOutcome, Appended, ExpectedVersion, Filter
 pub(crate) use self::request::{admit, page};
 pub use self::retention::DEFAULT_IDEMPOTENCY_RETENTION;
 pub(crate) use self::retention::Pruning;
+pub use self::sagas::{
+    InstanceWrite, PendingCommand, SagaCommit, SagaInstance, SagaStore, StoredDeadline,
+};
 pub use self::snapshots::{Snapshot, SnapshotStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -16,6 +16,7 @@
 
 mod consumers;
 mod reads;
+mod sagas;
 mod writes;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use crate::store::{Append, AppendOutcome, EventLog, EventStore, ExpectedVersion,
 
 pub use self::consumers::*;
 pub use self::reads::*;
+pub use self::sagas::*;
 pub use self::writes::*;
 
 /// Events of test payload `body` under name `name`.

@@ -8,6 +8,8 @@ use foldhash::fast::RandomState;
 
 use tokio::sync::watch;
 
+mod sagas;
+
 use super::head::Head;
 use super::{AppendOutcome, Appended, DeadLetter, Page, Snapshot, StoreError, page};
 use crate::model::envelope::{RecordedEvent, Timestamp};
@@ -46,6 +48,7 @@ struct Inner {
     head: Head,
     turns: super::StreamTurns,
     pruning: super::Pruning,
+    sagas: std::sync::Mutex<sagas::Sagas>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +95,7 @@ impl InMemoryStore {
                 head: Head::new(0),
                 turns: super::StreamTurns::default(),
                 pruning: super::Pruning::new(retention),
+                sagas: std::sync::Mutex::default(),
             }),
         }
     }
