@@ -7,7 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The folders of `runtime/src`, lowest first.
-const LAYERS: [&str; 7] = ["util", "wire", "model", "store", "read", "write", "testing"];
+const LAYERS: [&str; 8] = [
+    "util", "wire", "model", "store", "read", "write", "process", "testing",
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("runtime/src")

@@ -11,6 +11,7 @@ mod ctxt;
 mod event;
 mod misplaced;
 mod projection;
+mod saga;
 
 use proc_macro::TokenStream;
 
@@ -69,8 +70,46 @@ pub fn query(args: TokenStream, item: TokenStream) -> TokenStream {
     misplaced::expand("query", "projection", args.into(), item.into()).into()
 }
 
-/// Marks an event handler inside a `#[projection]` impl block. On its own it is an error.
+/// Marks an event handler inside a `#[projection]` impl block (or, with a key, a `#[saga]`
+/// one). On its own it is an error.
 #[proc_macro_attribute]
 pub fn on(args: TokenStream, item: TokenStream) -> TokenStream {
     misplaced::expand("on", "projection", args.into(), item.into()).into()
+}
+
+/// Turns an impl block of a saga's state type into a saga (a process manager): `#[start]`,
+/// `#[on]` and `#[end]` methods handle events found by an association key, `#[deadline]`
+/// methods the deadlines it set, `#[rejected]` methods the commands an aggregate refused;
+/// each returns the commands to send. Keys: `#[saga(name = "...", crate = path)]`; the name
+/// keys its stored state.
+#[proc_macro_attribute]
+pub fn saga(args: TokenStream, item: TokenStream) -> TokenStream {
+    saga::expand(args.into(), item.into()).into()
+}
+
+/// Marks the handler of the event that starts a saga instance, inside a `#[saga]` impl
+/// block: `#[start(key = field)]`. On its own it is an error.
+#[proc_macro_attribute]
+pub fn start(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("start", "saga", args.into(), item.into()).into()
+}
+
+/// Marks the handler of the event that ends a saga instance, inside a `#[saga]` impl block:
+/// `#[end(key = field)]`. On its own it is an error.
+#[proc_macro_attribute]
+pub fn end(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("end", "saga", args.into(), item.into()).into()
+}
+
+/// Marks the handler of a deadline inside a `#[saga]` impl block. On its own it is an error.
+#[proc_macro_attribute]
+pub fn deadline(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("deadline", "saga", args.into(), item.into()).into()
+}
+
+/// Marks the handler of a rejected command inside a `#[saga]` impl block. On its own it is an
+/// error.
+#[proc_macro_attribute]
+pub fn rejected(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("rejected", "saga", args.into(), item.into()).into()
 }

@@ -66,6 +66,7 @@
 
 pub mod guide;
 mod model;
+pub mod process;
 mod read;
 pub mod store;
 pub mod testing;
@@ -80,7 +81,9 @@ pub use crate::wire::upcast;
 pub mod __private;
 
 // The everyday names: what a domain, an application and its store are made of.
-pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection, query};
+pub use eventsmith_macros::{
+    Command, Event, aggregate, apply, handle, on, projection, query, saga,
+};
 
 pub use crate::model::aggregate::Aggregate;
 pub use crate::model::command::Command;
@@ -109,14 +112,17 @@ pub use crate::write::error::CommandError;
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
 pub mod prelude {
-    pub use eventsmith_macros::{Command, Event, aggregate, apply, handle, on, projection, query};
+    pub use eventsmith_macros::{
+        Command, Event, aggregate, apply, handle, on, projection, query, saga,
+    };
 
     pub use crate::model::aggregate::Aggregate;
     pub use crate::model::command::Command;
     pub use crate::model::envelope::{CommandContext, RecordedEvent};
     pub use crate::model::event::Event;
     pub use crate::model::projection::Projection;
-    pub use crate::store::{ConsumerStore, EventLog, EventStore, SnapshotStore};
+    pub use crate::process::Saga;
+    pub use crate::store::{ConsumerStore, EventLog, EventStore, SagaStore, SnapshotStore};
     pub use crate::write::app::App;
 }
 

@@ -12,10 +12,12 @@ pub use std::string::String;
 pub use std::vec::Vec;
 
 pub use inventory;
+pub use serde_json;
 
 pub use crate::model::aggregate::Aggregate;
 pub use crate::model::command::{AggregateId, Command, Decision, HandledCommand, IdempotencyKey};
 pub use crate::model::envelope::RecordedEvent;
+pub use crate::model::error::DecodeError;
 pub use crate::model::event::{
     DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents, decode_current, unsupported_version,
 };
@@ -27,6 +29,11 @@ pub use crate::model::query::HandledQuery;
 pub use crate::model::registry::{
     AggregateRegistration, EventRegistration, ProjectionRegistration,
 };
+pub use crate::process::saga::{
+    Association, CommandBus, Role, Saga, SagaDeadline, Sends, Sent, Steps,
+    decode_event as saga_decode, key_of as saga_key, send_stored, unknown_command,
+};
+pub use crate::store::PendingCommand;
 pub use crate::wire::codec::{Codec, CodecError};
 pub use crate::wire::shape::OldVersion;
 pub use crate::wire::shape::shape_of;

@@ -122,6 +122,9 @@ pub struct CommandContext {
     pub source: Option<String>,
     /// Free-form headers copied onto every event.
     pub headers: BTreeMap<String, String>,
+    /// An idempotency key for this execution, in place of the command's own
+    /// `#[command(idempotency_key)]`: a saga sends each command under a key of its own.
+    pub idempotency_key: Option<String>,
 }
 
 impl CommandContext {
@@ -156,6 +159,13 @@ impl CommandContext {
     #[must_use]
     pub fn source(mut self, source: impl Into<String>) -> Self {
         self.source = Some(source.into());
+        self
+    }
+
+    /// Sets the idempotency key, in place of the command's own.
+    #[must_use]
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
         self
     }
 

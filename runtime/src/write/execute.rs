@@ -82,7 +82,10 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         command: C,
         context: &CommandContext,
     ) -> Outcome<C> {
-        let key = command.idempotency_key().map(std::borrow::Cow::into_owned);
+        let key = context
+            .idempotency_key
+            .clone()
+            .or_else(|| command.idempotency_key().map(std::borrow::Cow::into_owned));
         if let Some(key) = &key {
             if let Some(first) = self.store.idempotency_record(&stream, key).await? {
                 return self.replay::<C>(stream, first, 1).await;

@@ -1,0 +1,532 @@
+//! The task behind a [`RunningSaga`](super::RunningSaga): rounds of sending the commands
+//! decided, firing the deadlines due and handling a batch of events, each step one commit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::clock::Clock;
+use super::saga::{Association, CommandBus, Role, Saga, Sent};
+use super::status::{SagaError, SagaProgress, SagaState, Settings};
+use super::step::{Decided, Instance};
+use crate::model::envelope::{RecordedEvent, Timestamp};
+use crate::read::OnFailure;
+use crate::store::{
+    DeadLetter, EventStore, FilteredRead, PendingCommand, SagaCommit, SagaStore, StoreError,
+    StoredDeadline,
+};
+use crate::util::backoff::Backoff;
+use crate::util::retry::Retry;
+use crate::wire::codec::Codec;
+
+/// What a runner is made of.
+pub(crate) struct Wiring<S, B, K, C> {
+    pub(crate) store: S,
+    pub(crate) bus: B,
+    pub(crate) clock: K,
+    pub(crate) codec: C,
+    pub(crate) settings: Settings,
+}
+
+/// The wait between rounds while the store is unavailable, or a command cannot be sent.
+const BACKOFF: Backoff = Backoff::exponential(Duration::from_millis(10), Duration::from_secs(5));
+
+/// What a round did.
+struct Round {
+    /// Something happened: another round follows at once.
+    busy: bool,
+    /// When the earliest pending deadline is due.
+    next_due: Option<Timestamp>,
+}
+
+/// How handling one event went.
+enum Handled {
+    /// It was handled (or ignored) and its step committed or left for the position.
+    Done,
+    /// Another runner committed first: read again from the stored position.
+    Superseded,
+}
+
+pub(crate) struct SagaTask<S, G, B, K, C> {
+    store: S,
+    bus: B,
+    clock: K,
+    codec: C,
+    settings: Settings,
+    progress: Arc<watch::Sender<SagaProgress>>,
+    stops: mpsc::Receiver<oneshot::Sender<()>>,
+    names: Vec<&'static str>,
+    /// The stored position: every event up to it is committed.
+    position: u64,
+    /// Events up to here are handled or ignored; the position moves here with the next
+    /// commit.
+    scanned: u64,
+    /// Retries of commands that could not be sent, and when to send again.
+    send_retry: Retry,
+    send_after: Option<tokio::time::Instant>,
+    saga: std::marker::PhantomData<fn() -> G>,
+}
+
+impl<S, G, B, K, C> SagaTask<S, G, B, K, C>
+where
+    S: EventStore + SagaStore,
+    G: Saga,
+    B: CommandBus,
+    K: Clock,
+    C: Codec,
+{
+    pub(crate) fn new(
+        wiring: Wiring<S, B, K, C>,
+        progress: Arc<watch::Sender<SagaProgress>>,
+        stops: mpsc::Receiver<oneshot::Sender<()>>,
+        position: u64,
+    ) -> Self {
+        let Wiring {
+            store,
+            bus,
+            clock,
+            codec,
+            settings,
+        } = wiring;
+        Self {
+            store,
+            bus,
+            clock,
+            codec,
+            settings,
+            progress,
+            stops,
+            names: G::HANDLES
+                .iter()
+                .flat_map(|h| std::iter::once(h.name).chain(h.previous_names.iter().copied()))
+                .collect(),
+            position,
+            scanned: position,
+            send_retry: Retry::new(BACKOFF),
+            send_after: None,
+            saga: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let (state, reply) = match self.run_loop().await {
+            Ok(reply) => (SagaState::Stopped, reply),
+            Err(error) => {
+                tracing::error!(saga = G::NAME, %error, "saga runner stopped");
+                (SagaState::Failed(Arc::new(error)), None)
+            }
+        };
+        self.progress.send_modify(|p| p.state = state);
+        if let Some(reply) = reply {
+            reply.send(()).ok();
+        }
+    }
+
+    /// Rounds until stopped (answering the stop's reply) or failed.
+    async fn run_loop(&mut self) -> Result<Option<oneshot::Sender<()>>, SagaError> {
+        let mut head = self.store.head();
+        let mut store_retry = Retry::new(BACKOFF);
+        loop {
+            if let Ok(reply) = self.stops.try_recv() {
+                return Ok(Some(reply));
+            }
+            head.borrow_and_update();
+            let round = match self.round().await {
+                Ok(round) => {
+                    store_retry.succeeded();
+                    round
+                }
+                Err(SagaError::Store { cause, .. }) if cause.is_retriable() => {
+                    tracing::warn!(saga = G::NAME, error = %cause, "store unavailable; trying again");
+                    let pause = store_retry.failed().unwrap_or_default();
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => continue,
+                        reply = self.stops.recv() => return Ok(reply),
+                    }
+                }
+                Err(error) => return Err(error),
+            };
+            let head_now = *head.borrow();
+            self.progress
+                .send_modify(|p| p.head = head_now.max(p.position));
+            if round.busy {
+                continue;
+            }
+            let poll = tokio::time::sleep(self.settings.poll);
+            let resend = async {
+                match self.send_after {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let due = async {
+                match round.next_due {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = head.changed() => {}
+                () = due => {}
+                () = resend => {}
+                () = poll => {}
+                reply = self.stops.recv() => return Ok(reply),
+            }
+        }
+    }
+
+    async fn round(&mut self) -> Result<Round, SagaError> {
+        let sent = self.send_pending().await?;
+        let fired = self.fire_due().await?;
+        let read = self.handle_events().await?;
+        let next_due = self
+            .store
+            .next_deadline(G::NAME)
+            .await
+            .map_err(store_error::<G>)?;
+        Ok(Round {
+            busy: sent || fired || read,
+            next_due,
+        })
+    }
+
+    /// Sends the pending commands; answers whether any went.
+    async fn send_pending(&mut self) -> Result<bool, SagaError> {
+        if self
+            .send_after
+            .is_some_and(|at| tokio::time::Instant::now() < at)
+        {
+            return Ok(false);
+        }
+        self.send_after = None;
+        let pending = self
+            .store
+            .pending_commands(G::NAME, self.settings.batch)
+            .await
+            .map_err(store_error::<G>)?;
+        let any = !pending.is_empty();
+        for command in pending {
+            match G::send(&self.bus, &command).await {
+                Sent::Done => {
+                    self.commit_sent(&command).await?;
+                    self.progress.send_modify(|p| p.sent += 1);
+                }
+                Sent::Unhandled(why) => {
+                    tracing::warn!(saga = G::NAME, command = %command.name, %why, "rejected command dropped: no #[rejected] handler takes it");
+                    self.commit_sent(&command).await?;
+                    self.progress.send_modify(|p| p.rejected += 1);
+                }
+                Sent::Rejected(rejection) => {
+                    self.progress.send_modify(|p| p.rejected += 1);
+                    self.on_rejected(&command, rejection).await?;
+                }
+                Sent::Failed(why) => {
+                    let wait = self.send_retry.failed().unwrap_or_default();
+                    tracing::warn!(saga = G::NAME, command = %command.name, %why, ?wait, "command not sent; sending again later");
+                    self.send_after = Some(tokio::time::Instant::now() + wait);
+                    return Ok(false);
+                }
+            }
+        }
+        self.send_retry.succeeded();
+        Ok(any)
+    }
+
+    async fn commit_sent(&self, command: &PendingCommand) -> Result<(), SagaError> {
+        let mut commit = SagaCommit::new(G::NAME);
+        commit.sent = Some(command.id.clone());
+        self.store
+            .commit_saga(commit)
+            .await
+            .map_err(store_error::<G>)
+    }
+
+    /// Hands a rejected command back to its instance, in one commit with the command's
+    /// removal; an instance that ended meanwhile only drops it.
+    async fn on_rejected(
+        &mut self,
+        command: &PendingCommand,
+        rejection: G::Rejection,
+    ) -> Result<(), SagaError> {
+        let now = self.clock.now();
+        let step = self
+            .step_of(&command.instance, |instance| {
+                instance.run(now, |state, steps| state.on_rejected(rejection, steps))
+            })
+            .await?;
+        let mut commit = match step {
+            Some(Ok(decided)) => self.commit_of(decided)?,
+            Some(Err(why)) => {
+                tracing::error!(saga = G::NAME, command = %command.name, %why, "the #[rejected] handler failed; the rejection is dropped");
+                SagaCommit::new(G::NAME)
+            }
+            None => SagaCommit::new(G::NAME),
+        };
+        commit.sent = Some(command.id.clone());
+        self.commit_or_supersede(commit).await.map(drop)
+    }
+
+    /// Fires the deadlines due; answers whether any fired.
+    async fn fire_due(&mut self) -> Result<bool, SagaError> {
+        let now = self.clock.now();
+        let due = self
+            .store
+            .due_deadlines(G::NAME, now, self.settings.batch)
+            .await
+            .map_err(store_error::<G>)?;
+        let any = !due.is_empty();
+        for deadline in due {
+            self.fire(deadline, now).await?;
+        }
+        Ok(any)
+    }
+
+    async fn fire(&mut self, deadline: StoredDeadline, now: Timestamp) -> Result<(), SagaError> {
+        let decoded = match G::decode_deadline(&deadline.name, &deadline.payload) {
+            Ok(Some(decoded)) => Some(decoded),
+            Ok(None) => {
+                tracing::error!(saga = G::NAME, deadline = %deadline.name, "no #[deadline] handler takes this deadline; it is dropped");
+                None
+            }
+            Err(e) => {
+                tracing::error!(saga = G::NAME, deadline = %deadline.name, error = %e, "the deadline does not decode; it is dropped");
+                None
+            }
+        };
+        let mut commit = SagaCommit::new(G::NAME);
+        if let Some(decoded) = decoded {
+            let step = self
+                .step_of(&deadline.instance, |instance| {
+                    instance.run(now, |state, steps| state.on_deadline(decoded, steps))
+                })
+                .await?;
+            match step {
+                Some(Ok(decided)) => commit = self.commit_of(decided)?,
+                Some(Err(why)) => {
+                    tracing::error!(saga = G::NAME, deadline = %deadline.name, %why, "the #[deadline] handler failed; the deadline is dropped");
+                }
+                None => {}
+            }
+        }
+        commit.fired = Some(deadline.id);
+        if self.commit_or_supersede(commit).await? {
+            self.progress.send_modify(|p| p.fired += 1);
+        }
+        Ok(())
+    }
+
+    /// Loads instance `id` and runs `step` on it; `None` when it ended.
+    async fn step_of(
+        &self,
+        id: &str,
+        step: impl FnOnce(Instance<G>) -> Result<Decided<G>, String>,
+    ) -> Result<Option<Result<Decided<G>, String>>, SagaError> {
+        let stored = self
+            .store
+            .load_instance(G::NAME, id)
+            .await
+            .map_err(store_error::<G>)?;
+        Ok(stored.map(|stored| Instance::read(stored).and_then(step)))
+    }
+
+    /// The commit of a decided step, counting an instance that ends.
+    fn commit_of(&self, decided: Decided<G>) -> Result<SagaCommit, SagaError> {
+        if decided.ends() {
+            self.progress.send_modify(|p| p.ended += 1);
+        }
+        decided.into_commit().map_err(|cause| SagaError::Handler {
+            saga: G::NAME,
+            event_type: String::new(),
+            stream: String::new(),
+            position: 0,
+            attempts: 1,
+            cause,
+        })
+    }
+
+    /// Commits; answers `false` when another runner committed first (the step is dropped:
+    /// what it read is gone or changed, and is read again next round).
+    async fn commit_or_supersede(&self, commit: SagaCommit) -> Result<bool, SagaError> {
+        match self.store.commit_saga(commit).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Superseded(why)) => {
+                tracing::debug!(saga = G::NAME, %why, "another runner committed first");
+                self.progress.send_modify(|p| p.superseded += 1);
+                Ok(false)
+            }
+            Err(cause) => Err(store_error::<G>(cause)),
+        }
+    }
+
+    /// Handles a batch of events after the position; answers whether it read any.
+    async fn handle_events(&mut self) -> Result<bool, SagaError> {
+        let read = self
+            .store
+            .read_all_filtered(FilteredRead::new(
+                self.scanned + 1,
+                &self.names,
+                self.settings.batch,
+            ))
+            .await
+            .map_err(store_error::<G>)?;
+        for event in &read.events {
+            if let Handled::Superseded = self.handle_event(event).await? {
+                self.reload_position().await?;
+                return Ok(true);
+            }
+            self.scanned = event.global_position;
+        }
+        self.scanned = self.scanned.max(read.scanned_to);
+        if self.scanned > self.position {
+            // Ignored and skipped events at the end of the batch.
+            let mut commit = SagaCommit::new(G::NAME);
+            commit.position = Some((self.position, self.scanned));
+            if !self.commit_or_supersede(commit).await? {
+                self.reload_position().await?;
+                return Ok(true);
+            }
+            self.moved_to(self.scanned);
+        }
+        Ok(!read.events.is_empty())
+    }
+
+    async fn reload_position(&mut self) -> Result<(), SagaError> {
+        let stored = self
+            .store
+            .saga_position(G::NAME)
+            .await
+            .map_err(store_error::<G>)?;
+        self.position = stored;
+        self.scanned = stored;
+        self.progress.send_modify(|p| p.position = stored);
+        Ok(())
+    }
+
+    fn moved_to(&mut self, position: u64) {
+        self.position = position;
+        self.progress.send_modify(|p| p.position = position);
+    }
+
+    /// One event, under the error policy.
+    async fn handle_event(&mut self, event: &RecordedEvent) -> Result<Handled, SagaError> {
+        let policy = self.settings.policy;
+        let mut retry = policy.retries();
+        loop {
+            let (cause, retriable) = match self.attempt(event).await? {
+                Ok(handled) => return Ok(handled),
+                Err(failure) => failure,
+            };
+            let wait = retry.failed();
+            if let (Some(delay), true) = (wait, retriable) {
+                tracing::debug!(saga = G::NAME, %cause, "handler failed; retrying");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            let attempts = retry.failures();
+            return match policy.on_failure() {
+                OnFailure::Stop => Err(SagaError::Handler {
+                    saga: G::NAME,
+                    event_type: event.event_type.to_string(),
+                    stream: event.stream_id.to_string(),
+                    position: event.global_position,
+                    attempts,
+                    cause,
+                }),
+                OnFailure::Skip => {
+                    tracing::error!(saga = G::NAME, %cause, attempts, "event skipped");
+                    Ok(Handled::Done)
+                }
+                OnFailure::Park => {
+                    tracing::warn!(saga = G::NAME, %cause, attempts, "event parked");
+                    let letter = DeadLetter {
+                        position: event.global_position,
+                        stream_id: event.stream_id.to_string(),
+                        stream_version: event.stream_version,
+                        event_type: event.event_type.to_string(),
+                        reason: cause,
+                        attempts,
+                        parked_at: Timestamp::now(),
+                    };
+                    self.store
+                        .park(&consumer_name::<G>(), letter)
+                        .await
+                        .map_err(store_error::<G>)?;
+                    Ok(Handled::Done)
+                }
+            };
+        }
+    }
+
+    /// One attempt at an event: decode, find the instance, decide, commit. The inner error
+    /// is the handler's failure and whether trying again may help.
+    async fn attempt(
+        &mut self,
+        event: &RecordedEvent,
+    ) -> Result<Result<Handled, (String, bool)>, SagaError> {
+        let (decoded, association) = match G::decode(&self.codec, event) {
+            Ok(Some(decoded)) => decoded,
+            Ok(None) => return Ok(Ok(Handled::Done)),
+            Err(e) => return Ok(Err((e.to_string(), false))),
+        };
+        let Association { role, key } = association;
+        let found = self
+            .store
+            .find_instance(G::NAME, &key)
+            .await
+            .map_err(store_error::<G>)?;
+        let instance = match (role, found) {
+            (Role::Start, None) => Instance::<G>::new(),
+            (Role::Continue | Role::End, Some(stored)) => match Instance::read(stored) {
+                Ok(instance) => instance,
+                Err(why) => return Ok(Err((why, false))),
+            },
+            (Role::Start, Some(_)) | (Role::Continue | Role::End, None) => {
+                tracing::debug!(saga = G::NAME, key = %key, ?role, position = event.global_position, "event ignored");
+                self.progress.send_modify(|p| p.ignored += 1);
+                return Ok(Ok(Handled::Done));
+            }
+        };
+        let now = self.clock.now();
+        let decided = instance.run(now, |state, steps| {
+            if role == Role::Start {
+                steps.associate(key);
+            }
+            state.handle(decoded, event, steps);
+            if role == Role::End {
+                steps.end();
+            }
+        });
+        let decided = match decided {
+            Ok(decided) => decided,
+            Err(why) => return Ok(Err((why, true))),
+        };
+        let (starts, ends) = (role == Role::Start, decided.ends());
+        let mut commit = match decided.into_commit() {
+            Ok(commit) => commit,
+            Err(why) => return Ok(Err((why, false))),
+        };
+        commit.position = Some((self.position, event.global_position));
+        if !self.commit_or_supersede(commit).await? {
+            return Ok(Ok(Handled::Superseded));
+        }
+        self.moved_to(event.global_position);
+        self.progress.send_modify(|p| {
+            p.started += u64::from(starts);
+            p.ended += u64::from(ends);
+        });
+        Ok(Ok(Handled::Done))
+    }
+}
+
+/// The consumer name a saga parks events under.
+pub(crate) fn consumer_name<G: Saga>() -> String {
+    format!("saga:{}", G::NAME)
+}
+
+fn store_error<G: Saga>(cause: StoreError) -> SagaError {
+    SagaError::Store {
+        saga: G::NAME,
+        cause,
+    }
+}
