@@ -165,7 +165,11 @@ fn event_enum(
             private_interfaces,
             reason = "the enum is as visible as the aggregate; its events may be less so"
         )]
-        #[allow(non_camel_case_types, reason = "variants are named after the event types")]
+        #[allow(
+            non_camel_case_types,
+            clippy::enum_variant_names,
+            reason = "variants are named after the event types"
+        )]
         #vis enum #enum_ident {
             #(#variants,)*
         }
