@@ -127,9 +127,10 @@ pub(crate) fn generate(model: &Saga) -> TokenStream {
                     quote!(#p::Some(|c, e| __SagaRejection::#variant(c, e)))
                 },
             );
+        let send = quote_spanned!(ty.span()=> #p::send_stored::<#ty, __B, __SagaRejection>);
         quote! {
             __name if __name == <#ty as #p::Command>::NAME => {
-                #p::send_stored::<#ty, __B, __SagaRejection>(bus, command, <Self as #p::Saga>::NAME, #rejected).await
+                #send(bus, command, <Self as #p::Saga>::NAME, #rejected).await
             }
         }
     });
