@@ -316,3 +316,51 @@ async fn two_runners_of_one_saga_send_each_command_once() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+/// The same paths with no store and no runner, step by step.
+#[test]
+fn the_saga_decides_step_by_step_in_a_saga_test() {
+    use domain::{
+        CancelOrder, OrderCancelled, OrderPlaced, PaymentError, PaymentTimeout, ReleaseStock,
+        RequestPayment, ReserveStock, StockReserved,
+    };
+    use eventsmith::testing::SagaTest;
+
+    let placed = |order: &str, amount| OrderPlaced {
+        order: order.into(),
+        item: "lamp".into(),
+        quantity: 2,
+        amount,
+    };
+    let reserved = |order: &str| StockReserved {
+        order: order.into(),
+        quantity: 2,
+    };
+    SagaTest::<Fulfilment>::new()
+        .given(placed("o-1", 100))
+        .expect_sent(|c: ReserveStock| assert_eq!((c.item.as_str(), c.quantity), ("lamp", 2)))
+        .given(reserved("o-1"))
+        .expect_sent(|c: RequestPayment| assert_eq!(c.amount, 100))
+        .expect_scheduled::<PaymentTimeout>(PAYMENT_TIMEOUT)
+        .then_state("o-1", |saga| assert!(saga.reserved))
+        .elapse(PAYMENT_TIMEOUT + Duration::from_millis(1))
+        .expect_sent(|c: ReleaseStock| assert_eq!(c.order, "o-1"))
+        .expect_sent(|c: CancelOrder| assert!(c.reason.contains("did not answer")))
+        .expect_nothing_sent()
+        .given(OrderCancelled {
+            order: "o-1".into(),
+            reason: "timed out".into(),
+        })
+        .expect_ended();
+
+    SagaTest::<Fulfilment>::new()
+        .given(placed("o-2", 50_000))
+        .expect_sent(|_: ReserveStock| {})
+        .given(reserved("o-2"))
+        .expect_sent(|_: RequestPayment| {})
+        .reject::<RequestPayment>(PaymentError::OverLimit { amount: 50_000 })
+        .expect_no_deadline::<PaymentTimeout>()
+        .expect_sent(|c: ReleaseStock| assert_eq!(c.quantity, 2))
+        .expect_sent(|c: CancelOrder| assert!(c.reason.contains("over the limit")))
+        .expect_nothing_sent();
+}

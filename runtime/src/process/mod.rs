@@ -8,7 +8,7 @@ mod clock;
 mod runner;
 pub(crate) mod saga;
 mod status;
-mod step;
+pub(crate) mod step;
 mod task;
 
 pub use self::clock::{Clock, ManualClock, SystemClock};

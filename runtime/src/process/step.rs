@@ -1,7 +1,7 @@
 //! One step of a saga instance: run a handler on its state under panic capture, and turn
 //! what it decided into the [`SagaCommit`] that stores it.
 
-use super::saga::{Saga, Steps};
+use super::saga::{Association, Role, Saga, Steps};
 use crate::model::envelope::Timestamp;
 use crate::store::{InstanceWrite, PendingCommand, SagaCommit, SagaInstance, StoredDeadline};
 use crate::util::panic;
@@ -52,6 +52,41 @@ impl<G: Saga> Instance<G> {
             steps,
         })
     }
+}
+
+/// The instance an event's association finds: a new one for a start with a free key, the
+/// stored one otherwise; `Ok(None)` when the event is ignored (a start for a key that has a
+/// live instance, or a continue or end for none).
+pub(crate) fn instance_for<G: Saga>(
+    association: &Association,
+    found: Option<SagaInstance>,
+) -> Result<Option<Instance<G>>, String> {
+    match (association.role, found) {
+        (Role::Start, None) => Ok(Some(Instance::new())),
+        (Role::Continue | Role::End, Some(stored)) => Instance::read(stored).map(Some),
+        (Role::Start, Some(_)) | (Role::Continue | Role::End, None) => Ok(None),
+    }
+}
+
+/// Runs an event's handler on its instance: a start associates the instance with the
+/// event's key, an end ends it after the handler.
+pub(crate) fn handle_event<G: Saga>(
+    instance: Instance<G>,
+    now: Timestamp,
+    event: G::Event,
+    association: Association,
+    envelope: &crate::model::envelope::RecordedEvent,
+) -> Result<Decided<G>, String> {
+    let Association { role, key } = association;
+    instance.run(now, |state, steps| {
+        if role == Role::Start {
+            steps.associate(key);
+        }
+        state.handle(event, envelope, steps);
+        if role == Role::End {
+            steps.end();
+        }
+    })
 }
 
 /// What a handler decided, not yet stored.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::clock::Clock;
-use super::saga::{Association, CommandBus, Role, Saga, Sent};
+use super::saga::{CommandBus, Role, Saga, Sent};
 use super::status::{SagaError, SagaProgress, SagaState, Settings};
-use super::step::{Decided, Instance};
+use super::step::{Decided, Instance, handle_event, instance_for};
 use crate::model::envelope::{RecordedEvent, Timestamp};
 use crate::read::OnFailure;
 use crate::store::{
@@ -469,34 +469,22 @@ where
             Ok(None) => return Ok(Ok(Handled::Done)),
             Err(e) => return Ok(Err((e.to_string(), false))),
         };
-        let Association { role, key } = association;
         let found = self
             .store
-            .find_instance(G::NAME, &key)
+            .find_instance(G::NAME, &association.key)
             .await
             .map_err(store_error::<G>)?;
-        let instance = match (role, found) {
-            (Role::Start, None) => Instance::<G>::new(),
-            (Role::Continue | Role::End, Some(stored)) => match Instance::read(stored) {
-                Ok(instance) => instance,
-                Err(why) => return Ok(Err((why, false))),
-            },
-            (Role::Start, Some(_)) | (Role::Continue | Role::End, None) => {
-                tracing::debug!(saga = G::NAME, key = %key, ?role, position = event.global_position, "event ignored");
+        let role = association.role;
+        let instance = match instance_for::<G>(&association, found) {
+            Ok(Some(instance)) => instance,
+            Ok(None) => {
+                tracing::debug!(saga = G::NAME, key = %association.key, ?role, position = event.global_position, "event ignored");
                 self.progress.send_modify(|p| p.ignored += 1);
                 return Ok(Ok(Handled::Done));
             }
+            Err(why) => return Ok(Err((why, false))),
         };
-        let now = self.clock.now();
-        let decided = instance.run(now, |state, steps| {
-            if role == Role::Start {
-                steps.associate(key);
-            }
-            state.handle(decoded, event, steps);
-            if role == Role::End {
-                steps.end();
-            }
-        });
+        let decided = handle_event(instance, self.clock.now(), decoded, association, event);
         let decided = match decided {
             Ok(decided) => decided,
             Err(why) => return Ok(Err((why, true))),

@@ -56,6 +56,13 @@ impl Retry {
 
     /// Counts a failed attempt and waits before the next one; `false` (at once) when the
     /// attempts are spent.
+    #[cfg_attr(
+        not(feature = "postgres"),
+        expect(
+            dead_code,
+            reason = "PostgreSQL's announcer and listener wait this way"
+        )
+    )]
     pub(crate) async fn wait_after_failure(&mut self) -> bool {
         match self.failed() {
             Some(delay) => {
