@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 4;
+pub(crate) const VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // 1: events (a stream's version is its last event's, found through the unique index),
@@ -68,6 +68,52 @@ const MIGRATIONS: &[&str] = &[
     UPDATE idempotency
         SET recorded_at = CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER);
     CREATE INDEX idempotency_by_age ON idempotency (recorded_at);
+    ",
+    // 5: what sagas keep (see `SagaStore`): each saga's position; its instances (state and
+    // version) and their association keys (one instance per key); the commands decided and
+    // not yet sent, in the order decided (`seq`); the pending deadlines, due in microseconds
+    // since the epoch, found by due time (ties in the order set).
+    "
+    CREATE TABLE saga_positions (
+        saga     TEXT    PRIMARY KEY,
+        position INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE saga_instances (
+        saga    TEXT    NOT NULL,
+        id      TEXT    NOT NULL,
+        state   BLOB    NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (saga, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE saga_keys (
+        saga     TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        PRIMARY KEY (saga, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX saga_keys_by_instance ON saga_keys (saga, instance);
+    CREATE TABLE saga_commands (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        saga     TEXT    NOT NULL,
+        id       TEXT    NOT NULL,
+        instance TEXT    NOT NULL,
+        name     TEXT    NOT NULL,
+        payload  BLOB    NOT NULL
+    );
+    CREATE INDEX saga_commands_in_order ON saga_commands (saga, seq);
+    CREATE INDEX saga_commands_by_id ON saga_commands (saga, id);
+    CREATE TABLE saga_deadlines (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        saga     TEXT    NOT NULL,
+        id       TEXT    NOT NULL,
+        instance TEXT    NOT NULL,
+        name     TEXT    NOT NULL,
+        payload  BLOB    NOT NULL,
+        due      INTEGER NOT NULL
+    );
+    CREATE INDEX saga_deadlines_by_due ON saga_deadlines (saga, due);
+    CREATE INDEX saga_deadlines_by_id ON saga_deadlines (saga, id);
+    CREATE INDEX saga_deadlines_by_instance ON saga_deadlines (saga, instance, name);
     ",
 ];
 
