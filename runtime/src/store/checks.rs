@@ -2,6 +2,8 @@
 //! written or sent: the same refusals on every backend, so that a log written on one moves
 //! to another.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use super::SagaCommit;
 use super::{Append, DeadLetter, StoreError};
 use crate::model::envelope::Metadata;
 
@@ -103,6 +105,52 @@ pub(crate) fn check_stream(stream: &str) -> Result<(), StoreError> {
 pub(crate) fn check_names(names: &[&str]) -> Result<(), StoreError> {
     for name in names {
         check_text(name, || format!("an event name asked for ({name:?})"))?;
+    }
+    Ok(())
+}
+
+/// A saga's name: empty is refused, as by every backend; a NUL byte too (see [`check_text`]).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn check_saga(saga: &str) -> Result<(), StoreError> {
+    if saga.is_empty() {
+        return Err(StoreError::Invalid("the saga name is empty".to_owned()));
+    }
+    check_text(saga, || "the saga name".to_owned())
+}
+
+/// The text of a saga commit that the SQL backends keep as text (see [`check_text`]): the
+/// saga's name, the instance's id and keys, and the ids, instances and names of its
+/// commands and deadlines.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn check_saga_commit(commit: &SagaCommit) -> Result<(), StoreError> {
+    check_saga(&commit.saga)?;
+    let check =
+        |text: &str, field: &str| check_text(text, || format!("saga `{}`: {field}", commit.saga));
+    if let Some(write) = &commit.instance {
+        check(&write.id, "the instance id")?;
+        for key in &write.associate {
+            check(key, "an association key")?;
+        }
+    }
+    for c in &commit.commands {
+        check(&c.id, "a command's id")?;
+        check(&c.instance, "a command's instance")?;
+        check(&c.name, "a command's name")?;
+    }
+    for d in &commit.schedule {
+        check(&d.id, "a deadline's id")?;
+        check(&d.instance, "a deadline's instance")?;
+        check(&d.name, "a deadline's name")?;
+    }
+    for (instance, name) in &commit.cancel {
+        check(instance, "a cancelled deadline's instance")?;
+        check(name, "a cancelled deadline's name")?;
+    }
+    if let Some(fired) = &commit.fired {
+        check(fired, "the fired deadline's id")?;
+    }
+    if let Some(sent) = &commit.sent {
+        check(sent, "the sent command's id")?;
     }
     Ok(())
 }

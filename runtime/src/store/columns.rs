@@ -39,6 +39,28 @@ pub(crate) fn sql_int(value: impl TryInto<i64>) -> i64 {
     value.try_into().unwrap_or(i64::MAX)
 }
 
+/// A saga's stored integer (a position, a version) that must fit `u64`: a damaged row is
+/// [`StoreError::Corrupt`], naming the saga where an event's error names its stream.
+pub(crate) fn saga_u64(value: i64, what: &str, saga: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| {
+        corrupt(
+            saga,
+            0,
+            format!("saga `{saga}`: {what} is out of range: {value}"),
+        )
+    })
+}
+
+/// A saga's position or version as an SQL integer: one beyond `i64::MAX` cannot be stored
+/// and is refused as [`StoreError::Invalid`] before anything is written.
+pub(crate) fn saga_int(value: u64, what: &str, saga: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| {
+        StoreError::Invalid(format!(
+            "saga `{saga}`: {what} {value} is beyond what the store can keep"
+        ))
+    })
+}
+
 /// Shares the `Arc<str>`s of stream ids and event names between the rows of one read: a
 /// read of one stream allocates its id once and each event name once, instead of twice per
 /// row. Only the last stream and the first few names are kept (a read of a stream, or of

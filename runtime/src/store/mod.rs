@@ -28,11 +28,11 @@ mod stream_lock;
 mod subscription;
 
 pub use self::any::AnyStore;
-#[cfg(feature = "postgres")]
-pub(crate) use self::checks::check_text;
 pub(crate) use self::checks::{
     check_append, check_consumer, check_key, check_letter, check_names, check_stream,
 };
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use self::checks::{check_saga, check_saga_commit, check_text};
 pub use self::consumers::ConsumerStore;
 pub use self::dead_letter::DeadLetter;
 pub use self::error::{BoxError, StoreError};

@@ -8,6 +8,7 @@ mod follow;
 mod group_commit;
 mod pool;
 mod rows;
+mod sagas;
 mod schema;
 
 pub(crate) mod writer;

@@ -1,5 +1,5 @@
 //! The one writer of a SQLite store: commits a batch of writes (appends, snapshots,
-//! checkpoints, dead letters) in one transaction, so durability costs one sync per batch, not
+//! checkpoints, dead letters, saga commits) in one transaction, so durability costs one sync per batch, not
 //! per command. [`super::group_commit`] decides who runs it and when.
 //!
 //! A write that fails is undone alone and the batch commits the rest: a write of several
@@ -35,7 +35,8 @@ pub(crate) enum Write {
         key: Option<String>,
         reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
     },
-    /// A write with no answer but success: a snapshot or a checkpoint.
+    /// A write with no answer but success: a snapshot, a checkpoint, a dead letter, a saga
+    /// commit.
     Put {
         put: Put,
         reply: oneshot::Sender<Result<(), StoreError>>,
@@ -65,6 +66,9 @@ pub(crate) enum Put {
         name: String,
         position: u64,
     },
+    /// One step of a saga, checked and written in the write's savepoint (see
+    /// [`super::sagas`]).
+    Saga(Box<crate::store::SagaCommit>),
 }
 
 pub(crate) struct Writer {
@@ -222,6 +226,7 @@ impl Writer {
                         Put::Checkpoint { name, position } => save_checkpoint(&tx, &name, position),
                         Put::Park { name, letter } => park(&tx, &name, &letter),
                         Put::Release { name, position } => release(&tx, &name, position),
+                        Put::Saga(commit) => super::sagas::commit(&tx, &commit),
                     },
                 ),
                 Write::Prune { before, reply } => {
@@ -301,6 +306,10 @@ impl Write {
     fn pages(&self) -> usize {
         match self {
             Self::Append { events, .. } => events.len() + 1,
+            Self::Put {
+                put: Put::Saga(commit),
+                ..
+            } => commit.commands.len() + commit.schedule.len() + 1,
             Self::Put { .. } | Self::Prune { .. } => 1,
         }
     }
