@@ -7,6 +7,7 @@ pub(crate) mod consumers;
 mod failure;
 mod listen;
 mod rows;
+mod sagas;
 mod schema;
 mod tls;
 mod turns;
@@ -134,6 +135,8 @@ pub(crate) struct Names {
     snapshots: String,
     pub(crate) checkpoints: String,
     dead_letters: String,
+    /// The saga tables and their indexes.
+    sagas: sagas::Tables,
     version: String,
     /// The LISTEN/NOTIFY channel (a plain string, quoted where it is an identifier).
     channel: String,
@@ -158,6 +161,7 @@ impl Names {
             snapshots: table("snapshots"),
             checkpoints: table("checkpoints"),
             dead_letters: table("dead_letters"),
+            sagas: sagas::Tables::new(table, &options.table_prefix),
             version: table("schema_version"),
             channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),
             configured_schema: options.schema.clone(),

@@ -9,7 +9,7 @@ use super::{Names, pg_error};
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i32 = 5;
+pub(crate) const VERSION: i32 = 6;
 
 fn migrations(n: &Names) -> Vec<String> {
     vec![
@@ -104,6 +104,8 @@ fn migrations(n: &Names) -> Vec<String> {
             idempotency = n.idempotency,
             by_age = n.idempotency_by_age,
         ),
+        // What sagas keep (see the `sagas` module).
+        n.sagas.migration(),
     ]
 }
 
