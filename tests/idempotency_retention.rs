@@ -209,11 +209,14 @@ async fn sqlite_records_from_before_the_migration_are_dated_to_it() {
     let store = SqliteStore::open(&path).unwrap();
     let first = written(append_keyed(&store, "s", "k").await);
     drop(store);
-    // Back to what a build of schema version 3 left: records without a date.
+    // Back to what a build of schema version 3 left: records without a date, and none of
+    // the saga tables of version 5.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "DROP INDEX idempotency_by_age;
          ALTER TABLE idempotency DROP COLUMN recorded_at;
+         DROP TABLE saga_positions; DROP TABLE saga_instances; DROP TABLE saga_keys;
+         DROP TABLE saga_commands; DROP TABLE saga_deadlines;
          PRAGMA user_version = 3;",
     )
     .unwrap();
@@ -263,6 +266,8 @@ async fn postgres() {
         .batch_execute(&format!(
             "DROP INDEX \"{schema}\".idempotency_by_age;
              ALTER TABLE \"{schema}\".idempotency DROP COLUMN recorded_at;
+             DROP TABLE \"{schema}\".saga_positions, \"{schema}\".saga_instances,
+                 \"{schema}\".saga_keys, \"{schema}\".saga_commands, \"{schema}\".saga_deadlines;
              UPDATE \"{schema}\".schema_version SET version = 4;"
         ))
         .await

@@ -1,11 +1,13 @@
 //! The conformance suite on SQLite files, plus what only a file can show: reopening keeps
-//! everything, and a damaged row is a typed error.
+//! everything, a damaged row is a typed error, old files are migrated, and saga commits of
+//! two handles on one file are fenced against each other.
 
 use std::sync::Arc;
 
 use eventsmith::event::NewEvent;
 use eventsmith::store::{
-    Append, ConsumerStore, Durability, EventLog, ExpectedVersion, SqliteOptions,
+    Append, ConsumerStore, Durability, EventLog, ExpectedVersion, InstanceWrite, PendingCommand,
+    SagaCommit, SagaStore, SqliteOptions, StoredDeadline,
 };
 use eventsmith::testing::conformance;
 use eventsmith::{SqliteStore, StoreError};
@@ -50,6 +52,17 @@ async fn append_from_tasks(
 async fn sqlite_store_passes_the_conformance_suite() {
     let dirs = std::sync::Mutex::new(Vec::new());
     conformance::run_all(|| {
+        let (dir, store) = temp_store();
+        dirs.lock().unwrap().push(dir);
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_store_passes_the_saga_checks() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    conformance::run_sagas(|| {
         let (dir, store) = temp_store();
         dirs.lock().unwrap().push(dir);
         async move { store }
@@ -156,13 +169,14 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
         .unwrap();
     drop(store);
     // Back to what a build of schema version 1 left: no checkpoints, no dead letters, no
-    // dates on idempotency records.
+    // dates on idempotency records, no saga tables.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch(
+    raw.execute_batch(&format!(
         "DROP TABLE checkpoints; DROP TABLE dead_letters;
          DROP INDEX idempotency_by_age; ALTER TABLE idempotency DROP COLUMN recorded_at;
-         PRAGMA user_version = 1;",
-    )
+         {DROP_SAGA_TABLES}
+         PRAGMA user_version = 1;"
+    ))
     .unwrap();
     drop(raw);
     let store = SqliteStore::open(&path).unwrap();
@@ -174,7 +188,214 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
+}
+
+/// What schema version 5 added: the saga tables (their indexes go with them).
+const DROP_SAGA_TABLES: &str = "DROP TABLE saga_positions; DROP TABLE saga_instances;
+    DROP TABLE saga_keys; DROP TABLE saga_commands; DROP TABLE saga_deadlines;";
+
+/// A file of schema version 4 (before sagas) opens, is migrated in place and gains the saga
+/// tables, keeping its events.
+#[tokio::test]
+async fn a_database_of_schema_version_4_is_migrated_and_gains_the_saga_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let e = NewEvent::new("Kept", 1, b"{}".to_vec(), Arc::default());
+    store
+        .append(Append::new("s", ExpectedVersion::NoStream, vec![e]).idempotency_key("k"))
+        .await
+        .unwrap();
+    drop(store);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(&format!("{DROP_SAGA_TABLES} PRAGMA user_version = 4;"))
+        .unwrap();
+    drop(raw);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.read_stream("s", 1, 10).await.unwrap().len(), 1);
+    assert!(store.idempotency_record("s", "k").await.unwrap().is_some());
+    let mut step = SagaCommit::new("orders");
+    step.position = Some((0, 1));
+    step.instance = Some(
+        InstanceWrite::new("i-1", None, Some(b"{}".to_vec())).associate(vec!["o-1".to_owned()]),
+    );
+    store.commit_saga(step).await.unwrap();
+    assert_eq!(store.saga_position("orders").await.unwrap(), 1);
+    let found = store.find_instance("orders", "o-1").await.unwrap();
+    assert_eq!(
+        found.map(|i| (i.id, i.version)),
+        Some(("i-1".to_owned(), 1))
+    );
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+}
+
+/// Two handles on one file (as two processes would be) race saga commits: each of
+/// `TASKS` tasks commits a step from what it read. Exactly one wins each race, every other
+/// is refused (superseded; invalid for a key another instance took), and nothing of the
+/// losers is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn saga_commits_of_two_handles_racing_from_one_read_let_exactly_one_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let stores = [
+        SqliteStore::open(&path).unwrap(),
+        SqliteStore::open(&path).unwrap(),
+    ];
+    saga_commits_race(&stores).await;
+}
+
+const TASKS: u64 = 8;
+
+fn raced_command(id: String, instance: &str) -> PendingCommand {
+    PendingCommand {
+        id,
+        instance: instance.to_owned(),
+        name: "Reserve".to_owned(),
+        payload: b"{}".to_vec(),
+    }
+}
+
+/// Runs `TASKS` tasks, alternating between `stores`, each committing `step(task)` at once;
+/// answers the one task whose commit won, after checking every other was refused as `lost`
+/// says.
+async fn race<S: SagaStore + Clone>(
+    stores: &[S; 2],
+    lost: fn(&StoreError) -> bool,
+    step: impl Fn(u64) -> SagaCommit,
+) -> u64 {
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let (store, start) = (stores[(task % 2) as usize].clone(), Arc::clone(&start));
+            let commit = step(task);
+            tokio::spawn(async move {
+                start.wait().await;
+                (task, store.commit_saga(commit).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (task, Ok(())) => winners.push(task),
+            (_, Err(e)) if lost(&e) => {}
+            (task, Err(e)) => panic!("task {task}: expected a win or a refusal, got {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one commit wins: {winners:?}");
+    winners[0]
+}
+
+fn superseded(e: &StoreError) -> bool {
+    matches!(e, StoreError::Superseded(_))
+}
+
+/// Each fence raced on its own: the position, creating an instance, an instance's version,
+/// a key (its losers are refused as invalid), a fired deadline.
+async fn saga_commits_race<S: SagaStore + Clone>(stores: &[S; 2]) {
+    let mut sent = Vec::new();
+    for round in 0..4_u64 {
+        let from = stores[0].saga_position("race").await.unwrap();
+        let winner = race(stores, superseded, |task| {
+            let mut step = SagaCommit::new("race");
+            step.position = Some((from, from + 1 + task));
+            step.commands = vec![raced_command(format!("c-{round}-{task}"), "i-0")];
+            step
+        })
+        .await;
+        sent.push(format!("c-{round}-{winner}"));
+        assert_eq!(
+            stores[1].saga_position("race").await.unwrap(),
+            from + 1 + winner
+        );
+    }
+    let winner = race(stores, superseded, |task| {
+        let mut step = SagaCommit::new("race");
+        step.instance = Some(
+            InstanceWrite::new("i-0", None, Some(task.to_string().into_bytes()))
+                .associate(vec![format!("k-{task}")]),
+        );
+        step.commands = vec![raced_command(format!("c-new-{task}"), "i-0")];
+        step
+    })
+    .await;
+    sent.push(format!("c-new-{winner}"));
+    let found = stores[1]
+        .find_instance("race", &format!("k-{winner}"))
+        .await;
+    let found = found.unwrap().expect("the winner's instance");
+    assert_eq!(
+        (found.id.as_str(), found.state, found.version),
+        ("i-0", winner.to_string().into_bytes(), 1)
+    );
+    for task in (0..TASKS).filter(|t| *t != winner) {
+        let lost = stores[0].find_instance("race", &format!("k-{task}")).await;
+        assert_eq!(lost.unwrap(), None, "a loser's key is not stored");
+    }
+    let winner = race(stores, superseded, |task| {
+        let mut step = SagaCommit::new("race");
+        step.instance = Some(InstanceWrite::new(
+            "i-0",
+            Some(1),
+            Some(format!("again {task}").into_bytes()),
+        ));
+        step
+    })
+    .await;
+    let moved = stores[0]
+        .load_instance("race", "i-0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (moved.state, moved.version),
+        (format!("again {winner}").into_bytes(), 2)
+    );
+    let winner = race(
+        stores,
+        |e| matches!(e, StoreError::Invalid(_)),
+        |task| {
+            let mut step = SagaCommit::new("race");
+            step.instance = Some(
+                InstanceWrite::new(format!("j-{task}"), None, Some(b"{}".to_vec()))
+                    .associate(vec!["shared".to_owned()]),
+            );
+            step
+        },
+    )
+    .await;
+    let owner = stores[1].find_instance("race", "shared").await.unwrap();
+    assert_eq!(owner.map(|i| i.id), Some(format!("j-{winner}")));
+    for task in (0..TASKS).filter(|t| *t != winner) {
+        let lost = stores[0].load_instance("race", &format!("j-{task}")).await;
+        assert_eq!(lost.unwrap(), None, "a loser's instance is not stored");
+    }
+    let mut set = SagaCommit::new("race");
+    set.schedule = vec![StoredDeadline {
+        id: "d-1".to_owned(),
+        instance: "i-0".to_owned(),
+        name: "Timeout".to_owned(),
+        payload: b"{}".to_vec(),
+        due: eventsmith::event::Timestamp::from_micros(0),
+    }];
+    stores[0].commit_saga(set).await.unwrap();
+    let winner = race(stores, superseded, |task| {
+        let mut step = SagaCommit::new("race");
+        step.fired = Some("d-1".to_owned());
+        step.commands = vec![raced_command(format!("c-fired-{task}"), "i-0")];
+        step
+    })
+    .await;
+    sent.push(format!("c-fired-{winner}"));
+    assert_eq!(stores[1].next_deadline("race").await.unwrap(), None);
+    let pending = stores[1].pending_commands("race", 100).await.unwrap();
+    let pending: Vec<String> = pending.into_iter().map(|c| c.id).collect();
+    assert_eq!(pending, sent, "only the winners' commands, in order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
