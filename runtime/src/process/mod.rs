@@ -5,6 +5,7 @@
 
 mod bus;
 mod clock;
+mod effects;
 mod runner;
 pub(crate) mod saga;
 mod status;

@@ -101,3 +101,11 @@ pub enum SagaError {
         saga: &'static str,
     },
 }
+
+/// A store error of saga `G`.
+pub(super) fn store_error<G: super::saga::Saga>(cause: StoreError) -> SagaError {
+    SagaError::Store {
+        saga: G::NAME,
+        cause,
+    }
+}

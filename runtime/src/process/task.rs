@@ -7,15 +7,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::clock::Clock;
-use super::saga::{CommandBus, Role, Saga, Sent};
-use super::status::{SagaError, SagaProgress, SagaState, Settings};
+use super::effects::{by_instance, commit_of, commit_or_supersede, fire, send_group, step_of};
+use super::saga::{CommandBus, Role, Saga};
+use super::status::{SagaError, SagaProgress, SagaState, Settings, store_error};
 use super::step::{Decided, Instance, handle_event, instance_for};
 use crate::model::envelope::{RecordedEvent, Timestamp};
 use crate::read::OnFailure;
-use crate::store::{
-    DeadLetter, EventStore, FilteredRead, PendingCommand, SagaCommit, SagaStore, StoreError,
-    StoredDeadline,
-};
+use crate::store::{DeadLetter, EventStore, FilteredRead, PendingCommand, SagaCommit, SagaStore};
 use crate::util::backoff::Backoff;
 use crate::util::retry::Retry;
 use crate::wire::codec::Codec;
@@ -49,8 +47,8 @@ enum Handled {
 }
 
 pub(crate) struct SagaTask<S, G, B, K, C> {
-    store: S,
-    bus: B,
+    store: Arc<S>,
+    bus: Arc<B>,
     clock: K,
     codec: C,
     settings: Settings,
@@ -90,8 +88,8 @@ where
             settings,
         } = wiring;
         Self {
-            store,
-            bus,
+            store: Arc::new(store),
+            bus: Arc::new(bus),
             clock,
             codec,
             settings,
@@ -206,40 +204,41 @@ where
             .await
             .map_err(store_error::<G>)?;
         let any = !pending.is_empty();
-        for command in pending {
-            match G::send(&self.bus, &command).await {
-                Sent::Done => {
-                    self.commit_sent(&command).await?;
-                    self.progress.send_modify(|p| p.sent += 1);
+        // Each instance's commands go in the order decided; instances go side by side, so
+        // their appends share the store's transactions.
+        let mut sends = tokio::task::JoinSet::new();
+        for group in by_instance(pending) {
+            let (store, bus) = (Arc::clone(&self.store), Arc::clone(&self.bus));
+            sends.spawn(send_group::<S, G, B>(store, bus, group));
+        }
+        let mut failed = None;
+        while let Some(joined) = sends.join_next().await {
+            let sent = match joined {
+                Ok(sent) => sent?,
+                Err(panicked) => {
+                    failed = Some(format!("sending panicked: {panicked}"));
+                    continue;
                 }
-                Sent::Unhandled(why) => {
-                    tracing::warn!(saga = G::NAME, command = %command.name, %why, "rejected command dropped: no #[rejected] handler takes it");
-                    self.commit_sent(&command).await?;
-                    self.progress.send_modify(|p| p.rejected += 1);
-                }
-                Sent::Rejected(rejection) => {
-                    self.progress.send_modify(|p| p.rejected += 1);
-                    self.on_rejected(&command, rejection).await?;
-                }
-                Sent::Failed(why) => {
-                    let wait = self.send_retry.failed().unwrap_or_default();
-                    tracing::warn!(saga = G::NAME, command = %command.name, %why, ?wait, "command not sent; sending again later");
-                    self.send_after = Some(tokio::time::Instant::now() + wait);
-                    return Ok(false);
-                }
+            };
+            self.progress.send_modify(|p| {
+                p.sent += sent.done;
+                p.rejected += sent.unhandled + sent.rejected.len() as u64;
+            });
+            for (command, rejection) in sent.rejected {
+                self.on_rejected(&command, rejection).await?;
             }
+            if let Some(why) = sent.failed {
+                failed = Some(why);
+            }
+        }
+        if let Some(why) = failed {
+            let wait = self.send_retry.failed().unwrap_or_default();
+            tracing::warn!(saga = G::NAME, %why, ?wait, "a command was not sent; sending again later");
+            self.send_after = Some(tokio::time::Instant::now() + wait);
+            return Ok(false);
         }
         self.send_retry.succeeded();
         Ok(any)
-    }
-
-    async fn commit_sent(&self, command: &PendingCommand) -> Result<(), SagaError> {
-        let mut commit = SagaCommit::new(G::NAME);
-        commit.sent = Some(command.id.clone());
-        self.store
-            .commit_saga(commit)
-            .await
-            .map_err(store_error::<G>)
     }
 
     /// Hands a rejected command back to its instance, in one commit with the command's
@@ -276,44 +275,22 @@ where
             .await
             .map_err(store_error::<G>)?;
         let any = !due.is_empty();
+        // Side by side: each is a step of its own instance (two of one instance race, and
+        // the loser fires next round).
+        let mut fires = tokio::task::JoinSet::new();
         for deadline in due {
-            self.fire(deadline, now).await?;
+            let (store, progress) = (Arc::clone(&self.store), Arc::clone(&self.progress));
+            fires.spawn(fire::<S, G>(store, progress, deadline, now));
+        }
+        while let Some(fired) = fires.join_next().await {
+            match fired {
+                Ok(fired) => fired?,
+                Err(panicked) => {
+                    tracing::error!(saga = G::NAME, %panicked, "firing a deadline panicked")
+                }
+            }
         }
         Ok(any)
-    }
-
-    async fn fire(&mut self, deadline: StoredDeadline, now: Timestamp) -> Result<(), SagaError> {
-        let decoded = match G::decode_deadline(&deadline.name, &deadline.payload) {
-            Ok(Some(decoded)) => Some(decoded),
-            Ok(None) => {
-                tracing::error!(saga = G::NAME, deadline = %deadline.name, "no #[deadline] handler takes this deadline; it is dropped");
-                None
-            }
-            Err(e) => {
-                tracing::error!(saga = G::NAME, deadline = %deadline.name, error = %e, "the deadline does not decode; it is dropped");
-                None
-            }
-        };
-        let mut commit = SagaCommit::new(G::NAME);
-        if let Some(decoded) = decoded {
-            let step = self
-                .step_of(&deadline.instance, |instance| {
-                    instance.run(now, |state, steps| state.on_deadline(decoded, steps))
-                })
-                .await?;
-            match step {
-                Some(Ok(decided)) => commit = self.commit_of(decided)?,
-                Some(Err(why)) => {
-                    tracing::error!(saga = G::NAME, deadline = %deadline.name, %why, "the #[deadline] handler failed; the deadline is dropped");
-                }
-                None => {}
-            }
-        }
-        commit.fired = Some(deadline.id);
-        if self.commit_or_supersede(commit).await? {
-            self.progress.send_modify(|p| p.fired += 1);
-        }
-        Ok(())
     }
 
     /// Loads instance `id` and runs `step` on it; `None` when it ended.
@@ -322,41 +299,18 @@ where
         id: &str,
         step: impl FnOnce(Instance<G>) -> Result<Decided<G>, String>,
     ) -> Result<Option<Result<Decided<G>, String>>, SagaError> {
-        let stored = self
-            .store
-            .load_instance(G::NAME, id)
-            .await
-            .map_err(store_error::<G>)?;
-        Ok(stored.map(|stored| Instance::read(stored).and_then(step)))
+        step_of(&*self.store, id, step).await
     }
 
     /// The commit of a decided step, counting an instance that ends.
     fn commit_of(&self, decided: Decided<G>) -> Result<SagaCommit, SagaError> {
-        if decided.ends() {
-            self.progress.send_modify(|p| p.ended += 1);
-        }
-        decided.into_commit().map_err(|cause| SagaError::Handler {
-            saga: G::NAME,
-            event_type: String::new(),
-            stream: String::new(),
-            position: 0,
-            attempts: 1,
-            cause,
-        })
+        commit_of(&self.progress, decided)
     }
 
     /// Commits; answers `false` when another runner committed first (the step is dropped:
     /// what it read is gone or changed, and is read again next round).
     async fn commit_or_supersede(&self, commit: SagaCommit) -> Result<bool, SagaError> {
-        match self.store.commit_saga(commit).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Superseded(why)) => {
-                tracing::debug!(saga = G::NAME, %why, "another runner committed first");
-                self.progress.send_modify(|p| p.superseded += 1);
-                Ok(false)
-            }
-            Err(cause) => Err(store_error::<G>(cause)),
-        }
+        commit_or_supersede::<S, G>(&self.store, &self.progress, commit).await
     }
 
     /// Handles a batch of events after the position; answers whether it read any.
@@ -510,11 +464,4 @@ where
 /// The consumer name a saga parks events under.
 pub(crate) fn consumer_name<G: Saga>() -> String {
     format!("saga:{}", G::NAME)
-}
-
-fn store_error<G: Saga>(cause: StoreError) -> SagaError {
-    SagaError::Store {
-        saga: G::NAME,
-        cause,
-    }
 }

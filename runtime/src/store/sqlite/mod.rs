@@ -8,6 +8,7 @@ mod follow;
 mod group_commit;
 mod pool;
 mod rows;
+mod saga_tables;
 mod sagas;
 mod schema;
 

@@ -226,7 +226,7 @@ impl Writer {
                         Put::Checkpoint { name, position } => save_checkpoint(&tx, &name, position),
                         Put::Park { name, letter } => park(&tx, &name, &letter),
                         Put::Release { name, position } => release(&tx, &name, position),
-                        Put::Saga(commit) => super::sagas::commit(&tx, &commit),
+                        Put::Saga(commit) => super::saga_tables::commit(&tx, &commit),
                     },
                 ),
                 Write::Prune { before, reply } => {
