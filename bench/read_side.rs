@@ -154,6 +154,7 @@ pub(crate) async fn w7(settings: &Settings, backend: Backend) -> Result<Vec<Valu
             for task in 0..TASKS {
                 app.execute(OpenAccount {
                     account: account(task),
+                    owner: account(task),
                 })
                 .await?;
             }
@@ -169,6 +170,7 @@ pub(crate) async fn w7(settings: &Settings, backend: Backend) -> Result<Vec<Valu
                             .execute(Deposit {
                                 account: account(task),
                                 amount: 1,
+                                request_id: None,
                             })
                             .await
                             .map_err(|e| e.to_string())?;

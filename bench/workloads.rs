@@ -74,6 +74,7 @@ async fn deposits<S: EventStore>(
     for i in 0..accounts {
         app.execute(OpenAccount {
             account: account(i),
+            owner: account(i),
         })
         .await?;
     }
@@ -92,6 +93,7 @@ async fn deposits<S: EventStore>(
                         .execute(Deposit {
                             account: id.clone(),
                             amount: round as u64 + 1,
+                            request_id: None,
                         })
                         .await
                         .map_err(|e| e.to_string())?;
@@ -212,6 +214,7 @@ async fn contended<S: EventStore>(
     apps[0]
         .execute(OpenAccount {
             account: "hot".into(),
+            owner: "hot".into(),
         })
         .await?;
     let started = Instant::now();
@@ -229,6 +232,7 @@ async fn contended<S: EventStore>(
                     .execute(Deposit {
                         account: "hot".into(),
                         amount: i as u64 + 1,
+                        request_id: None,
                     })
                     .await;
                 latencies.push(t.elapsed());

@@ -6,15 +6,10 @@
 //! Run with `cargo run --example sql_read_model`; run it again and it resumes from its
 //! checkpoint (the balances grow by this run's deposits only).
 
-#[path = "bank/domain.rs"]
-#[allow(dead_code, reason = "the example uses part of the bank domain")]
-mod domain;
-
 use eventsmith::projection::SqliteConnection;
 use eventsmith::rusqlite::{self, Connection};
 use eventsmith::{App, CommandError, RecordedEvent, SqliteStore, projection};
-
-use crate::domain::{
+use eventsmith_test_bank::{
     AccountOpened, BankError, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount,
 };
 

@@ -1,15 +1,12 @@
 //! Executing commands through `App` on the in-memory store: routing, domain errors,
 //! optimistic concurrency with retries, idempotency keys, panics, metadata and hostile ids.
 
-mod common;
-
 use std::sync::Arc;
 
 use eventsmith::event::NewEvent;
 use eventsmith::store::{Append, EventLog, ExpectedVersion};
 use eventsmith::{Aggregate, App, CommandContext, CommandError, InMemoryStore, StoreError, Uuid};
-
-use common::*;
+use eventsmith_test_bank::*;
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()
@@ -109,7 +106,7 @@ async fn a_decision_of_no_events_appends_nothing() {
     let audit = app
         .execute(Audit {
             account: "a".into(),
-            key: None,
+            request_id: None,
         })
         .await
         .unwrap();
@@ -352,7 +349,7 @@ fn the_registry_lists_the_linked_events_and_aggregates() {
     );
     let aggregate = &registry.aggregates()[0];
     assert_eq!(aggregate.name, "BankAccount");
-    assert_eq!(aggregate.rust_type, "command_bus::common::BankAccount");
+    assert_eq!(aggregate.rust_type, "eventsmith_test_bank::BankAccount");
     assert_eq!(
         aggregate.events,
         [

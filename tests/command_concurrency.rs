@@ -1,16 +1,13 @@
 //! Commands under concurrency on the in-memory store: idempotency keys under races, version
 //! conflicts between processes retried with backoff, and the aggregate cache.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use eventsmith::event::NewEvent;
 use eventsmith::store::{Append, EventLog, ExpectedVersion};
 use eventsmith::{App, CommandError, InMemoryStore};
-
-use common::*;
+use eventsmith_test_bank::*;
 
 fn app() -> App<InMemoryStore> {
     App::new(InMemoryStore::new()).unwrap()
@@ -21,7 +18,7 @@ async fn a_repeated_idempotency_key_returns_the_first_outcome_and_appends_nothin
     let app = app();
     app.execute(open("a")).await.unwrap();
     let cmd = Deposit {
-        key: Some("req-1".into()),
+        request_id: Some("req-1".into()),
         ..deposit("a", 10)
     };
     let first = app.execute(cmd.clone()).await.unwrap();
@@ -49,7 +46,7 @@ async fn a_repeated_idempotency_key_returns_the_first_outcome_and_appends_nothin
     // A key whose decision appended nothing is recorded too.
     let audit = Audit {
         account: "a".into(),
-        key: Some("audit-1".into()),
+        request_id: Some("audit-1".into()),
     };
     assert!(!app.execute(audit.clone()).await.unwrap().replayed);
     assert!(app.execute(audit).await.unwrap().replayed);
@@ -65,7 +62,7 @@ async fn concurrent_repeats_of_one_key_append_once() {
         let app = apps[i % 4].clone();
         tasks.push(tokio::spawn(async move {
             app.execute(Deposit {
-                key: Some("once".into()),
+                request_id: Some("once".into()),
                 ..deposit("a", 7)
             })
             .await

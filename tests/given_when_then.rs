@@ -1,9 +1,7 @@
 //! The given/when/then helper on the bank aggregate: no store involved.
 
-mod common;
-
-use common::*;
 use eventsmith::testing::AggregateTest;
+use eventsmith_test_bank::*;
 
 #[tokio::test]
 async fn events_errors_and_state_are_asserted() {
@@ -67,7 +65,7 @@ async fn no_events_and_panics() {
     AggregateTest::<BankAccount>::new()
         .when(Audit {
             account: "a".into(),
-            key: None,
+            request_id: None,
         })
         .await
         .then_no_events();

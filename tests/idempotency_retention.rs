@@ -3,7 +3,6 @@
 //! still replays. Times are set by the cut given to `prune_idempotency`, and by retentions of
 //! a fraction of a second for the stores' own pruning: no test waits for seconds.
 
-mod common;
 mod services;
 
 use std::future::Future;
@@ -15,8 +14,7 @@ use eventsmith::store::{
     Append, AppendOutcome, Appended, EventLog, ExpectedVersion, PgOptions, SqliteOptions,
 };
 use eventsmith::{AnyStore, App, EventStore, InMemoryStore, SqliteStore};
-
-use common::*;
+use eventsmith_test_bank::*;
 
 fn event() -> Vec<NewEvent> {
     vec![NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default())]
@@ -89,7 +87,7 @@ async fn an_app_applies_a_pruned_retry_again<S: EventStore>(store: S) {
     let app = App::new(store.clone()).unwrap();
     app.execute(open("a")).await.unwrap();
     let keyed = |key: &str| Deposit {
-        key: Some(key.to_owned()),
+        request_id: Some(key.to_owned()),
         ..deposit("a", 10)
     };
     assert!(!app.execute(keyed("r-old")).await.unwrap().replayed);

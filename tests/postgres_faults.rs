@@ -2,7 +2,6 @@
 //! Commands fail with a retriable error during the outage and succeed after it; retried with
 //! their idempotency keys, none is applied twice.
 
-mod common;
 mod services;
 
 use std::sync::Arc;
@@ -11,8 +10,7 @@ use std::time::Duration;
 
 use eventsmith::store::{EventLog, PgOptions};
 use eventsmith::{App, CommandError};
-
-use common::*;
+use eventsmith_test_bank::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminated_connections_are_retriable_and_keys_prevent_duplicates() {
@@ -64,7 +62,7 @@ async fn terminated_connections_are_retriable_and_keys_prevent_duplicates() {
         tasks.push(tokio::spawn(async move {
             for i in 0..25u64 {
                 let cmd = Deposit {
-                    key: Some(format!("t{t}-{i}")),
+                    request_id: Some(format!("t{t}-{i}")),
                     ..deposit("acc", t * 100 + i)
                 };
                 let mut tries = 0;

@@ -4,7 +4,6 @@
 //! SQL read models started through the `App` answer async queries through a connection of
 //! their own, reading the writes of another `App` on another handle of the store.
 
-mod common;
 mod services;
 #[path = "support/sql_queries.rs"]
 mod sql_queries;
@@ -19,8 +18,9 @@ use eventsmith::projection::{
 use eventsmith::rusqlite;
 use eventsmith::store::PgOptions;
 use eventsmith::{App, EventStore, InMemoryStore, PgStore, RecordedEvent, SqliteStore, projection};
-
-use common::{AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw};
+use eventsmith_test_bank::{
+    AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw,
+};
 
 #[derive(Default)]
 struct Balances {
@@ -131,7 +131,7 @@ async fn read_your_writes<S: EventStore>(store: S) {
             .execute(Deposit {
                 account: "a-1".into(),
                 amount: round,
-                key: None,
+                request_id: None,
             })
             .await
             .unwrap();
@@ -246,7 +246,7 @@ async fn sql_read_your_writes<S, P, Q, E>(
             .execute(Deposit {
                 account: "s-1".into(),
                 amount: round,
-                key: None,
+                request_id: None,
             })
             .await
             .unwrap();
@@ -275,7 +275,7 @@ async fn sql_read_your_writes<S, P, Q, E>(
         .execute(Deposit {
             account: "s-1".into(),
             amount: 1,
-            key: None,
+            request_id: None,
         })
         .await
         .unwrap();

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use eventsmith::{RecordedEvent, projection};
-
-use crate::domain::{AccountOpened, MoneyDeposited, MoneyWithdrawn};
+use eventsmith_test_bank::{AccountOpened, MoneyDeposited, MoneyWithdrawn};
 
 /// Balances by account, kept in memory and rebuilt from the log at start.
 #[derive(Debug, Default)]

@@ -3,15 +3,18 @@
 //! Run with `cargo run --example bank`. It opens two accounts, deposits, withdraws, shows a
 //! rejected withdrawal with its domain error, shows an idempotent retry, reads its own write
 //! through a projection's query, and prints every stored event with its envelope.
+//!
+//! The domain (events, commands, the `BankAccount` aggregate) is the crate
+//! `eventsmith-test-bank` in `tests/support/bank-domain`, shared with the integration tests
+//! and the benchmark; its events' shapes are locked in `tests/support/bank-domain/events.lock`.
 
 mod balances;
-mod domain;
 
 use eventsmith::store::EventLog;
 use eventsmith::{App, CommandContext, CommandError, SqliteStore};
+use eventsmith_test_bank::{BankAccount, BankError, Deposit, OpenAccount, Withdraw};
 
 use crate::balances::{Balances, GetBalance, ListAccounts};
-use crate::domain::{BankAccount, BankError, Deposit, OpenAccount, Withdraw};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,8 +5,7 @@
 use eventsmith::projection::{PgConnection, SqliteConnection};
 use eventsmith::rusqlite::{self, OptionalExtension};
 use eventsmith::{RecordedEvent, projection, tokio_postgres};
-
-use crate::common::{AccountOpened, MoneyDeposited, MoneyWithdrawn};
+use eventsmith_test_bank::{AccountOpened, MoneyDeposited, MoneyWithdrawn};
 
 /// The account id from the stream id `BankAccount-<id>`.
 fn account_of(envelope: &RecordedEvent) -> String {

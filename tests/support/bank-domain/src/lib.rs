@@ -1,37 +1,53 @@
-//! A bank-account domain shared by the integration tests, with a few traps (a panicking
-//! handler, a panicking `apply`, an async handler, several events from one command).
-
-#![allow(dead_code, reason = "each test binary uses part of the domain")]
+//! The bank-account domain of the quick-start example (`cargo run --example bank`), the
+//! integration tests and the benchmark: events, commands and the `BankAccount` aggregate.
+//!
+//! The example and the benchmark open accounts, deposit and withdraw. The tests also use the
+//! traps: a version-2 event with an upcaster (`AccountFlagged`), an async handler deciding two
+//! events (`DepositAndFlag`), a handler that decides nothing (`Audit`), a panicking handler
+//! (`Explode`) and a panicking `apply` (a replayed withdrawal that overdraws). The events'
+//! stored shapes are locked in `events.lock` beside this crate's manifest.
 
 use eventsmith::{Command, Event, aggregate};
 use serde::{Deserialize, Serialize};
 
+// Events: what happened. Stored as JSON under their names, forever.
+
+/// An account was opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-pub(crate) struct AccountOpened {
-    pub(crate) owner: String,
+pub struct AccountOpened {
+    /// Who owns it.
+    pub owner: String,
 }
 
+/// Money was paid in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-pub(crate) struct MoneyDeposited {
-    pub(crate) amount: u64,
+pub struct MoneyDeposited {
+    /// How much.
+    pub amount: u64,
 }
 
+/// Money was taken out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-pub(crate) struct MoneyWithdrawn {
-    pub(crate) amount: u64,
+#[event(name = "MoneyWithdrawn", version = 1)]
+pub struct MoneyWithdrawn {
+    /// How much.
+    pub amount: u64,
 }
 
+/// The account was flagged for review; stored as `bank.flagged` version 2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 #[event(name = "bank.flagged", version = 2)]
 #[upcast(from = 1, typed = AccountFlaggedV1)]
-pub(crate) struct AccountFlagged {
-    pub(crate) reason: String,
+pub struct AccountFlagged {
+    /// Why.
+    pub reason: String,
 }
 
 /// Version 1 of `bank.flagged` carried a numeric code instead of a reason.
 #[derive(Debug, Deserialize)]
-pub(crate) struct AccountFlaggedV1 {
-    pub(crate) code: u32,
+pub struct AccountFlaggedV1 {
+    /// The reason's code.
+    pub code: u32,
 }
 
 impl From<AccountFlaggedV1> for AccountFlagged {
@@ -42,69 +58,102 @@ impl From<AccountFlaggedV1> for AccountFlagged {
     }
 }
 
+// Commands: what is asked. `#[command(id)]` names the target account.
+
+/// Opens an account.
 #[derive(Debug, Clone, Command)]
-pub(crate) struct OpenAccount {
+pub struct OpenAccount {
+    /// The account.
     #[command(id)]
-    pub(crate) account: String,
-    pub(crate) owner: String,
+    pub account: String,
+    /// Its owner.
+    pub owner: String,
 }
 
+/// Pays money in; a request id makes a retry safe.
 #[derive(Debug, Clone, Command)]
-pub(crate) struct Deposit {
+pub struct Deposit {
+    /// The account.
     #[command(id)]
-    pub(crate) account: String,
-    pub(crate) amount: u64,
+    pub account: String,
+    /// How much.
+    pub amount: u64,
+    /// The client's request id: a command repeated with it is applied once.
     #[command(idempotency_key)]
-    pub(crate) key: Option<String>,
+    pub request_id: Option<String>,
 }
 
+/// Takes money out; withdrawing 0 decides nothing.
 #[derive(Debug, Clone, Command)]
-pub(crate) struct Withdraw {
+pub struct Withdraw {
+    /// The account.
     #[command(id)]
-    pub(crate) account: String,
-    pub(crate) amount: u64,
+    pub account: String,
+    /// How much.
+    pub amount: u64,
 }
 
 /// Deposits and flags the account in one decision (two event types), asynchronously.
 #[derive(Debug, Clone, Command)]
-pub(crate) struct DepositAndFlag {
+pub struct DepositAndFlag {
+    /// The account.
     #[command(id)]
-    pub(crate) account: String,
-    pub(crate) amount: u64,
+    pub account: String,
+    /// How much.
+    pub amount: u64,
 }
 
 /// Decides nothing.
 #[derive(Debug, Clone, Command)]
-pub(crate) struct Audit {
+pub struct Audit {
+    /// The account.
     #[command(id)]
-    pub(crate) account: String,
+    pub account: String,
+    /// The client's request id.
     #[command(idempotency_key)]
-    pub(crate) key: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// Its handler panics.
 #[derive(Debug, Clone, Command)]
-pub(crate) struct Explode {
+pub struct Explode {
+    /// The account.
     #[command(id)]
-    pub(crate) account: String,
+    pub account: String,
 }
 
+/// Why the bank says no.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum BankError {
-    #[error("already open")]
+pub enum BankError {
+    /// Opening an open account.
+    #[error("the account is already open")]
     AlreadyOpen,
-    #[error("not open")]
+    /// Paying into an account that was never opened.
+    #[error("the account is not open")]
     NotOpen,
+    /// Withdrawing more than the balance.
     #[error("insufficient funds: balance {balance}, asked {asked}")]
-    InsufficientFunds { balance: u64, asked: u64 },
+    InsufficientFunds {
+        /// The balance.
+        balance: u64,
+        /// The amount asked for.
+        asked: u64,
+    },
 }
 
+// The aggregate: its state, how events change it, how it decides.
+
+/// A bank account, stored in streams `BankAccount-<account>`.
 #[derive(Debug, Default)]
-pub(crate) struct BankAccount {
-    pub(crate) open: bool,
-    pub(crate) owner: String,
-    pub(crate) balance: u64,
-    pub(crate) flags: Vec<String>,
+pub struct BankAccount {
+    /// Whether it was opened.
+    pub open: bool,
+    /// Its owner.
+    pub owner: String,
+    /// Its balance.
+    pub balance: u64,
+    /// The reasons it was flagged for.
+    pub flags: Vec<String>,
 }
 
 #[aggregate]
@@ -188,17 +237,33 @@ impl BankAccount {
     }
 }
 
-pub(crate) fn open(account: &str) -> OpenAccount {
+/// Opens `account` for "owner of `account`".
+#[must_use]
+pub fn open(account: &str) -> OpenAccount {
     OpenAccount {
         account: account.to_owned(),
         owner: format!("owner of {account}"),
     }
 }
 
-pub(crate) fn deposit(account: &str, amount: u64) -> Deposit {
+/// Deposits `amount` on `account`, without a request id.
+#[must_use]
+pub fn deposit(account: &str, amount: u64) -> Deposit {
     Deposit {
         account: account.to_owned(),
         amount,
-        key: None,
+        request_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The schema lock of the domain's events: their stored shapes must match `events.lock`.
+    /// It runs in this crate's own test binary, where the registry holds this crate's types
+    /// alone: the test a user writes in their own crate.
+    #[test]
+    fn the_bank_events_match_the_lock() {
+        eventsmith::testing::SchemaLock::new(concat!(env!("CARGO_MANIFEST_DIR"), "/events.lock"))
+            .check();
     }
 }
