@@ -48,6 +48,7 @@ pub fn opened_v1_to_v2(
 
 /// Another event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "lint.noted")]
 pub struct Noted(pub u32);
 
 /// A command.
@@ -90,7 +91,12 @@ pub struct Ledger {
     notes: u32,
 }
 
-#[aggregate(events = LedgerHappened, snapshot_every = 2, snapshot_version = 3)]
+#[aggregate(
+    name = "lint.ledger",
+    events = LedgerHappened,
+    snapshot_every = 2,
+    snapshot_version = 3
+)]
 impl Ledger {
     /// Opens.
     ///

@@ -214,10 +214,10 @@ impl Ledger {
 
 /// The same aggregate after a rename of the type, without keeping the stored name.
 #[derive(Default)]
-struct Book;
+struct Journal;
 
-#[eventsmith::aggregate(events = BookEvent)]
-impl Book {
+#[eventsmith::aggregate(events = JournalEvent)]
+impl Journal {
     #[eventsmith::apply]
     fn opened(&mut self, _event: &Opened) {}
 }
@@ -277,7 +277,7 @@ fn aggregate_and_projection_names_are_locked_and_a_rename_is_reported() {
     // orphaned, and the report says how to keep the stored names.
     let after = Registry::builder()
         .event::<Opened>()
-        .aggregate::<Book>()
+        .aggregate::<Journal>()
         .projection::<Sums>()
         .build()
         .unwrap();
@@ -307,7 +307,7 @@ fn aggregate_and_projection_names_are_locked_and_a_rename_is_reported() {
     lock(after.clone(), &path).bless().unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
-        !text.contains("Ledger") && text.contains(r#"["aggregate","Book"]"#),
+        !text.contains("Ledger") && text.contains(r#"["aggregate","Journal"]"#),
         "{text}"
     );
     lock(after, &path).verify().unwrap();

@@ -17,12 +17,8 @@ use eventsmith::{
     Aggregate, App, Command, Event, EventStore, InMemoryStore, Projection, RecordedEvent,
     SqliteStore, aggregate, projection,
 };
+use eventsmith_test_bank::AccountOpened;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
-struct AccountOpened {
-    owner: String,
-}
 
 /// Version 1 was "FundsDeposited" `{amount}` in whole units; version 2 (first as
 /// "FundsDeposited", later as "MoneyDeposited") `{cents}`; version 3 adds the currency.
