@@ -2,6 +2,10 @@
 //! see: two crates storing events under one name and version (within one crate that is a
 //! compile error, `tests/ui/event/fail/same_name_and_version_twice.rs`), and a previous name
 //! of one type that another type uses.
+//!
+//! A test binary of its own: the clash is linked in on purpose, so every `App::new` in this
+//! binary fails, as the first test checks; in the shared binary (`tests/it`) it would fail
+//! all the others.
 
 use eventsmith::registry::{Registry, RegistryError};
 use eventsmith::{App, InMemoryStore};

@@ -1,8 +1,6 @@
 //! Pieces the runner and crash tests share: concurrent writers, pseudo-random moments, and
 //! killing the projector process once it has started.
 
-#![allow(dead_code, reason = "each test binary uses the pieces it needs")]
-
 use std::future::Future;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};

@@ -8,7 +8,7 @@ use eventsmith::projection::PgConnection;
 use eventsmith::tokio_postgres;
 use eventsmith::{RecordedEvent, projection};
 
-pub(crate) use crate::ledger_table::{Credited, LedgerError};
+pub(crate) use super::ledger_table::{Credited, LedgerError};
 
 /// The read model's tables, in `schema`; nothing in memory.
 pub(crate) struct LedgerPg {

@@ -1,11 +1,11 @@
 //! PostgreSQL over TLS. Built without the `tls` feature, a URL that requires TLS is refused by
-//! name. Built with it (`cargo test --features tls --test pg_tls`): a server that offers no
-//! TLS, or whose handshake breaks off, is a typed error when TLS is required (fake servers on
-//! loopback), the test server's certificate is refused until trusted and then carries a
+//! name. Built with it (`cargo test --features tls --test it pg_tls::`): a server that offers
+//! no TLS, or whose handshake breaks off, is a typed error when TLS is required (fake servers
+//! on loopback), the test server's certificate is refused until trusted and then carries a
 //! verified, encrypted connection, and a URL that does not require TLS still connects in the
 //! clear.
 
-mod services;
+use crate::services;
 
 /// `url` with one more query parameter.
 fn with_param(url: &str, param: &str) -> String {

@@ -4,11 +4,6 @@
 //! undone, it is parked with its stream's later events in the same transactions, and its
 //! replay after the fix applies each once.
 
-#[path = "support/harness.rs"]
-mod harness;
-#[path = "support/ledger_table.rs"]
-mod ledger_table;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +15,8 @@ use eventsmith::rusqlite::{self, Connection};
 use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
 use eventsmith::{ProjectionRunner, SqliteStore};
 
-use harness::{random_moment, run_projector_and_kill, write_concurrently};
-use ledger_table::{Credited, LedgerTable, create_tables};
+use crate::support::harness::{random_moment, run_projector_and_kill, write_concurrently};
+use crate::support::ledger_table::{Credited, LedgerTable, create_tables};
 
 const WAIT: Duration = Duration::from_secs(30);
 

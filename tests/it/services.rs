@@ -2,8 +2,6 @@
 //! that it skipped, loudly, unless `EVENTSMITH_REQUIRE_SERVICES=1` (set by CI) turns that
 //! into a failure.
 
-#![allow(dead_code, reason = "each test binary uses the services it needs")]
-
 use std::time::Duration;
 
 use eventsmith::store::PgOptions;

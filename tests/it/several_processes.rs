@@ -3,8 +3,12 @@
 //! writes the same store. Two `App`s and two store handles stand for two processes on every
 //! backend (memory: two clones of one store; SQLite: two handles on one file; PostgreSQL: two
 //! stores on one schema); SQLite is also shared by this test binary and a child process of it.
-
-mod services;
+#![allow(
+    clippy::enum_variant_names,
+    reason = "the generated `BookEvent` names its variants after the events, which all begin \
+              with `Book`; as the root of a test binary the enum was exported, which the lint \
+              leaves alone, in a module it is not"
+)]
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -18,6 +22,8 @@ use eventsmith::{
     SqliteStore, aggregate, projection,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::services;
 
 // A library book: lent to one member at a time, returned by that member.
 
@@ -501,6 +507,16 @@ async fn sixteen_apps_never_run_out_of_attempts_on_two_postgres_stores() {
 
 const CHILD_FILE: &str = "EVENTSMITH_TEST_SHARED_SQLITE";
 
+/// The child's test as the harness names it: its module path without the crate, then the
+/// function (`several_processes::child_appends_to_the_shared_file`).
+fn child_test() -> String {
+    const CHILD: &str = "child_appends_to_the_shared_file";
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::{CHILD}"),
+        None => CHILD.to_owned(),
+    }
+}
+
 /// The child's part (does nothing unless run as the child): appends as `both_handles_append`
 /// does, through a handle of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,7 +544,7 @@ async fn two_processes_append_to_one_sqlite_file() {
         .await
         .unwrap();
     let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_appends_to_the_shared_file", "--nocapture"])
+        .args(["--exact", &child_test(), "--nocapture"])
         .env(CHILD_FILE, &path)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

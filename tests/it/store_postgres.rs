@@ -3,8 +3,6 @@
 //! rows are typed errors, old schemas are migrated, and saga commits of two stores on one
 //! schema are fenced against each other.
 
-mod services;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +14,8 @@ use eventsmith::store::{
 };
 use eventsmith::testing::conformance;
 use eventsmith::{PgStore, StoreError};
+
+use crate::services;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_passes_the_conformance_suite() {

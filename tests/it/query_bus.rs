@@ -4,10 +4,6 @@
 //! SQL read models started through the `App` answer async queries through a connection of
 //! their own, reading the writes of another `App` on another handle of the store.
 
-mod services;
-#[path = "support/sql_queries.rs"]
-mod sql_queries;
-
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -21,6 +17,9 @@ use eventsmith::{App, EventStore, InMemoryStore, PgStore, RecordedEvent, SqliteS
 use eventsmith_test_bank::{
     AccountOpened, Deposit, MoneyDeposited, MoneyWithdrawn, OpenAccount, Withdraw,
 };
+
+use crate::services;
+use crate::support::sql_queries;
 
 #[derive(Default)]
 struct Balances {

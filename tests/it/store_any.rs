@@ -2,14 +2,14 @@
 //! conformance suite through it on memory and on a SQLite file; URLs that name no store, or
 //! settings the store does not know, are typed errors.
 
-mod services;
-
 use std::sync::Arc;
 
 use eventsmith::event::NewEvent;
 use eventsmith::store::{Append, AppendOutcome, EventLog, ExpectedVersion};
 use eventsmith::testing::conformance;
 use eventsmith::{AnyStore, SqliteStore, StoreError};
+
+use crate::services;
 
 /// `url` with one more query parameter.
 fn with_param(url: &str, param: &str) -> String {

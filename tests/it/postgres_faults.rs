@@ -2,8 +2,6 @@
 //! Commands fail with a retriable error during the outage and succeed after it; retried with
 //! their idempotency keys, none is applied twice.
 
-mod services;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,6 +9,8 @@ use std::time::Duration;
 use eventsmith::store::{EventLog, PgOptions};
 use eventsmith::{App, CommandError};
 use eventsmith_test_bank::*;
+
+use crate::services;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminated_connections_are_retriable_and_keys_prevent_duplicates() {

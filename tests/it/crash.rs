@@ -3,17 +3,15 @@
 //! each append the child acknowledged is stored, no batch is half-written, and every
 //! stream's versions run contiguously from 1.
 
-#[path = "support/harness.rs"]
-mod harness;
-mod services;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::harness::random_moment;
 use eventsmith::{EventStore, SqliteStore};
-use harness::random_moment;
+
+use crate::services;
 
 const KILLS: usize = 20;
 

@@ -4,14 +4,6 @@
 //! statements are undone, it is parked with its stream's later events, and replayed once
 //! after the fix.
 
-#[path = "support/harness.rs"]
-mod harness;
-#[path = "support/ledger_pg.rs"]
-mod ledger_pg;
-#[path = "support/ledger_table.rs"]
-mod ledger_table;
-mod services;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +15,10 @@ use eventsmith::projection::{ErrorPolicy, OnFailure};
 use eventsmith::store::{Append, AppendOutcome, ConsumerStore, EventLog, ExpectedVersion};
 use eventsmith::{PgStore, ProjectionRunner};
 
-use harness::{random_moment, run_projector_and_kill, write_concurrently};
-use ledger_pg::{Credited, LedgerPg, create_tables_sql};
+use crate::support::harness::{random_moment, run_projector_and_kill, write_concurrently};
+use crate::support::ledger_pg::{Credited, LedgerPg, create_tables_sql};
+
+use crate::services;
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -2,8 +2,6 @@
 //! ignored (the events rebuild the state) when of another shape version or undecodable.
 //! Run on every backend.
 
-mod services;
-
 use std::sync::Arc;
 
 use eventsmith::event::Timestamp;
@@ -12,6 +10,8 @@ use eventsmith::{
     Aggregate, App, Command, Event, EventStore, InMemoryStore, SqliteStore, aggregate,
 };
 use serde::{Deserialize, Serialize};
+
+use crate::services;
 
 #[derive(Debug, Serialize, Deserialize, Event)]
 struct Counted {

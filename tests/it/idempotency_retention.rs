@@ -3,8 +3,6 @@
 //! still replays. Times are set by the cut given to `prune_idempotency`, and by retentions of
 //! a fraction of a second for the stores' own pruning: no test waits for seconds.
 
-mod services;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +13,8 @@ use eventsmith::store::{
 };
 use eventsmith::{AnyStore, App, EventStore, InMemoryStore, SqliteStore};
 use eventsmith_test_bank::*;
+
+use crate::services;
 
 fn event() -> Vec<NewEvent> {
     vec![NewEvent::new("Tested", 1, b"{}".to_vec(), Arc::default())]

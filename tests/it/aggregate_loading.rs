@@ -1,10 +1,10 @@
 //! Loading an aggregate reads its stream page by page: every length around the page
 //! boundaries loads each event once, in order. Run on every backend.
 
-mod services;
-
 use eventsmith::{App, Command, Event, EventStore, InMemoryStore, SqliteStore, aggregate};
 use serde::{Deserialize, Serialize};
+
+use crate::services;
 
 /// The page size the loads use.
 const PAGE: usize = 4;
