@@ -3,7 +3,7 @@
 //! the order cancelled) and missing stock cancels the order; deadlines fire by a driven clock,
 //! also after a restart; two runners of one saga on one store send each command once.
 
-#[path = "../examples/order_fulfilment/domain.rs"]
+#[path = "../../examples/order_fulfilment/domain.rs"]
 #[allow(dead_code, reason = "the tests use part of the domain")]
 mod domain;
 
