@@ -26,6 +26,7 @@ mod pg_tls;
 mod postgres_faults;
 mod projection_runner;
 mod query_bus;
+mod saga_crash;
 mod sagas;
 mod schema_lock_rules;
 mod several_processes;

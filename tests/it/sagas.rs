@@ -5,7 +5,7 @@
 
 #[path = "../../examples/order_fulfilment/domain.rs"]
 #[allow(dead_code, reason = "the tests use part of the domain")]
-mod domain;
+pub(crate) mod domain;
 
 use std::collections::BTreeMap;
 use std::future::Future;

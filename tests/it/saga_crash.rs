@@ -3,12 +3,6 @@
 //! the last restart every order ends exactly once, each command's effect is there once, and
 //! the overdue deadlines fire.
 
-#[path = "../examples/order_fulfilment/domain.rs"]
-#[allow(dead_code, reason = "the test uses part of the domain")]
-mod domain;
-#[path = "support/harness.rs"]
-mod harness;
-
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,8 +11,10 @@ use std::time::{Duration, Instant};
 use eventsmith::store::{EventLog as _, SagaStore};
 use eventsmith::{App, EventStore, SqliteStore};
 
-use domain::{AddStock, Inventory, Order, PAYMENT_TIMEOUT, Payment, PlaceOrder, SettlePayment};
-use harness::random_moment;
+use crate::sagas::domain::{
+    AddStock, Inventory, Order, PAYMENT_TIMEOUT, Payment, PlaceOrder, SettlePayment,
+};
+use crate::support::harness::random_moment;
 
 const ORDERS: usize = 1_000;
 const KILLS: usize = 20;
