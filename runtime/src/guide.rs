@@ -14,6 +14,10 @@ pub mod projections {
     #![doc = include_str!("../docs/projections.md")]
 }
 
+pub mod sagas {
+    #![doc = include_str!("../docs/sagas.md")]
+}
+
 pub mod stores {
     #![doc = include_str!("../docs/stores.md")]
 }

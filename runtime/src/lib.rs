@@ -32,6 +32,7 @@
 //! | [`guide::aggregates`] | events, commands, aggregates, handlers' return types, metadata, snapshots, what the compiler checks |
 //! | [`guide::evolving_events`] | versions, upcasters, renamed and unknown events, the schema lock |
 //! | [`guide::projections`] | read models, queries, the runner, error policies, pipelines, SQL read models |
+//! | [`guide::sagas`] | process managers: association keys, commands sent once, durable deadlines, compensation |
 //! | [`guide::stores`] | capabilities, backends and their guarantees |
 //! | [`guide::several_processes`] | many applications and processes on one store |
 //! | [`guide::failures`] | what happens when something fails |
@@ -59,6 +60,7 @@
 //! | the [`EventStore`] trait and its backends: memory, SQLite, PostgreSQL; turns of contended streams | `store/` |
 //! | the projection runner, its error policy and pipeline, read-model sinks (in memory, SQL) | `read/` |
 //! | [`App`]: command execution, the aggregate cache, idempotency, queries | `write/` |
+//! | sagas: the runner, steps, deadlines and their clock ([`process`]) | `process/` |
 //! | given/when/then tests, the schema lock | [`testing`] |
 //! | what generated code calls | `__private` (not public API) |
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -58,7 +58,7 @@ impl Retry {
     /// attempts are spent.
     #[cfg_attr(
         not(feature = "postgres"),
-        expect(
+        allow(
             dead_code,
             reason = "PostgreSQL's announcer and listener wait this way"
         )
