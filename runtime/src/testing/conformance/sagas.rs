@@ -1,6 +1,8 @@
 //! What sagas keep in the store: positions, instances and their keys, commands to send and
 //! deadlines, each step committed whole and fenced against a runner that committed first.
 
+use std::sync::Arc;
+
 use crate::model::envelope::Timestamp;
 use crate::store::{
     InstanceWrite, PendingCommand, SagaCommit, SagaStore, StoreError, StoredDeadline,
@@ -306,4 +308,161 @@ pub async fn ended_saga_instances_leave_nothing_behind<S: SagaStore>(store: S) {
             .map(|i| i.id),
         Some("i-2".to_owned())
     );
+}
+
+/// How many tasks race each fence.
+const TASKS: u64 = 8;
+
+fn raced_command(id: String, instance: &str) -> PendingCommand {
+    PendingCommand {
+        id,
+        instance: instance.to_owned(),
+        name: "Reserve".to_owned(),
+        payload: b"{}".to_vec(),
+    }
+}
+
+/// Runs `TASKS` tasks, alternating between `stores`, each committing `step(task)` at once;
+/// answers the one task whose commit won, after checking every other was refused as `lost`
+/// says.
+async fn race<S: SagaStore + Clone>(
+    stores: &[S; 2],
+    lost: fn(&StoreError) -> bool,
+    step: impl Fn(u64) -> SagaCommit,
+) -> u64 {
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let (store, start) = (stores[(task % 2) as usize].clone(), Arc::clone(&start));
+            let commit = step(task);
+            tokio::spawn(async move {
+                start.wait().await;
+                (task, store.commit_saga(commit).await)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (task, Ok(())) => winners.push(task),
+            (_, Err(e)) if lost(&e) => {}
+            (task, Err(e)) => panic!("task {task}: expected a win or a refusal, got {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one commit wins: {winners:?}");
+    winners[0]
+}
+
+fn is_superseded(e: &StoreError) -> bool {
+    matches!(e, StoreError::Superseded(_))
+}
+
+/// Each fence raced on its own: the position, creating an instance, an instance's version,
+/// a key (its losers are refused as invalid), a fired deadline.
+///
+/// Run it with two handles on one store (two stores on one file, database or schema), so
+/// that the races cross handles as they would cross processes.
+///
+/// # Panics
+/// When more or fewer than one commit of a race wins, a loser is refused for another reason,
+/// or a loser's writes are stored.
+pub async fn saga_commits_race_between_handles<S: SagaStore + Clone>(stores: &[S; 2]) {
+    let mut sent = Vec::new();
+    for round in 0..4_u64 {
+        let from = stores[0].saga_position("race").await.unwrap();
+        let winner = race(stores, is_superseded, |task| {
+            let mut step = SagaCommit::new("race");
+            step.position = Some((from, from + 1 + task));
+            step.commands = vec![raced_command(format!("c-{round}-{task}"), "i-0")];
+            step
+        })
+        .await;
+        sent.push(format!("c-{round}-{winner}"));
+        assert_eq!(
+            stores[1].saga_position("race").await.unwrap(),
+            from + 1 + winner
+        );
+    }
+    let winner = race(stores, is_superseded, |task| {
+        let mut step = SagaCommit::new("race");
+        step.instance = Some(
+            InstanceWrite::new("i-0", None, Some(task.to_string().into_bytes()))
+                .associate(vec![format!("k-{task}")]),
+        );
+        step.commands = vec![raced_command(format!("c-new-{task}"), "i-0")];
+        step
+    })
+    .await;
+    sent.push(format!("c-new-{winner}"));
+    let found = stores[1]
+        .find_instance("race", &format!("k-{winner}"))
+        .await;
+    let found = found.unwrap().expect("the winner's instance");
+    assert_eq!(
+        (found.id.as_str(), found.state, found.version),
+        ("i-0", winner.to_string().into_bytes(), 1)
+    );
+    for task in (0..TASKS).filter(|t| *t != winner) {
+        let lost = stores[0].find_instance("race", &format!("k-{task}")).await;
+        assert_eq!(lost.unwrap(), None, "a loser's key is not stored");
+    }
+    let winner = race(stores, is_superseded, |task| {
+        let mut step = SagaCommit::new("race");
+        step.instance = Some(InstanceWrite::new(
+            "i-0",
+            Some(1),
+            Some(format!("again {task}").into_bytes()),
+        ));
+        step
+    })
+    .await;
+    let moved = stores[0]
+        .load_instance("race", "i-0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (moved.state, moved.version),
+        (format!("again {winner}").into_bytes(), 2)
+    );
+    let winner = race(
+        stores,
+        |e| matches!(e, StoreError::Invalid(_)),
+        |task| {
+            let mut step = SagaCommit::new("race");
+            step.instance = Some(
+                InstanceWrite::new(format!("j-{task}"), None, Some(b"{}".to_vec()))
+                    .associate(vec!["shared".to_owned()]),
+            );
+            step
+        },
+    )
+    .await;
+    let owner = stores[1].find_instance("race", "shared").await.unwrap();
+    assert_eq!(owner.map(|i| i.id), Some(format!("j-{winner}")));
+    for task in (0..TASKS).filter(|t| *t != winner) {
+        let lost = stores[0].load_instance("race", &format!("j-{task}")).await;
+        assert_eq!(lost.unwrap(), None, "a loser's instance is not stored");
+    }
+    let mut set = SagaCommit::new("race");
+    set.schedule = vec![StoredDeadline {
+        id: "d-1".to_owned(),
+        instance: "i-0".to_owned(),
+        name: "Timeout".to_owned(),
+        payload: b"{}".to_vec(),
+        due: Timestamp::from_micros(0),
+    }];
+    stores[0].commit_saga(set).await.unwrap();
+    let winner = race(stores, is_superseded, |task| {
+        let mut step = SagaCommit::new("race");
+        step.fired = Some("d-1".to_owned());
+        step.commands = vec![raced_command(format!("c-fired-{task}"), "i-0")];
+        step
+    })
+    .await;
+    sent.push(format!("c-fired-{winner}"));
+    assert_eq!(stores[1].next_deadline("race").await.unwrap(), None);
+    let pending = stores[1].pending_commands("race", 100).await.unwrap();
+    let pending: Vec<String> = pending.into_iter().map(|c| c.id).collect();
+    assert_eq!(pending, sent, "only the winners' commands, in order");
 }
