@@ -355,11 +355,17 @@ pub(crate) struct Fulfilment {
     pub(crate) quantity: u32,
     pub(crate) amount: u64,
     pub(crate) reserved: bool,
+    /// Undoing has begun: a second reason to undo (a decline after the timeout fired, say)
+    /// undoes nothing twice.
+    pub(crate) compensating: bool,
 }
 
 impl Fulfilment {
-    /// Undoes what was done, latest first: the reservation, then the order.
-    fn compensate(&self, reason: &str) -> (Option<ReleaseStock>, CancelOrder) {
+    /// Undoes what was done, latest first: the reservation, then the order; once.
+    fn compensate(&mut self, reason: &str) -> Option<(Option<ReleaseStock>, CancelOrder)> {
+        if std::mem::replace(&mut self.compensating, true) {
+            return None;
+        }
         let release = self.reserved.then(|| ReleaseStock {
             item: self.item.clone(),
             order: self.order.clone(),
@@ -369,7 +375,7 @@ impl Fulfilment {
             order: self.order.clone(),
             reason: reason.to_owned(),
         };
-        (release, cancel)
+        Some((release, cancel))
     }
 }
 
@@ -389,8 +395,13 @@ impl Fulfilment {
     }
 
     #[rejected]
-    fn out_of_stock(&mut self, _command: &ReserveStock, error: &InventoryError) -> CancelOrder {
-        self.compensate(&error.to_string()).1
+    fn out_of_stock(
+        &mut self,
+        _command: &ReserveStock,
+        error: &InventoryError,
+    ) -> Option<CancelOrder> {
+        self.compensate(&error.to_string())
+            .map(|(_, cancel)| cancel)
     }
 
     #[on(key = order)]
@@ -414,17 +425,18 @@ impl Fulfilment {
         _command: &RequestPayment,
         error: &PaymentError,
         steps: &mut Steps<Self>,
-    ) -> (Option<ReleaseStock>, CancelOrder) {
+    ) -> Option<(Option<ReleaseStock>, CancelOrder)> {
         steps.cancel::<PaymentTimeout>();
         self.compensate(&error.to_string())
     }
 
     #[on(key = order)]
-    fn paid(&mut self, _event: &PaymentSucceeded, steps: &mut Steps<Self>) -> ShipOrder {
+    fn paid(&mut self, _event: &PaymentSucceeded, steps: &mut Steps<Self>) -> Option<ShipOrder> {
         steps.cancel::<PaymentTimeout>();
-        ShipOrder {
+        // Paid after the undoing began: the order is being cancelled (a refund would go here).
+        (!self.compensating).then(|| ShipOrder {
             order: self.order.clone(),
-        }
+        })
     }
 
     #[on(key = order)]
@@ -432,7 +444,7 @@ impl Fulfilment {
         &mut self,
         event: &PaymentFailed,
         steps: &mut Steps<Self>,
-    ) -> (Option<ReleaseStock>, CancelOrder) {
+    ) -> Option<(Option<ReleaseStock>, CancelOrder)> {
         steps.cancel::<PaymentTimeout>();
         self.compensate(&event.reason)
     }
@@ -441,7 +453,7 @@ impl Fulfilment {
     fn payment_timed_out(
         &mut self,
         _deadline: &PaymentTimeout,
-    ) -> (Option<ReleaseStock>, CancelOrder) {
+    ) -> Option<(Option<ReleaseStock>, CancelOrder)> {
         self.compensate("the payment provider did not answer in time")
     }
 

@@ -321,8 +321,8 @@ async fn two_runners_of_one_saga_send_each_command_once() {
 #[test]
 fn the_saga_decides_step_by_step_in_a_saga_test() {
     use domain::{
-        CancelOrder, OrderCancelled, OrderPlaced, PaymentError, PaymentTimeout, ReleaseStock,
-        RequestPayment, ReserveStock, StockReserved,
+        CancelOrder, OrderCancelled, OrderPlaced, PaymentError, PaymentFailed, PaymentTimeout,
+        ReleaseStock, RequestPayment, ReserveStock, StockReserved,
     };
     use eventsmith::testing::SagaTest;
 
@@ -346,6 +346,12 @@ fn the_saga_decides_step_by_step_in_a_saga_test() {
         .elapse(PAYMENT_TIMEOUT + Duration::from_millis(1))
         .expect_sent(|c: ReleaseStock| assert_eq!(c.order, "o-1"))
         .expect_sent(|c: CancelOrder| assert!(c.reason.contains("did not answer")))
+        .expect_nothing_sent()
+        // The provider's decline comes after the deadline fired: nothing is undone twice.
+        .given(PaymentFailed {
+            order: "o-1".into(),
+            reason: "declined".into(),
+        })
         .expect_nothing_sent()
         .given(OrderCancelled {
             order: "o-1".into(),
