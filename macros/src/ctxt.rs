@@ -31,6 +31,14 @@ impl Ctxt {
         result.map_err(|e| self.push(e)).ok()
     }
 
+    /// The errors, then `item` re-emitted, so that the methods of a block with a mistake
+    /// stay callable and one mistake does not cascade into missing-item errors.
+    pub(crate) fn errors_then(self, item: TokenStream) -> TokenStream {
+        let mut out = self.into_compile_errors().unwrap_or_default();
+        out.extend(item);
+        out
+    }
+
     /// All the errors as `compile_error!` invocations, or `None` when there were none.
     pub(crate) fn into_compile_errors(self) -> Option<TokenStream> {
         self.errors.map(|e| e.to_compile_error())

@@ -27,11 +27,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 proc_macro2::Span::call_site(),
                 "`#[projection]` goes on the impl block that holds the `#[on]` handlers, as in `#[projection] impl Balances { ... }`",
             ));
-            return with_errors(cx, other.into_token_stream());
+            return cx.errors_then(other.into_token_stream());
         }
         Err(e) => {
             cx.push(e);
-            return with_errors(cx, item);
+            return cx.errors_then(item);
         }
     };
     let model = ast::parse(&mut cx, args, item_impl);
@@ -42,12 +42,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             errors
         }
     }
-}
-
-fn with_errors(cx: Ctxt, item: TokenStream) -> TokenStream {
-    let mut out = cx.into_compile_errors().unwrap_or_default();
-    out.extend(item);
-    out
 }
 
 #[cfg(test)]

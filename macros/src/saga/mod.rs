@@ -25,15 +25,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
                 proc_macro2::Span::call_site(),
                 "`#[saga]` goes on the impl block that holds the saga's handlers, as in `#[saga(name = \"fulfilment\")] impl Fulfilment { ... }`",
             ));
-            let mut out = cx.into_compile_errors().unwrap_or_default();
-            out.extend(other.into_token_stream());
-            return out;
+            return cx.errors_then(other.into_token_stream());
         }
         Err(e) => {
             cx.push(e);
-            let mut out = cx.into_compile_errors().unwrap_or_default();
-            out.extend(item);
-            return out;
+            return cx.errors_then(item);
         }
     };
     let model = ast::parse(&mut cx, args, item_impl);

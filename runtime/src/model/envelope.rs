@@ -41,6 +41,21 @@ impl Timestamp {
     pub const fn as_micros(self) -> i64 {
         self.0
     }
+
+    /// The time `by` later, saturating at the end of the range.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eventsmith::event::Timestamp;
+    ///
+    /// let t = Timestamp::from_micros(1_000);
+    /// assert_eq!(t.after(Duration::from_millis(2)), Timestamp::from_micros(3_000));
+    /// ```
+    #[must_use]
+    pub fn after(self, by: Duration) -> Self {
+        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(micros))
+    }
 }
 
 impl From<SystemTime> for Timestamp {

@@ -86,8 +86,13 @@ pub trait Projection: Send + 'static {
 /// Every stored name `P` needs: the current and the previous names of each handled event.
 #[must_use]
 pub fn stored_names<P: Projection>() -> Vec<&'static str> {
-    let mut names = Vec::with_capacity(P::HANDLES.len());
-    for handled in P::HANDLES {
+    names_of(P::HANDLES)
+}
+
+/// Every stored name of `handles`: the current and the previous names of each.
+pub(crate) fn names_of(handles: &[HandledEvent]) -> Vec<&'static str> {
+    let mut names = Vec::with_capacity(handles.len());
+    for handled in handles {
         names.push(handled.name);
         names.extend_from_slice(handled.previous_names);
     }

@@ -60,9 +60,8 @@ impl ManualClock {
 
     /// Moves the clock on by `by`; deadlines that become due fire.
     pub fn advance(&self, by: Duration) {
-        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
         self.now
-            .send_modify(|now| *now = now.saturating_add(micros));
+            .send_modify(|now| *now = Timestamp::from_micros(*now).after(by).as_micros());
     }
 
     /// Sets the clock to `to` (also backwards).

@@ -190,9 +190,7 @@ impl<S> Steps<S> {
     /// Sets `deadline` to fire `after` from now; its `#[deadline]` handler runs then, or at
     /// once after a restart that finds it overdue.
     pub fn schedule<D: SagaDeadline<S>>(&mut self, after: Duration, deadline: D) {
-        let micros = i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
-        let at = Timestamp::from_micros(self.now.as_micros().saturating_add(micros));
-        self.schedule_at(at, deadline);
+        self.schedule_at(self.now.after(after), deadline);
     }
 
     /// Sets `deadline` to fire at `at`.

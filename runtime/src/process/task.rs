@@ -12,6 +12,7 @@ use super::saga::{CommandBus, Role, Saga};
 use super::status::{SagaError, SagaProgress, SagaState, Settings, store_error};
 use super::step::{Decided, Instance, handle_event, instance_for};
 use crate::model::envelope::{RecordedEvent, Timestamp};
+use crate::model::projection::names_of;
 use crate::read::OnFailure;
 use crate::store::{DeadLetter, EventStore, FilteredRead, PendingCommand, SagaCommit, SagaStore};
 use crate::util::backoff::Backoff;
@@ -95,10 +96,7 @@ where
             settings,
             progress,
             stops,
-            names: G::HANDLES
-                .iter()
-                .flat_map(|h| std::iter::once(h.name).chain(h.previous_names.iter().copied()))
-                .collect(),
+            names: names_of(G::HANDLES),
             position,
             scanned: position,
             send_retry: Retry::new(BACKOFF),

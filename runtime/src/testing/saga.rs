@@ -145,8 +145,7 @@ impl<G: Saga> SagaTest<G> {
     /// When a deadline's handler fails.
     #[track_caller]
     pub fn elapse(mut self, by: Duration) -> Self {
-        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        self.now = Timestamp::from_micros(self.now.as_micros().saturating_add(micros));
+        self.now = self.now.after(by);
         let due = self.wait(self.tables.due_deadlines(G::NAME, self.now, usize::MAX));
         for deadline in due {
             let decoded = G::decode_deadline(&deadline.name, &deadline.payload)
@@ -246,8 +245,7 @@ impl<G: Saga> SagaTest<G> {
     /// When there is none.
     #[track_caller]
     pub fn expect_scheduled<D: SagaDeadline<G>>(self, after: Duration) -> Self {
-        let micros = i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
-        let due = Timestamp::from_micros(self.now.as_micros().saturating_add(micros));
+        let due = self.now.after(after);
         let pending = self.wait(self.tables.due_deadlines(
             G::NAME,
             Timestamp::from_micros(i64::MAX),
