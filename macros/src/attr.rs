@@ -25,6 +25,7 @@ pub(crate) const JSON: &str = "json";
 pub(crate) const TYPED: &str = "typed";
 pub(crate) const WITH: &str = "with";
 pub(crate) const CONTEXT: &str = "context";
+pub(crate) const VALIDATE: &str = "validate";
 
 /// A value given at most once.
 pub(crate) struct Slot<T> {

@@ -136,6 +136,11 @@ pub mod command {
     pub use crate::write::app::{AppBuilder, ExecuteResult, QueryRequest};
     pub use crate::write::error::CommandError;
     pub use crate::write::execute::{Executed, LoadError};
+    pub use crate::write::middleware::{
+        Authorize, CommandInfo, CommandMiddleware, Enrich, Logging, Refusal, RefusalKind, Report,
+    };
+    #[cfg(feature = "rate-limit")]
+    pub use crate::write::middleware::{RateKey, RateLimit};
 }
 
 /// Events: what a handler returns, the envelope of a stored event, and decoding failures.

@@ -1,7 +1,7 @@
 //! Not public API. Used by generated code: the macros emit `::eventsmith::__private::…`
 //! paths only, so a user's own `serde`, `Result` or `Vec` cannot break an expansion.
 
-pub use core::convert::Infallible;
+pub use core::convert::{Infallible, Into};
 pub use core::future::Future;
 pub use core::marker::{Send, Sync};
 pub use core::option::Option::{self, None, Some};

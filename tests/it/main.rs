@@ -16,6 +16,7 @@ mod support;
 mod aggregate_loading;
 mod command_bus;
 mod command_concurrency;
+mod command_pipeline;
 mod crash;
 mod given_when_then;
 mod idempotency_retention;

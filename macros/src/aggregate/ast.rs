@@ -47,6 +47,8 @@ pub(crate) struct Handle {
     pub(crate) command: syn::Type,
     pub(crate) output: Output,
     pub(crate) is_async: bool,
+    /// `#[handle(validate = path)]`: the command's own check, run before anything loads.
+    pub(crate) validate: Option<syn::Path>,
 }
 
 /// What the user wrote, with every valid method; invalid ones were reported and left out.
@@ -166,8 +168,17 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Option<Agg
     for impl_item in &mut item.items {
         if let ImplItem::Fn(method) = impl_item {
             match take_marker(cx, method) {
-                Some(Marker::Apply) => applies.extend(check::apply_signature(cx, method)),
-                Some(Marker::Handle) => handles.extend(check::handle_signature(cx, method)),
+                Some((Marker::Apply, attr)) => {
+                    no_arguments(cx, &attr, Marker::Apply);
+                    applies.extend(check::apply_signature(cx, method));
+                }
+                Some((Marker::Handle, attr)) => {
+                    let validate = handle_args(cx, &attr);
+                    handles.extend(
+                        check::handle_signature(cx, method)
+                            .map(|handle| Handle { validate, ..handle }),
+                    );
+                }
                 None => {}
             }
         } else {
@@ -185,28 +196,52 @@ pub(crate) fn parse(cx: &mut Ctxt, args: Args, mut item: ItemImpl) -> Option<Agg
     })
 }
 
-/// Removes the marker attributes of a method and says which one it had, reporting markers
-/// with arguments, repeated markers and both markers on one method.
-fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn) -> Option<Marker> {
-    let mut found: Option<Marker> = None;
+/// Reports arguments given to a marker that takes none.
+fn no_arguments(cx: &mut Ctxt, attr: &syn::Attribute, marker: Marker) {
+    if !matches!(attr.meta, syn::Meta::Path(_)) {
+        cx.error_at(
+            &attr.meta,
+            format!("`#[{}]` takes no arguments", marker.name()),
+        );
+    }
+}
+
+/// The arguments of `#[handle]`: `validate = path`, a function of `&Command` answering
+/// `Result<(), E>` with `E` convertible into the handler's error.
+fn handle_args(cx: &mut Ctxt, attr: &syn::Attribute) -> Option<syn::Path> {
+    if matches!(attr.meta, syn::Meta::Path(_)) {
+        return None;
+    }
+    let mut validate = Slot::<syn::Path>::new(attr::VALIDATE);
+    let parsed = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident(attr::VALIDATE) {
+            let path: syn::Path = meta.value()?.parse()?;
+            validate.set(cx, &meta.path, path);
+        } else {
+            attr::unknown_key(cx, &meta, "handle", &[attr::VALIDATE])?;
+        }
+        Ok(())
+    });
+    cx.ok(parsed);
+    validate.get()
+}
+
+/// Removes the marker attributes of a method and says which one it had (with the attribute,
+/// for its arguments), reporting repeated markers and both markers on one method.
+fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn) -> Option<(Marker, syn::Attribute)> {
+    let mut found: Option<(Marker, syn::Attribute)> = None;
     let mut kept = Vec::with_capacity(method.attrs.len());
     for attr in std::mem::take(&mut method.attrs) {
         let Some(marker) = Marker::of(&attr) else {
             kept.push(attr);
             continue;
         };
-        if !matches!(attr.meta, syn::Meta::Path(_)) {
-            cx.error_at(
-                &attr.meta,
-                format!("`#[{}]` takes no arguments", marker.name()),
-            );
-        }
-        match found {
-            Some(first) if first == marker => cx.error_at(
+        match &found {
+            Some((first, _)) if *first == marker => cx.error_at(
                 &attr,
                 format!("duplicate `#[{}]` on one method", marker.name()),
             ),
-            Some(first) => cx.error_at(
+            Some((first, _)) => cx.error_at(
                 &attr,
                 format!(
                     "a method cannot be both `#[{}]` and `#[{}]`: applying an event and deciding on a command are separate methods",
@@ -214,7 +249,7 @@ fn take_marker(cx: &mut Ctxt, method: &mut ImplItemFn) -> Option<Marker> {
                     marker.name()
                 ),
             ),
-            None => found = Some(marker),
+            None => found = Some((marker, attr)),
         }
     }
     method.attrs = kept;

@@ -141,6 +141,7 @@ pub(crate) fn handle_signature(cx: &mut Ctxt, method: &ImplItemFn) -> Option<Han
         command,
         output,
         is_async: sig.asyncness.is_some(),
+        validate: None,
     })
 }
 

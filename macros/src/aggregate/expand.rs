@@ -324,6 +324,7 @@ fn handled_command(
         command,
         output,
         is_async,
+        validate,
     } = handle;
     let call = if *is_async {
         quote!(<#self_ty>::#method(aggregate, command).await)
@@ -355,6 +356,21 @@ fn handled_command(
             )
         }
     };
+    // Spanned at the path the user wrote: a function of another shape, or whose error does
+    // not convert into the handler's, is reported on it.
+    let validate = validate.as_ref().map(|path| {
+        let function = validate_function(self_ty, path);
+        // The conversion's path carries the user's span too: an error that does not convert
+        // is reported on `path`, not on `#[aggregate]`.
+        let at = respan(p.clone(), path.span());
+        let call =
+            quote_spanned!(path.span()=> #at::Result::map_err(#function(command), #at::Into::into));
+        quote! {
+            fn validate(command: &Self) -> #p::Result<(), Self::Error> {
+                #call
+            }
+        }
+    });
     // The whole impl is spanned at the command type, so that its errors point at the
     // handler's argument. The body keeps the call-site span so that it cannot name the user's
     // items by accident.
@@ -368,6 +384,8 @@ fn handled_command(
         ) -> impl #p::Future<Output = #p::Decision<Self>> + #p::Send + '_ {
             async move { #body }
         }
+
+        #validate
     };
     let guard = one_handler_guard(command);
     quote_spanned! {command.span()=>
@@ -376,6 +394,40 @@ fn handled_command(
             #items
         }
         #guard
+    }
+}
+
+/// `tokens` with every span set to `span` (groups included), so that an error the compiler
+/// finds in them points at the user's token.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The validation function a path names, as seen from the impl block it was written in: a
+/// leading `Self` is the aggregate there, while the generated call sits in an impl for the
+/// command, so it is spelled out as the aggregate's type.
+fn validate_function(self_ty: &syn::Type, path: &syn::Path) -> TokenStream {
+    let mut segments = path.segments.iter();
+    match segments.next() {
+        Some(first) if first.ident == "Self" && path.leading_colon.is_none() => {
+            let rest = segments.map(|segment| quote!(::#segment));
+            let self_ty = quote_spanned!(first.ident.span()=> <#self_ty>);
+            quote!(#self_ty #(#rest)*)
+        }
+        _ => path.to_token_stream(),
     }
 }
 

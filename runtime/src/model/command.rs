@@ -156,4 +156,16 @@ pub trait HandledCommand: Command {
         aggregate: &Self::Aggregate,
         command: Self,
     ) -> impl Future<Output = Decision<Self>> + Send + '_;
+
+    /// The command's check of itself, run before anything is loaded: a command it refuses
+    /// is rejected with the handler's error type without a read of the store. Generated from
+    /// `#[handle(validate = path)]`, where `path` is a function `fn(&Command) -> Result<(), E>`
+    /// with `E: Into<Self::Error>`; without one, every command passes.
+    ///
+    /// # Errors
+    /// The domain error that rejects the command.
+    fn validate(command: &Self) -> Result<(), Self::Error> {
+        let _ = command;
+        Ok(())
+    }
 }

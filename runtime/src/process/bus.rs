@@ -8,8 +8,11 @@ use crate::store::EventStore;
 use crate::wire::codec::Codec;
 use crate::write::app::App;
 use crate::write::error::CommandError;
+use crate::write::middleware::CommandMiddleware;
 
-impl<S: EventStore, C: Codec> CommandBus for App<S, C> {
+/// A saga's commands pass through the application's middleware like any other; a refusal
+/// (a rate limit, say) is a failure the saga's error policy retries.
+impl<S: EventStore, C: Codec, M: CommandMiddleware> CommandBus for App<S, C, M> {
     async fn send<Cmd: HandledCommand>(
         &self,
         command: Cmd,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument as _;
 
@@ -24,6 +24,7 @@ use crate::wire::codec::{Codec, JsonCodec};
 use crate::write::cache::{AggregateCache, Slot};
 use crate::write::error::CommandError;
 use crate::write::execute::{Executed, Limits, LoadError, Request};
+use crate::write::middleware::{CommandMiddleware, Report};
 
 /// The result of [`App::execute`] for command `C`.
 pub type ExecuteResult<C> = Result<
@@ -68,11 +69,11 @@ pub type ExecuteResult<C> = Result<
 /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```
 #[derive(Debug)]
-pub struct App<S, C = JsonCodec> {
-    inner: Arc<Inner<S, C>>,
+pub struct App<S, C = JsonCodec, M = ()> {
+    inner: Arc<Inner<S, C, M>>,
 }
 
-impl<S, C> Clone for App<S, C> {
+impl<S, C, M> Clone for App<S, C, M> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -84,9 +85,10 @@ impl<S, C> Clone for App<S, C> {
 type ByType = RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>, foldhash::fast::FixedState>>;
 
 #[derive(Debug)]
-struct Inner<S, C> {
+struct Inner<S, C, M> {
     store: S,
     codec: C,
+    middleware: M,
     limits: Limits,
     cache_capacity: usize,
     caches: ByType,
@@ -98,9 +100,10 @@ struct Inner<S, C> {
 /// Configures an [`App`].
 #[derive(Debug)]
 #[must_use]
-pub struct AppBuilder<S, C = JsonCodec> {
+pub struct AppBuilder<S, C = JsonCodec, M = ()> {
     store: S,
     codec: C,
+    middleware: M,
     limits: Limits,
     cache_capacity: usize,
     registry: Option<Registry>,
@@ -121,6 +124,7 @@ impl<S: EventStore> App<S> {
         AppBuilder {
             store,
             codec: JsonCodec,
+            middleware: (),
             limits: Limits {
                 max_attempts: 10,
                 backoff: Backoff::default(),
@@ -132,12 +136,42 @@ impl<S: EventStore> App<S> {
     }
 }
 
-impl<S: EventStore, C: Codec> AppBuilder<S, C> {
+impl<S: EventStore, C: Codec, M: CommandMiddleware> AppBuilder<S, C, M> {
     /// Uses another codec for event payloads.
-    pub fn codec<C2: Codec>(self, codec: C2) -> AppBuilder<S, C2> {
+    pub fn codec<C2: Codec>(self, codec: C2) -> AppBuilder<S, C2, M> {
         AppBuilder {
             store: self.store,
             codec,
+            middleware: self.middleware,
+            limits: self.limits,
+            cache_capacity: self.cache_capacity,
+            registry: self.registry,
+        }
+    }
+
+    /// Adds a [`CommandMiddleware`] inside the ones added before: every command, whoever
+    /// sends it, passes through each middleware's `before` in the order they were added,
+    /// and through their `after` in the reverse order.
+    ///
+    /// ```
+    /// use eventsmith::{App, CommandContext, InMemoryStore};
+    /// use eventsmith::command::{Authorize, CommandInfo, Logging};
+    ///
+    /// let signed_in = Authorize::new(|_: &CommandInfo<'_>, context: &CommandContext| {
+    ///     context.actor.as_ref().map(|_| ()).ok_or_else(|| "sign in first".to_owned())
+    /// });
+    /// let app = App::builder(InMemoryStore::new())
+    ///     .middleware(Logging)
+    ///     .middleware(signed_in)
+    ///     .build()?;
+    /// # let _ = app;
+    /// # Ok::<_, eventsmith::registry::RegistryError>(())
+    /// ```
+    pub fn middleware<M2: CommandMiddleware>(self, middleware: M2) -> AppBuilder<S, C, (M, M2)> {
+        AppBuilder {
+            store: self.store,
+            codec: self.codec,
+            middleware: (self.middleware, middleware),
             limits: self.limits,
             cache_capacity: self.cache_capacity,
             registry: self.registry,
@@ -181,7 +215,7 @@ impl<S: EventStore, C: Codec> AppBuilder<S, C> {
     ///
     /// # Errors
     /// [`RegistryError`] when two event types or two aggregates clash.
-    pub fn build(self) -> Result<App<S, C>, RegistryError> {
+    pub fn build(self) -> Result<App<S, C, M>, RegistryError> {
         let registry = match self.registry {
             Some(registry) => registry,
             None => Registry::from_inventory()?,
@@ -190,6 +224,7 @@ impl<S: EventStore, C: Codec> AppBuilder<S, C> {
             inner: Arc::new(Inner {
                 store: self.store,
                 codec: self.codec,
+                middleware: self.middleware,
                 limits: self.limits,
                 cache_capacity: self.cache_capacity,
                 caches: RwLock::default(),
@@ -200,22 +235,27 @@ impl<S: EventStore, C: Codec> AppBuilder<S, C> {
     }
 }
 
-impl<S: EventStore, C: Codec> App<S, C> {
+impl<S: EventStore, C: Codec, M: CommandMiddleware> App<S, C, M> {
     /// Executes a command with an empty [`CommandContext`].
     ///
     /// The command is routed to the aggregate whose `#[handle]` method takes it; a command no
     /// aggregate handles does not compile.
     ///
+    /// The command passes through the application's [middleware](AppBuilder::middleware)
+    /// and its own validation (`#[handle(validate = path)]`) before anything is loaded.
+    ///
     /// # Errors
-    /// [`CommandError`]: the handler's domain error, a conflict that persisted through every
-    /// attempt, a panic in user code, or a store failure. On every error but a store failure
-    /// nothing was appended; after a store failure (a connection lost during the commit) the
-    /// append may have happened: retry with the same idempotency key to find out safely.
+    /// [`CommandError`]: the domain error of its validation or handler, a middleware's
+    /// refusal, a conflict that persisted through every attempt, a panic in user code, or a
+    /// store failure. On every error but a store failure nothing was appended; after a store
+    /// failure (a connection lost during the commit) the append may have happened: retry
+    /// with the same idempotency key to find out safely.
     pub async fn execute<Cmd: HandledCommand>(&self, command: Cmd) -> ExecuteResult<Cmd> {
-        self.execute_with(command, &CommandContext::default()).await
+        self.run(command, CommandContext::default()).await
     }
 
-    /// Executes a command whose events inherit the context's metadata.
+    /// Executes a command whose events inherit the context's metadata (as the middleware
+    /// leaves it).
     ///
     /// # Errors
     /// As [`App::execute`].
@@ -224,6 +264,17 @@ impl<S: EventStore, C: Codec> App<S, C> {
         command: Cmd,
         context: &CommandContext,
     ) -> ExecuteResult<Cmd> {
+        self.run(command, context.clone()).await
+    }
+
+    /// The middleware's `before`, the execution under the stream's slot, the middleware's
+    /// `after`. A middleware that waits (a rate limit) does not hold the slot.
+    async fn run<Cmd: HandledCommand>(
+        &self,
+        command: Cmd,
+        mut context: CommandContext,
+    ) -> ExecuteResult<Cmd> {
+        let started = Instant::now();
         let stream = Cmd::Aggregate::stream_id(&command.aggregate_id());
         let span = tracing::debug_span!(
             "execute",
@@ -231,13 +282,31 @@ impl<S: EventStore, C: Codec> App<S, C> {
             stream = %stream,
             correlation_id = context.correlation_id.map(tracing::field::display),
         );
-        let cache = self.cache::<Cmd::Aggregate>();
-        let slot = cache.slot(&stream);
-        let mut slot = slot.lock().await;
-        self.request()
-            .execute(&mut slot, stream, command, context)
-            .instrument(span)
-            .await
+        let middleware = &self.inner.middleware;
+        let outcome = async {
+            if let Err(refusal) = middleware.before(&command, &mut context).await {
+                return Err(CommandError::Refused {
+                    command: Cmd::NAME,
+                    refusal,
+                });
+            }
+            let cache = self.cache::<Cmd::Aggregate>();
+            let slot = cache.slot(&stream);
+            let mut slot = slot.lock().await;
+            self.request()
+                .execute(&mut slot, stream, &command, &context)
+                .await
+        }
+        .instrument(span)
+        .await;
+        let report = Report {
+            command: &command,
+            context: &context,
+            outcome: &outcome,
+            elapsed: started.elapsed(),
+        };
+        middleware.after(&report);
+        outcome
     }
 
     /// Loads aggregate `A` with `id` from the store, bypassing the cache. Answers the state and
@@ -306,7 +375,7 @@ impl<S: EventStore, C: Codec> App<S, C> {
     }
 }
 
-impl<S: EventStore, C: Codec + Clone> App<S, C> {
+impl<S: EventStore, C: Codec + Clone, M> App<S, C, M> {
     /// Starts `projection` over this application's store and codec with the default runner
     /// settings, and serves its `#[query]` methods through [`App::query`]. A read model in
     /// memory is rebuilt from the log; a SQL read model (a projection with
@@ -333,12 +402,12 @@ impl<S: EventStore, C: Codec + Clone> App<S, C> {
     ///
     /// # Errors
     /// As [`App::start_projection`].
-    pub async fn start_projection_with<P: Projection + Sync, M: Pipeline>(
+    pub async fn start_projection_with<P: Projection + Sync, Pl: Pipeline>(
         &self,
         projection: P,
         configure: impl FnOnce(
             ProjectionRunner<S, P, C, SinkOf<S, P>>,
-        ) -> ProjectionRunner<S, P, C, SinkOf<S, P>, M>,
+        ) -> ProjectionRunner<S, P, C, SinkOf<S, P>, Pl>,
     ) -> Result<RunningProjection<P>, RunnerError>
     where
         S: ReadModelStore<P::Context>,
@@ -389,13 +458,13 @@ struct Served<P, Q> {
     queries: Q,
 }
 
-impl<S: EventStore, C: Codec> App<S, C> {
+impl<S: EventStore, C: Codec, M> App<S, C, M> {
     /// Asks the projection that answers `Q`. By default the answer reflects whatever the
     /// projection has handled; [`QueryRequest::after`] waits until it has handled a given
     /// position first (read your own writes). Await the request to run it.
     ///
     /// A query type that no `#[query]` method takes does not compile.
-    pub fn query<Q: HandledQuery>(&self, query: Q) -> QueryRequest<'_, S, C, Q> {
+    pub fn query<Q: HandledQuery>(&self, query: Q) -> QueryRequest<'_, S, C, Q, M> {
         QueryRequest {
             app: self,
             query,
@@ -437,14 +506,16 @@ impl<S: EventStore, C: Codec> App<S, C> {
 /// through it).
 #[derive(Debug)]
 #[must_use = "a query does nothing until it is awaited"]
-pub struct QueryRequest<'a, S, C, Q> {
-    app: &'a App<S, C>,
+pub struct QueryRequest<'a, S, C, Q, M = ()> {
+    app: &'a App<S, C, M>,
     query: Q,
     after: Option<u64>,
     timeout: Duration,
 }
 
-impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
+impl<'a, S: EventStore, C: Codec, Q: HandledQuery, M: CommandMiddleware>
+    QueryRequest<'a, S, C, Q, M>
+{
     /// Answers only once the projection has handled every event up to `position` (pass
     /// [`Executed::position`](crate::command::Executed::position) of your command; `None` waits for
     /// nothing).
@@ -491,8 +562,8 @@ impl<'a, S: EventStore, C: Codec, Q: HandledQuery> QueryRequest<'a, S, C, Q> {
 /// The context of the projection that answers `Q`.
 type Context<Q> = <<Q as HandledQuery>::Projection as Projection>::Context;
 
-impl<'a, S: ReadModelStore<Context<Q>>, C: Codec, Q: HandledQuery> IntoFuture
-    for QueryRequest<'a, S, C, Q>
+impl<'a, S: ReadModelStore<Context<Q>>, C: Codec, Q: HandledQuery, M: CommandMiddleware> IntoFuture
+    for QueryRequest<'a, S, C, Q, M>
 {
     type Output = Result<Q::Output, QueryError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;

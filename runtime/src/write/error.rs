@@ -2,14 +2,24 @@
 
 use crate::model::error::DecodeError;
 use crate::store::StoreError;
+use crate::write::middleware::Refusal;
 
 /// Executing a command failed. `E` is the handler's domain error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError<E> {
-    /// The handler rejected the command with its domain error. Nothing was appended.
+    /// The command's validation or its handler rejected it with its domain error. Nothing
+    /// was appended.
     #[error("command rejected: {0:?}")]
     Rejected(E),
+    /// A middleware refused the command before it loaded anything. Nothing was appended.
+    #[error("command `{command}` refused: {refusal}")]
+    Refused {
+        /// The command's name.
+        command: &'static str,
+        /// Why, and of what kind.
+        refusal: Refusal,
+    },
     /// Other writers kept appending to the stream; the decision was retried and conflicted
     /// every time. Nothing was appended.
     #[error("command `{command}` on stream `{stream}` conflicted {attempts} times: {cause}")]
@@ -62,6 +72,7 @@ impl<E> CommandError<E> {
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Conflict { .. } => true,
+            Self::Refused { refusal, .. } => refusal.is_retriable(),
             Self::Store(e) => e.is_retriable(),
             _ => false,
         }

@@ -79,9 +79,15 @@ impl<S: EventStore, K: Codec> Request<'_, S, K> {
         &self,
         slot: &mut Slot<C::Aggregate>,
         stream: String,
-        command: C,
+        command: &C,
         context: &CommandContext,
     ) -> Outcome<C> {
+        // The command's check of itself comes before any read of the store.
+        match panic::call(|| C::validate(command)) {
+            Ok(Ok(())) => {}
+            Ok(Err(rejection)) => return Err(CommandError::Rejected(rejection)),
+            Err(message) => return Err(panicked::<C>(&stream, "its validation", message)),
+        }
         let key = context
             .idempotency_key
             .clone()
