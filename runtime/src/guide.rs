@@ -6,6 +6,10 @@ pub mod aggregates {
     #![doc = include_str!("../docs/aggregates.md")]
 }
 
+pub mod command_pipeline {
+    #![doc = include_str!("../docs/command-pipeline.md")]
+}
+
 pub mod evolving_events {
     #![doc = include_str!("../docs/evolving-events.md")]
 }

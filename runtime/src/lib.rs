@@ -30,6 +30,7 @@
 //! | guide | about |
 //! | --- | --- |
 //! | [`guide::aggregates`] | events, commands, aggregates, handlers' return types, metadata, snapshots, what the compiler checks |
+//! | [`guide::command_pipeline`] | validation, middleware around every command: authorization, enrichment, rate limits, logging |
 //! | [`guide::evolving_events`] | versions, upcasters, renamed and unknown events, the schema lock |
 //! | [`guide::projections`] | read models, queries, the runner, error policies, pipelines, SQL read models |
 //! | [`guide::sagas`] | process managers: association keys, commands sent once, durable deadlines, compensation |
