@@ -1,5 +1,5 @@
 //! `AnyStore`: each backend opened by URL, appended to and read back through it; the
-//! conformance suite through it on memory and on a SQLite file; URLs that name no store, or
+//! conformance suite (sagas included) through it on memory and on a SQLite file; URLs that name no store, or
 //! settings the store does not know, are typed errors.
 
 use std::sync::Arc;
@@ -82,6 +82,21 @@ async fn sqlite_by_url_passes_the_conformance_suite() {
             assert_eq!(store.backend(), "sqlite");
             store
         }
+    })
+    .await;
+}
+
+/// The saga capability through `AnyStore`: its conformance checks on memory and on a SQLite
+/// file, both opened by URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagas_by_url_pass_the_saga_conformance_checks() {
+    conformance::run_sagas(|| async { AnyStore::open("memory:").await.unwrap() }).await;
+    let dirs = std::sync::Mutex::new(Vec::new());
+    conformance::run_sagas(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sagas.db").display());
+        dirs.lock().unwrap().push(dir);
+        async move { AnyStore::open(&url).await.unwrap() }
     })
     .await;
 }

@@ -425,6 +425,53 @@ impl super::ConsumerStore for AnyStore {
     }
 }
 
+impl super::SagaStore for AnyStore {
+    async fn saga_position(&self, saga: &str) -> Result<u64, StoreError> {
+        on_backend!(self, s => s.saga_position(saga).await)
+    }
+
+    async fn find_instance(
+        &self,
+        saga: &str,
+        key: &str,
+    ) -> Result<Option<super::SagaInstance>, StoreError> {
+        on_backend!(self, s => s.find_instance(saga, key).await)
+    }
+
+    async fn load_instance(
+        &self,
+        saga: &str,
+        id: &str,
+    ) -> Result<Option<super::SagaInstance>, StoreError> {
+        on_backend!(self, s => s.load_instance(saga, id).await)
+    }
+
+    async fn commit_saga(&self, commit: super::SagaCommit) -> Result<(), StoreError> {
+        on_backend!(self, s => s.commit_saga(commit).await)
+    }
+
+    async fn pending_commands(
+        &self,
+        saga: &str,
+        limit: usize,
+    ) -> Result<Vec<super::PendingCommand>, StoreError> {
+        on_backend!(self, s => s.pending_commands(saga, limit).await)
+    }
+
+    async fn due_deadlines(
+        &self,
+        saga: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<super::StoredDeadline>, StoreError> {
+        on_backend!(self, s => s.due_deadlines(saga, now, limit).await)
+    }
+
+    async fn next_deadline(&self, saga: &str) -> Result<Option<Timestamp>, StoreError> {
+        on_backend!(self, s => s.next_deadline(saga).await)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
