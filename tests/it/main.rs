@@ -28,6 +28,7 @@ mod postgres_faults;
 mod projection_runner;
 mod query_bus;
 mod saga_crash;
+mod saga_stores;
 mod sagas;
 mod schema_lock_rules;
 mod several_processes;

@@ -40,7 +40,7 @@ async fn start<S: EventStore + SagaStore>(
 }
 
 /// Polls `check` until it holds, failing the test after [`WAIT`].
-async fn eventually<F, Fut>(what: &str, check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
