@@ -1,15 +1,21 @@
 //! Sagas over real stores (a SQLite file, PostgreSQL): events stored by "older releases" at
-//! older versions, and under an older name, drive a saga through their upcasters; two runners
-//! on two handles of one store carry 200 orders of the fulfilment saga to their ends, each
-//! command's effect once.
+//! older versions, and under an older name, drive a saga through their upcasters; an event of
+//! a name the saga routes that does not decode (a newer version, a malformed payload, an
+//! upcaster's refusal) stops the runner with a typed error saying what and where, losing and
+//! sending nothing for it, and a park policy keeps it as a dead letter and goes on; two
+//! runners on two handles of one store carry 200 orders of the fulfilment saga to their ends,
+//! each command's effect once.
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventsmith::event::{Metadata, NewEvent, Timestamp};
-use eventsmith::process::{ManualClock, RunningSaga, SagaProgress, SagaRunner};
-use eventsmith::projection::ErrorPolicy;
+use eventsmith::process::{
+    ManualClock, RunningSaga, SagaError, SagaProgress, SagaRunner, SagaState,
+};
+use eventsmith::projection::{ErrorPolicy, OnFailure};
 use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, PgOptions, SagaStore};
 use eventsmith::upcast::{UpcastError, Value, object_mut, rename_field, take_field};
 use eventsmith::{App, Command, Event, EventStore, RecordedEvent, SqliteStore, aggregate, saga};
@@ -221,6 +227,19 @@ async fn instance<S: SagaStore>(store: &S, trip: &str) -> Option<(Trips, u64)> {
     ))
 }
 
+/// Waits until the runner stops by itself, and answers the error it stopped on.
+async fn stopped_on(running: RunningSaga<Trips>) -> Arc<SagaError> {
+    let mut progress = running.watch();
+    tokio::time::timeout(WAIT, progress.wait_for(|p| p.state != SagaState::Running))
+        .await
+        .expect("the runner stops")
+        .unwrap();
+    running
+        .stop()
+        .await
+        .expect_err("the runner stopped on an error")
+}
+
 /// Events written at versions 1, 2 and 3, and under the changed event's older name, reach
 /// the saga's handlers as the current types: each start and change charges the upcast
 /// amount (whole euros become cents, version 2 gains its currency, `extra` becomes `cents`),
@@ -280,6 +299,168 @@ async fn upcast_events_drive_the_saga<S: EventStore + SagaStore>(store: S) {
     running.stop().await.unwrap();
 }
 
+/// Where a failing event is in the log.
+struct Bad {
+    position: u64,
+    stream: &'static str,
+    name: &'static str,
+    why: &'static str,
+}
+
+/// A log with a name the saga does not route (passed over, as the log is read by the saga's
+/// names) and three events of names it routes that do not decode: a malformed payload of a
+/// live instance's change, a version newer than the type, and a payload version 1's upcaster
+/// refuses.
+///
+/// Under the default policy the runner stops at the first with `SagaError::Handler` naming
+/// the saga, the stored name, the stream and the global position, after one attempt (retrying
+/// does not make it decode); the step committed before it has its command sent, the instance
+/// keeps its state, the position stays before the event, and a restart stops there again.
+/// A park policy then keeps each as a dead letter (position, stream, version, name, reason)
+/// and handles the events after them: the later change applies to the state kept.
+async fn undecodable_events_stop_the_saga_and_park_by_policy<S: EventStore + SagaStore>(store: S) {
+    let app = App::new(store.clone()).unwrap();
+    let booked = write_raw(
+        &store,
+        "trips-1",
+        "saga_stores.trip_booked",
+        3,
+        r#"{"trip":"t-1","cents":1000,"currency":"EUR"}"#,
+    )
+    .await;
+    write_raw(
+        &store,
+        "trips-1",
+        "saga_stores.mystery",
+        1,
+        r#"{"trip":"t-1"}"#,
+    )
+    .await;
+    let bad = [
+        Bad {
+            position: write_raw(
+                &store,
+                "trips-1",
+                "saga_stores.trip_changed",
+                2,
+                r#"{"trip":"t-1","cents":"lots"}"#,
+            )
+            .await,
+            stream: "trips-1",
+            name: "saga_stores.trip_changed",
+            why: "does not decode",
+        },
+        Bad {
+            position: write_raw(
+                &store,
+                "trips-2",
+                "saga_stores.trip_booked",
+                4,
+                r#"{"trip":"t-2","cents":1,"currency":"EUR","seats":2}"#,
+            )
+            .await,
+            stream: "trips-2",
+            name: "saga_stores.trip_booked",
+            why: "stored at version 4",
+        },
+        Bad {
+            position: write_raw(
+                &store,
+                "trips-3",
+                "saga_stores.trip_booked",
+                1,
+                r#"{"trip":"t-3","price":"x"}"#,
+            )
+            .await,
+            stream: "trips-3",
+            name: "saga_stores.trip_booked",
+            why: "`price` is not a whole number",
+        },
+    ];
+    let change = r#"{"trip":"t-1","cents":250}"#;
+    write_raw(&store, "trips-1", "saga_stores.trip_changed", 2, change).await;
+    let book = r#"{"trip":"t-4","cents":400}"#;
+    let last = write_raw(&store, "trips-4", "saga_stores.trip_booked", 2, book).await;
+
+    for run in ["first", "restarted"] {
+        let running = start_trips(&store, &app, ErrorPolicy::default()).await;
+        let error = stopped_on(running).await;
+        let SagaError::Handler {
+            saga,
+            event_type,
+            stream,
+            position,
+            attempts,
+            cause,
+        } = &*error
+        else {
+            panic!("{run}: a handler error, not {error}");
+        };
+        assert_eq!(
+            (*saga, event_type.as_str(), stream.as_str(), *position),
+            (TRIPS, bad[0].name, bad[0].stream, bad[0].position),
+            "{run}: {error}"
+        );
+        assert_eq!(
+            *attempts, 1,
+            "{run}: a payload that does not decode is not retried"
+        );
+        assert!(cause.contains(bad[0].why), "{run}: {cause}");
+        assert_eq!(
+            store.saga_position(TRIPS).await.unwrap(),
+            booked,
+            "{run}: the position stays before the failed event"
+        );
+        // Nothing lost: the booking's charge went (once), the instance is as it was.
+        assert_eq!(charges(&app, "t-1").await, [eur(1000)], "{run}");
+        assert!(store.pending_commands(TRIPS, 10).await.unwrap().is_empty());
+        let (t1, version) = instance(&store, "t-1").await.unwrap();
+        assert_eq!((t1.cents, version), (1000, 1), "{run}");
+    }
+
+    let running = start_trips(&store, &app, ErrorPolicy::no_retry(OnFailure::Park)).await;
+    running.wait_for(last, WAIT).await.unwrap();
+    eventually("nothing pending", || async {
+        store.pending_commands(TRIPS, 10).await.unwrap().is_empty()
+    })
+    .await;
+    let letters = store.dead_letters(&format!("saga:{TRIPS}")).await.unwrap();
+    assert_eq!(letters.len(), bad.len(), "{letters:?}");
+    for (letter, bad) in letters.iter().zip(&bad) {
+        assert_eq!(
+            (
+                letter.position,
+                letter.stream_id.as_str(),
+                letter.event_type.as_str(),
+                letter.attempts
+            ),
+            (bad.position, bad.stream, bad.name, 1),
+            "{letter:?}"
+        );
+        assert!(letter.reason.contains(bad.why), "{letter:?}");
+    }
+    assert_eq!(
+        letters[0].stream_version, 3,
+        "after the booking and the mystery"
+    );
+    // Nothing was sent for a parked event; the events after them were handled.
+    assert_eq!(charges(&app, "t-1").await, [eur(1000), eur(250)]);
+    assert!(charges(&app, "t-2").await.is_empty());
+    assert!(charges(&app, "t-3").await.is_empty());
+    assert_eq!(charges(&app, "t-4").await, [eur(400)]);
+    let (t1, version) = instance(&store, "t-1").await.unwrap();
+    assert_eq!(
+        (t1.cents, &t1.stored_versions[..], version),
+        (1250, &[3, 2][..], 2)
+    );
+    assert_eq!(instance(&store, "t-2").await, None, "its start was parked");
+    assert_eq!(instance(&store, "t-3").await, None, "its start was parked");
+    assert!(store.saga_position(TRIPS).await.unwrap() >= last);
+    let progress = running.progress();
+    assert_eq!((progress.started, progress.ignored), (1, 0));
+    running.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_upcast_events_drive_a_saga() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,6 +474,22 @@ async fn postgres_upcast_events_drive_a_saga() {
         return;
     };
     upcast_events_drive_the_saga(store.clone()).await;
+    store.drop_schema().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_undecodable_events_stop_a_saga_or_are_parked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("trips.db")).unwrap();
+    undecodable_events_stop_the_saga_and_park_by_policy(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_undecodable_events_stop_a_saga_or_are_parked() {
+    let Some(store) = services::pg_store("saga_undecodable").await else {
+        return;
+    };
+    undecodable_events_stop_the_saga_and_park_by_policy(store.clone()).await;
     store.drop_schema().await.unwrap();
 }
 

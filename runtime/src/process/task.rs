@@ -141,7 +141,14 @@ where
                         reply = self.stops.recv() => return Ok(reply),
                     }
                 }
-                Err(error) => return Err(error),
+                Err(error) => {
+                    // The steps committed before the failure (in the same batch, say) have
+                    // decided their commands: they go now, not only after a restart.
+                    if let Err(unsent) = self.send_pending().await {
+                        tracing::warn!(saga = G::NAME, error = %unsent, "the commands decided before the failure stay pending");
+                    }
+                    return Err(error);
+                }
             };
             let head_now = *head.borrow();
             self.progress
