@@ -4,7 +4,7 @@
 //! upcaster's refusal) stops the runner with a typed error saying what and where, losing and
 //! sending nothing for it, and a park policy keeps it as a dead letter and goes on; two
 //! runners on two handles of one store carry 200 orders of the fulfilment saga to their ends,
-//! each command's effect once.
+//! each command's effect once, and hand each of 200 rejected commands back to the saga once.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -113,20 +113,64 @@ struct TripTill {
     charges: Vec<(u64, String)>,
 }
 
+/// The most a till charges at once.
+const TILL_LIMIT: u64 = 100_000;
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum TillError {
+    #[error("{cents} is over the till's limit")]
+    OverLimit { cents: u64 },
+}
+
 #[aggregate]
 impl TripTill {
     #[handle]
-    fn charge(&self, cmd: Charge) -> Charged {
-        Charged {
+    fn charge(&self, cmd: Charge) -> Result<Charged, TillError> {
+        if cmd.cents > TILL_LIMIT {
+            return Err(TillError::OverLimit { cents: cmd.cents });
+        }
+        Ok(Charged {
             cents: cmd.cents,
             currency: cmd.currency,
-        }
+        })
     }
 
     #[apply]
     fn charged(&mut self, event: &Charged) {
         self.charges.push((event.cents, event.currency.clone()));
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "saga_stores.refusal_noted")]
+struct RefusalNoted {
+    trip: String,
+    cents: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Command)]
+struct NoteRefusal {
+    #[command(id)]
+    trip: String,
+    cents: u64,
+}
+
+/// Where refused charges are noted, for someone to call the traveller.
+#[derive(Debug, Default)]
+struct TripDesk;
+
+#[aggregate]
+impl TripDesk {
+    #[handle]
+    fn note(&self, cmd: NoteRefusal) -> RefusalNoted {
+        RefusalNoted {
+            trip: cmd.trip,
+            cents: cmd.cents,
+        }
+    }
+
+    #[apply]
+    fn noted(&mut self, _event: &RefusalNoted) {}
 }
 
 /// One trip: what it was charged so far, and the schema versions its events were stored at.
@@ -163,6 +207,16 @@ impl Trips {
             trip: self.trip.clone(),
             cents: event.cents,
             currency: self.currency.clone(),
+        }
+    }
+
+    /// A refused charge is noted at the desk, each refusal once (no guard in the state: the
+    /// runner hands each rejection back once).
+    #[rejected]
+    fn refused(&mut self, command: &Charge, _error: &TillError) -> NoteRefusal {
+        NoteRefusal {
+            trip: self.trip.clone(),
+            cents: command.cents,
         }
     }
 
@@ -769,5 +823,89 @@ async fn postgres_two_runners_on_two_handles_of_one_schema_end_every_order_once(
         .await
         .unwrap();
     two_runners_on_two_handles_end_every_order_once([a.clone(), b]).await;
+    a.drop_schema().await.unwrap();
+}
+
+/// Two runners of the trips saga, each on its own handle of one store and its own `App`,
+/// while 200 trips are booked over the till's limit through both handles: each refused
+/// charge goes back to the `#[rejected]` handler once, so each trip's refusal is noted once
+/// although both runners may send the same charge (its key makes the second send repeat the
+/// first outcome).
+async fn two_runners_hand_each_rejection_back_once<S: EventStore + SagaStore>(stores: [S; 2]) {
+    const TRIPS_BOOKED: usize = 200;
+    let apps = stores.clone().map(|store| App::new(store).unwrap());
+    let mut runners = Vec::new();
+    for (store, app) in stores.iter().zip(&apps) {
+        runners.push(start_trips(store, app, ErrorPolicy::default()).await);
+    }
+    let mut last = 0;
+    for i in 0..TRIPS_BOOKED {
+        let json = format!(
+            r#"{{"trip":"r-{i}","cents":{},"currency":"EUR"}}"#,
+            TILL_LIMIT + 1
+        );
+        let store = &stores[i % 2];
+        let stream = format!("trips-r-{i}");
+        last = write_raw(store, &stream, "saga_stores.trip_booked", 3, &json).await;
+    }
+    for runner in &runners {
+        runner.wait_for(last, GIVE_UP).await.unwrap();
+    }
+    until_done("every refusal noted and nothing pending", || async {
+        let mut pending = 0;
+        for store in &stores {
+            pending += store.pending_commands(TRIPS, 1).await.unwrap().len();
+        }
+        let rejected: u64 = runners.iter().map(|r| r.progress().rejected).sum();
+        (pending > 0 || rejected < TRIPS_BOOKED as u64)
+            .then(|| format!("{rejected} rejections, commands pending: {}", pending > 0))
+    })
+    .await;
+
+    let mut noted = BTreeMap::<String, usize>::new();
+    for event in stores[0].read_all(1, usize::MAX).await.unwrap().events {
+        if &*event.event_type == "saga_stores.refusal_noted" {
+            let body: Value = serde_json::from_slice(&event.payload).unwrap();
+            *noted
+                .entry(body["trip"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = noted.iter().filter(|(_, n)| **n > 1).collect();
+    let progress: Vec<_> = runners.iter().map(RunningSaga::progress).collect();
+    assert!(
+        twice.is_empty(),
+        "noted more than once: {twice:?}; {progress:?}"
+    );
+    assert_eq!(noted.len(), TRIPS_BOOKED);
+    for runner in runners {
+        runner.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_runners_hand_each_rejection_back_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trips.db");
+    let stores = [
+        SqliteStore::open(&path).unwrap(),
+        SqliteStore::open(&path).unwrap(),
+    ];
+    two_runners_hand_each_rejection_back_once(stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_runners_hand_each_rejection_back_once() {
+    let Some(a) = services::pg_store("saga_rejections").await else {
+        return;
+    };
+    let options = PgOptions::default()
+        .schema(a.schema())
+        .pool_size(6)
+        .poll_interval(Duration::from_millis(50));
+    let b = services::pg_store_with("saga_rejections", options)
+        .await
+        .unwrap();
+    two_runners_hand_each_rejection_back_once([a.clone(), b]).await;
     a.drop_schema().await.unwrap();
 }

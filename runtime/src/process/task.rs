@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::clock::Clock;
-use super::effects::{by_instance, commit_of, commit_or_supersede, fire, send_group, step_of};
+use super::effects::{by_instance, commit_of, commit_or_supersede, fire, send_group};
 use super::saga::{CommandBus, Role, Saga};
 use super::status::{SagaError, SagaProgress, SagaState, Settings, store_error};
 use super::step::{Decided, Instance, handle_event, instance_for};
@@ -248,17 +248,38 @@ where
 
     /// Hands a rejected command back to its instance, in one commit with the command's
     /// removal; an instance that ended meanwhile only drops it.
+    ///
+    /// Another runner may have sent the command too, and handed the rejection back first: its
+    /// commit removed the command and moved the instance on. So the instance is read first,
+    /// then the command is looked for: still pending, no such commit came before the read, and
+    /// one after it supersedes this step (it states the version read). Not found (gone, or not
+    /// among the oldest pending), the rejection is left: a command still pending is sent
+    /// again later and its rejection comes back then.
     async fn on_rejected(
         &mut self,
         command: &PendingCommand,
         rejection: G::Rejection,
     ) -> Result<(), SagaError> {
         let now = self.clock.now();
-        let step = self
-            .step_of(&command.instance, |instance| {
+        let stored = self
+            .store
+            .load_instance(G::NAME, &command.instance)
+            .await
+            .map_err(store_error::<G>)?;
+        let pending = self
+            .store
+            .pending_commands(G::NAME, self.settings.batch)
+            .await
+            .map_err(store_error::<G>)?;
+        if !pending.iter().any(|c| c.id == command.id) {
+            tracing::debug!(saga = G::NAME, command = %command.name, id = %command.id, "the rejection was handed back already");
+            return Ok(());
+        }
+        let step = stored.map(|stored| {
+            Instance::<G>::read(stored).and_then(|instance| {
                 instance.run(now, |state, steps| state.on_rejected(rejection, steps))
             })
-            .await?;
+        });
         let mut commit = match step {
             Some(Ok(decided)) => self.commit_of(decided)?,
             Some(Err(why)) => {
@@ -296,15 +317,6 @@ where
             }
         }
         Ok(any)
-    }
-
-    /// Loads instance `id` and runs `step` on it; `None` when it ended.
-    async fn step_of(
-        &self,
-        id: &str,
-        step: impl FnOnce(Instance<G>) -> Result<Decided<G>, String>,
-    ) -> Result<Option<Result<Decided<G>, String>>, SagaError> {
-        step_of(&*self.store, id, step).await
     }
 
     /// The commit of a decided step, counting an instance that ends.
