@@ -686,7 +686,7 @@ async fn two_runners_on_two_handles_end_every_order_once<S: EventStore + SagaSto
     }
 
     // The provider answers the payments it answers, through either app, as they come.
-    let mut settled = vec![false; ORDERS];
+    let mut settled = [false; ORDERS];
     let give_up = Instant::now() + GIVE_UP;
     loop {
         let (mut open, mut unrequested) = (0, 0);
