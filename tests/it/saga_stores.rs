@@ -16,7 +16,7 @@ use eventsmith::process::{
     ManualClock, RunningSaga, SagaError, SagaProgress, SagaRunner, SagaState,
 };
 use eventsmith::projection::{ErrorPolicy, OnFailure};
-use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, PgOptions, SagaStore};
+use eventsmith::store::{Append, AppendOutcome, ExpectedVersion, SagaStore};
 use eventsmith::upcast::{UpcastError, Value, object_mut, rename_field, take_field};
 use eventsmith::{App, Command, Event, EventStore, RecordedEvent, SqliteStore, aggregate, saga};
 use serde::{Deserialize, Serialize};
@@ -815,13 +815,7 @@ async fn postgres_two_runners_on_two_handles_of_one_schema_end_every_order_once(
     let Some(a) = services::pg_store("saga_two_handles").await else {
         return;
     };
-    let options = PgOptions::default()
-        .schema(a.schema())
-        .pool_size(6)
-        .poll_interval(Duration::from_millis(50));
-    let b = services::pg_store_with("saga_two_handles", options)
-        .await
-        .unwrap();
+    let b = services::pg_second_handle(&a, "saga_two_handles").await;
     two_runners_on_two_handles_end_every_order_once([a.clone(), b]).await;
     a.drop_schema().await.unwrap();
 }
@@ -899,13 +893,7 @@ async fn postgres_two_runners_hand_each_rejection_back_once() {
     let Some(a) = services::pg_store("saga_rejections").await else {
         return;
     };
-    let options = PgOptions::default()
-        .schema(a.schema())
-        .pool_size(6)
-        .poll_interval(Duration::from_millis(50));
-    let b = services::pg_store_with("saga_rejections", options)
-        .await
-        .unwrap();
+    let b = services::pg_second_handle(&a, "saga_rejections").await;
     two_runners_hand_each_rejection_back_once([a.clone(), b]).await;
     a.drop_schema().await.unwrap();
 }

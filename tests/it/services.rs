@@ -42,6 +42,18 @@ pub(crate) async fn pg_store(test: &str) -> Option<PgStore> {
     pg_store_with(test, options).await
 }
 
+/// A second handle on the schema of `store` (as another process would have), with the
+/// settings of [`pg_store`].
+pub(crate) async fn pg_second_handle(store: &PgStore, test: &str) -> PgStore {
+    let options = PgOptions::default()
+        .schema(store.schema())
+        .pool_size(6)
+        .poll_interval(Duration::from_millis(50));
+    pg_store_with(test, options)
+        .await
+        .expect("PostgreSQL answered the first handle")
+}
+
 pub(crate) async fn pg_store_with(test: &str, options: PgOptions) -> Option<PgStore> {
     let url = pg_url();
     match PgStore::connect_with(&url, options).await {

@@ -65,10 +65,7 @@ async fn saga_commits_of_two_stores_racing_from_one_read_let_exactly_one_win() {
     let Some(a) = services::pg_store("saga_race").await else {
         return;
     };
-    let options = eventsmith::store::PgOptions::default()
-        .schema(a.schema())
-        .pool_size(6);
-    let b = services::pg_store_with("saga_race", options).await.unwrap();
+    let b = services::pg_second_handle(&a, "saga_race").await;
     conformance::saga_commits_race_between_handles(&[a.clone(), b]).await;
     a.drop_schema().await.unwrap();
 }
