@@ -134,8 +134,9 @@ pub mod prelude {
 pub mod command {
     pub use crate::model::command::{AggregateId, Decision, HandledCommand, IdempotencyKey};
     pub use crate::util::backoff::{Backoff, Growth};
-    pub use crate::write::app::{AppBuilder, ExecuteResult, QueryRequest};
+    pub use crate::write::app::{AppBuilder, QueryRequest};
     pub use crate::write::error::CommandError;
+    pub use crate::write::execute::ExecuteResult;
     pub use crate::write::execute::{Executed, LoadError};
     pub use crate::write::middleware::{
         Authorize, CommandInfo, CommandMiddleware, Enrich, Logging, Refusal, RefusalKind, Report,

@@ -23,14 +23,8 @@ use crate::util::backoff::Backoff;
 use crate::wire::codec::{Codec, JsonCodec};
 use crate::write::cache::{AggregateCache, Slot};
 use crate::write::error::CommandError;
-use crate::write::execute::{Executed, Limits, LoadError, Request};
+use crate::write::execute::{ExecuteResult, Limits, LoadError, Request};
 use crate::write::middleware::{CommandMiddleware, Report};
-
-/// The result of [`App::execute`] for command `C`.
-pub type ExecuteResult<C> = Result<
-    Executed<<<C as HandledCommand>::Aggregate as Aggregate>::Event>,
-    CommandError<<C as HandledCommand>::Error>,
->;
 
 /// An application: a store, a codec and the aggregates of the linked crates.
 ///

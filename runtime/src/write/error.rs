@@ -1,8 +1,9 @@
 //! [`CommandError`]: what `App::execute` answers when a command does not succeed.
 
+use std::time::Duration;
+
 use crate::model::error::DecodeError;
 use crate::store::StoreError;
-use crate::write::middleware::Refusal;
 
 /// Executing a command failed. `E` is the handler's domain error.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,73 @@ impl<E> CommandError<E> {
             Self::Rejected(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// Why a middleware refused a command. Nothing was loaded or appended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+#[non_exhaustive]
+pub struct Refusal {
+    /// What kind of refusal it is.
+    pub kind: RefusalKind,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The kinds of [`Refusal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// The actor or tenant may not send this command.
+    Unauthorized,
+    /// Too many commands; the same command may pass after `retry_after`.
+    RateLimited {
+        /// How long until the limit lets the next command through.
+        retry_after: Duration,
+    },
+    /// The command or its context is not acceptable.
+    Invalid,
+}
+
+impl Refusal {
+    /// A refusal of `kind` for `reason`.
+    pub fn new(kind: RefusalKind, reason: impl Into<String>) -> Self {
+        Self {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// The actor or tenant may not send the command.
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        Self::new(RefusalKind::Unauthorized, reason)
+    }
+
+    /// The command or its context is not acceptable.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self::new(RefusalKind::Invalid, reason)
+    }
+
+    /// Too many commands: try again after `retry_after`.
+    #[must_use]
+    pub fn rate_limited(retry_after: Duration) -> Self {
+        // Shown in whole milliseconds: "try again in 12ms", not "12ms 345us 678ns".
+        let millis = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+        let shown = Duration::from_millis(millis.max(1));
+        Self::new(
+            RefusalKind::RateLimited { retry_after },
+            format!(
+                "rate limited; try again in {}",
+                humantime::format_duration(shown)
+            ),
+        )
+    }
+
+    /// Whether the same command may pass later (a rate limit).
+    #[must_use]
+    pub fn is_retriable(&self) -> bool {
+        matches!(self.kind, RefusalKind::RateLimited { .. })
     }
 }
 

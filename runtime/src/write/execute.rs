@@ -36,6 +36,12 @@ use crate::wire::codec::Codec;
 use crate::write::cache::Slot;
 use crate::write::error::CommandError;
 
+/// The result of [`App::execute`](crate::App::execute) for command `C`.
+pub type ExecuteResult<C> = Result<
+    Executed<<<C as HandledCommand>::Aggregate as Aggregate>::Event>,
+    CommandError<<C as HandledCommand>::Error>,
+>;
+
 /// What a successful command did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Executed<E> {
