@@ -1,7 +1,8 @@
-//! The fulfilment saga's process is SIGKILLed at random moments while 1,000 orders are in
-//! flight on one SQLite file, their payments approved, declined or left to time out; after
-//! the last restart every order ends exactly once, each command's effect is there once, and
-//! the overdue deadlines fire.
+//! A saga's process is SIGKILLed at random moments on one SQLite file: the fulfilment saga
+//! while 1,000 orders are in flight, their payments approved, declined or left to time out,
+//! and the reminders saga while 10,000 deadlines are pending, some due during the kills and
+//! some cancelled. After the last restart every order ends exactly once, each command's
+//! effect is there once, every deadline fires once or is cancelled, and the overdue ones fire.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -16,13 +17,19 @@ use crate::sagas::domain::{
 };
 use crate::support::harness::random_moment;
 
+#[path = "../support/reminders.rs"]
+mod reminders;
+
+use reminders::{CancelLateReminders, LATE, PlanReminders, SOON};
+
 const ORDERS: usize = 1_000;
 const KILLS: usize = 20;
 
-/// Starts the saga process on `path` and waits for its `READY`.
-fn start_saga(path: &str) -> Child {
+/// Starts the saga process with `args` (the store's file, then which saga) and waits for its
+/// `READY`.
+fn start_saga(args: &[&str]) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eventsmith-crash-saga"))
-        .arg(path)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -102,14 +109,14 @@ async fn a_saga_killed_twenty_times_ends_every_order_exactly_once() {
     let mut settled = vec![false; ORDERS];
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for _ in 0..KILLS {
-        let child = start_saga(&path_text);
+        let child = start_saga(&[&path_text]);
         tokio::time::sleep(random_moment(&mut seed, 50, 400)).await;
         kill(child);
         settle_pending(&app, &mut settled).await;
     }
 
     // The last run: it finishes the orders; the unanswered ones end by their deadlines.
-    let child = start_saga(&path_text);
+    let child = start_saga(&[&path_text]);
     let started = Instant::now();
     let give_up = started + Duration::from_secs(240);
     loop {
@@ -194,4 +201,142 @@ async fn a_saga_killed_twenty_times_ends_every_order_exactly_once() {
     );
     assert!(shipped > 0, "some approvals came before their deadlines");
     assert_eq!(store.next_deadline(saga).await.unwrap(), None);
+}
+
+const PLANS: u32 = 1_000;
+
+/// The reminders recorded so far: `(plan, index, late)`, repeats included.
+async fn reminded(store: &SqliteStore) -> Vec<(String, u32, bool)> {
+    let mut found = Vec::new();
+    for event in store.read_all(1, usize::MAX).await.unwrap().events {
+        if &*event.event_type == "crash.reminded" {
+            let body: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+            found.push((
+                body["plan"].as_str().unwrap().to_owned(),
+                u32::try_from(body["index"].as_u64().unwrap()).unwrap(),
+                body["late"].as_bool().unwrap(),
+            ));
+        }
+    }
+    found
+}
+
+/// The deadlines of the reminders saga not yet fired or cancelled.
+async fn pending_deadlines(store: &SqliteStore) -> usize {
+    let far = eventsmith::event::Timestamp::now().after(Duration::from_secs(7_200));
+    let limit = (PLANS * (SOON + LATE)) as usize + 1;
+    store
+        .due_deadlines(SAGA_REMINDERS, far, limit)
+        .await
+        .unwrap()
+        .len()
+}
+
+const SAGA_REMINDERS: &str = "crash.reminders";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_deadlines_fire_once_or_are_cancelled_across_twenty_kills() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deadline-crash.db");
+    let path_text = path.to_str().unwrap().to_owned();
+    let args = [path_text.as_str(), "reminders"];
+    let store = SqliteStore::open(&path).unwrap();
+    let app = App::new(store.clone()).unwrap();
+    for number in 0..PLANS {
+        app.execute(PlanReminders {
+            plan: format!("plan-{number}"),
+            number,
+        })
+        .await
+        .unwrap();
+    }
+    let planned = store.current_head().await.unwrap();
+
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let (mut peak, mut cancelled) = (0, false);
+    for _ in 0..KILLS {
+        let child = start_saga(&args);
+        tokio::time::sleep(random_moment(&mut seed, 50, 400)).await;
+        kill(child);
+        peak = peak.max(pending_deadlines(&store).await);
+        // Once every plan has set its deadlines, the late ones are called off.
+        if !cancelled && store.saga_position(SAGA_REMINDERS).await.unwrap() >= planned {
+            for number in 0..PLANS {
+                app.execute(CancelLateReminders {
+                    plan: format!("plan-{number}"),
+                })
+                .await
+                .unwrap();
+            }
+            cancelled = true;
+        }
+    }
+    assert!(cancelled, "the saga handled every plan within {KILLS} runs");
+    // Down for a while: deadlines fall due with no process to fire them.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pending = pending_deadlines(&store).await;
+    let restart = eventsmith::event::Timestamp::now();
+    let overdue = store.due_deadlines(SAGA_REMINDERS, restart, usize::MAX);
+    let overdue = overdue.await.unwrap().len();
+
+    let child = start_saga(&args);
+    let started = Instant::now();
+    let give_up = started + Duration::from_secs(120);
+    // The deadlines overdue at the restart fire first.
+    while !store
+        .due_deadlines(SAGA_REMINDERS, restart, 1)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < give_up, "overdue deadlines still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let caught_up = started.elapsed();
+    let expected = (PLANS * SOON) as usize;
+    while reminded(&store).await.len() < expected || pending_deadlines(&store).await > 0 {
+        assert!(
+            Instant::now() < give_up,
+            "{} of {expected} reminders, {} deadlines pending",
+            reminded(&store).await.len(),
+            pending_deadlines(&store).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "{peak} deadlines pending at most; of {pending} pending after the last kill, the \
+         {overdue} overdue fired within {caught_up:?} of the restart, all within {:?}",
+        started.elapsed()
+    );
+    let drained = Instant::now() + Duration::from_secs(30);
+    while !store
+        .pending_commands(SAGA_REMINDERS, 1)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < drained, "commands still pending");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A repeat would have had time to arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill(child);
+
+    let mut fired = reminded(&store).await;
+    assert!(
+        fired.iter().all(|(_, _, late)| !late),
+        "a cancelled reminder fired"
+    );
+    fired.sort();
+    let mut want: Vec<_> = (0..PLANS)
+        .flat_map(|number| (0..SOON).map(move |index| (format!("plan-{number}"), index, false)))
+        .collect();
+    want.sort();
+    assert_eq!(fired.len(), want.len(), "every soon reminder once");
+    assert!(fired == want, "every soon reminder once, none repeated");
+    assert_eq!(store.next_deadline(SAGA_REMINDERS).await.unwrap(), None);
+    assert!(
+        peak >= (PLANS * LATE) as usize,
+        "the late deadlines were all pending before they were cancelled"
+    );
 }
