@@ -11,6 +11,7 @@ mod ctxt;
 mod event;
 mod misplaced;
 mod projection;
+mod publication;
 mod saga;
 
 use proc_macro::TokenStream;
@@ -61,6 +62,22 @@ pub fn handle(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn projection(args: TokenStream, item: TokenStream) -> TokenStream {
     projection::expand(args.into(), item.into()).into()
+}
+
+/// Turns an impl block into a publication: its `#[publish(subject = "...")]` methods map
+/// domain events to integration messages, which a relay publishes to a broker. Keys:
+/// `#[publication(name = "...", crate = path)]`; the name keys the relay's checkpoint and the
+/// message ids.
+#[proc_macro_attribute]
+pub fn publication(args: TokenStream, item: TokenStream) -> TokenStream {
+    publication::expand(args.into(), item.into()).into()
+}
+
+/// Marks a handler inside a `#[publication]` impl block: `#[publish(subject = "...")]`. On
+/// its own it is an error.
+#[proc_macro_attribute]
+pub fn publish(args: TokenStream, item: TokenStream) -> TokenStream {
+    misplaced::expand("publish", "publication", args.into(), item.into()).into()
 }
 
 /// Marks a query method inside a `#[projection]` impl block: `fn name(&self, query: Q) -> A`

@@ -69,6 +69,7 @@
 
 pub mod guide;
 mod model;
+pub mod outbox;
 pub mod process;
 mod read;
 pub mod store;
@@ -85,7 +86,7 @@ pub mod __private;
 
 // The everyday names: what a domain, an application and its store are made of.
 pub use eventsmith_macros::{
-    Command, Event, aggregate, apply, handle, on, projection, query, saga,
+    Command, Event, aggregate, apply, handle, on, projection, publication, publish, query, saga,
 };
 
 pub use crate::model::aggregate::Aggregate;
@@ -116,7 +117,7 @@ pub use crate::write::error::CommandError;
 /// ```
 pub mod prelude {
     pub use eventsmith_macros::{
-        Command, Event, aggregate, apply, handle, on, projection, query, saga,
+        Command, Event, aggregate, apply, handle, on, projection, publication, publish, query, saga,
     };
 
     pub use crate::model::aggregate::Aggregate;

@@ -29,6 +29,9 @@ pub use crate::model::query::HandledQuery;
 pub use crate::model::registry::{
     AggregateRegistration, EventRegistration, ProjectionRegistration,
 };
+pub use crate::outbox::{
+    Publication, PublishError, Published, Subject, decode_for as publication_decode,
+};
 pub use crate::process::saga::{
     Association, CommandBus, Role, Saga, SagaDeadline, Sends, Sent, Steps,
     decode_event as saga_decode, key_of as saga_key, send_stored, unknown_command,

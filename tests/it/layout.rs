@@ -7,8 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The folders of `runtime/src`, lowest first.
-const LAYERS: [&str; 8] = [
-    "util", "wire", "model", "store", "read", "write", "process", "testing",
+const LAYERS: [&str; 9] = [
+    "util", "wire", "model", "store", "read", "write", "process", "outbox", "testing",
 ];
 
 fn src() -> PathBuf {

@@ -22,6 +22,8 @@ mod given_when_then;
 mod idempotency_retention;
 mod layout;
 pub mod lints;
+mod outbox_nats;
+mod outbox_relay;
 mod pg_read_model;
 mod pg_tls;
 mod postgres_faults;

@@ -71,3 +71,26 @@ pub(crate) async fn pg_store_with(test: &str, options: PgOptions) -> Option<PgSt
         }
     }
 }
+
+pub(crate) fn nats_url() -> String {
+    std::env::var("EVENTSMITH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// A client of the test NATS server, or `None` (after saying so) when it is unreachable.
+pub(crate) async fn nats_client(test: &str) -> Option<async_nats::Client> {
+    let url = nats_url();
+    match async_nats::connect(&url).await {
+        Ok(client) => Some(client),
+        Err(e) if required() => {
+            panic!(
+                "{test}: NATS at {url} is required (EVENTSMITH_REQUIRE_SERVICES=1) but failed: {e}"
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED {test}: NATS at {url} is unreachable ({e}); set EVENTSMITH_NATS_URL"
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Integration events: a [`Publication`] maps domain events to versioned messages, the
+//! [`Relay`] publishes them from the log (the log is the outbox) through a [`Transport`] —
+//! NATS JetStream, or memory for tests — with ids that make every re-publication
+//! recognisable, so a broker deduplicates within its window and a consumer's inbox for ever.
+
+mod message;
+mod publication;
+mod relay;
+mod transport;
+
+pub use self::message::{Outgoing, header, message_id};
+#[doc(hidden)]
+pub use self::publication::decode_for;
+pub use self::publication::{Publication, PublishError, Published, Subject};
+pub use self::relay::{Relay, RelayError, RelayProgress, RelayState, RunningRelay};
+pub use self::transport::memory::MemoryTransport;
+#[cfg(feature = "nats")]
+pub use self::transport::nats::NatsTransport;
+pub use self::transport::{Transport, TransportError};
