@@ -169,7 +169,7 @@ pub mod projection {
         ErrorPolicy, OnFailure, Pipeline, Progress, ProjectionRunner, QueryError, ReadModelStore,
         Replayed, RunState, RunnerError, RunningProjection, WaitError,
     };
-    pub use crate::read::{InMemory, Sink, UnitEnd};
+    pub use crate::read::{InMemory, InboxSink, Sink, UnitEnd};
     #[cfg(feature = "postgres")]
     pub use crate::read::{PgConnection, PgReadModel};
     #[cfg(feature = "sqlite")]

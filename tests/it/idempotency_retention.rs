@@ -208,13 +208,13 @@ async fn sqlite_records_from_before_the_migration_are_dated_to_it() {
     let first = written(append_keyed(&store, "s", "k").await);
     drop(store);
     // Back to what a build of schema version 3 left: records without a date, and none of
-    // the saga tables of version 5.
+    // the saga tables of version 5 or the inbox of version 6.
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute_batch(
         "DROP INDEX idempotency_by_age;
          ALTER TABLE idempotency DROP COLUMN recorded_at;
          DROP TABLE saga_positions; DROP TABLE saga_instances; DROP TABLE saga_keys;
-         DROP TABLE saga_commands; DROP TABLE saga_deadlines;
+         DROP TABLE saga_commands; DROP TABLE saga_deadlines; DROP TABLE inbox;
          PRAGMA user_version = 3;",
     )
     .unwrap();

@@ -22,6 +22,7 @@ mod given_when_then;
 mod idempotency_retention;
 mod layout;
 pub mod lints;
+mod outbox_consumer;
 mod outbox_nats;
 mod outbox_relay;
 mod pg_read_model;

@@ -188,12 +188,14 @@ async fn a_database_of_schema_version_1_is_migrated_keeping_its_events() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
-/// What schema version 5 added: the saga tables (their indexes go with them).
+/// What schema versions 5 and 6 added: the saga tables (their indexes go with them) and the
+/// inbox.
 const DROP_SAGA_TABLES: &str = "DROP TABLE saga_positions; DROP TABLE saga_instances;
-    DROP TABLE saga_keys; DROP TABLE saga_commands; DROP TABLE saga_deadlines;";
+    DROP TABLE saga_keys; DROP TABLE saga_commands; DROP TABLE saga_deadlines;
+    DROP TABLE inbox;";
 
 /// A file of schema version 4 (before sagas) opens, is migrated in place and gains the saga
 /// tables, keeping its events.
@@ -231,7 +233,7 @@ async fn a_database_of_schema_version_4_is_migrated_and_gains_the_saga_tables() 
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 /// Two handles on one file (as two processes would be) race saga commits: each of

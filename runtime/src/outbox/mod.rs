@@ -3,11 +3,15 @@
 //! NATS JetStream, or memory for tests — with ids that make every re-publication
 //! recognisable, so a broker deduplicates within its window and a consumer's inbox for ever.
 
+mod consumer;
 mod message;
 mod publication;
 mod relay;
 mod transport;
 
+pub use self::consumer::{
+    Consumer, ConsumerError, ConsumerProgress, Delivery, Incoming, RunningConsumer, Subscription,
+};
 pub use self::message::{Outgoing, header, message_id};
 #[doc(hidden)]
 pub use self::publication::decode_for;
@@ -16,4 +20,6 @@ pub use self::relay::{Relay, RelayError, RelayProgress, RelayState, RunningRelay
 pub use self::transport::memory::MemoryTransport;
 #[cfg(feature = "nats")]
 pub use self::transport::nats::NatsTransport;
+#[cfg(feature = "nats")]
+pub use self::transport::nats_subscription::NatsSubscription;
 pub use self::transport::{Transport, TransportError};

@@ -20,5 +20,5 @@ pub use self::running::RunningProjection;
 pub use self::sink::postgres::{PgConnection, PgReadModel};
 #[cfg(feature = "sqlite")]
 pub use self::sink::sqlite::{SqliteConnection, SqliteReadModel};
-pub use self::sink::{InMemory, ReadModelStore, Sink, UnitEnd};
+pub use self::sink::{InMemory, InboxSink, ReadModelStore, Sink, UnitEnd};
 pub use self::status::{Progress, Replayed, RunState, RunnerError, WaitError};

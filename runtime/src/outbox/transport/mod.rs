@@ -4,6 +4,8 @@
 pub(crate) mod memory;
 #[cfg(feature = "nats")]
 pub(crate) mod nats;
+#[cfg(feature = "nats")]
+pub(crate) mod nats_subscription;
 
 use std::future::Future;
 

@@ -74,6 +74,12 @@ impl NatsTransport {
         self
     }
 
+    /// The prefix put before every subject.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The JetStream context, for what this transport does not wrap.
     #[must_use]
     pub fn jetstream(&self) -> &jetstream::Context {

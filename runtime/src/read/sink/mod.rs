@@ -69,6 +69,23 @@ pub trait Sink<P: Projection>: Sealed + Send + 'static {
     }
 }
 
+/// A transactional [`Sink`] that keeps an inbox: the ids of the integration messages each
+/// consumer handled, recorded in the unit's transaction with the handler's effects, so a
+/// message delivered again finds its id and is not handled twice. `SqliteReadModel` keeps
+/// one; sealed.
+pub trait InboxSink<P: Projection>: Sink<P> {
+    /// Records `id` as handled by `consumer` in the open unit; answers `false` when it was
+    /// recorded before (the message repeats one whose effects are there).
+    ///
+    /// # Errors
+    /// From the database.
+    fn record_handled(
+        &mut self,
+        consumer: &'static str,
+        id: uuid::Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// The sink of a read model in memory: no transaction; effects stay as handled.
 #[derive(Debug, Default)]
 pub struct InMemory(());

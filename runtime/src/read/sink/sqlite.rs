@@ -14,8 +14,9 @@ use std::thread;
 use rusqlite::{Connection, Params};
 use tokio::sync::oneshot;
 
+use crate::model::envelope::Timestamp;
 use crate::model::projection::Projection;
-use crate::read::{ProjectionRunner, ReadModelStore, Sink, UnitEnd};
+use crate::read::{InboxSink, ProjectionRunner, ReadModelStore, Sink, UnitEnd};
 use crate::store::StoreError;
 use crate::store::sqlite::dead_letters::{park, release};
 use crate::store::sqlite::writer::save_checkpoint;
@@ -191,6 +192,25 @@ impl<P: Projection<Context = SqliteConnection>> Sink<P> for SqliteReadModel {
             Ok(())
         });
         drop(rolled_back.await);
+    }
+}
+
+impl<P: Projection<Context = SqliteConnection>> InboxSink<P> for SqliteReadModel {
+    async fn record_handled(
+        &mut self,
+        consumer: &'static str,
+        id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO inbox (consumer, message_id, handled_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (consumer, message_id) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute((consumer, id.as_bytes(), Timestamp::now().as_micros())))
+            .map(|inserted| inserted == 1)
+            .map_err(backend_error)
+        })
+        .await
     }
 }
 

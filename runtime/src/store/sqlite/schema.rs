@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 5;
+pub(crate) const VERSION: i64 = 6;
 
 const MIGRATIONS: &[&str] = &[
     // 1: events (a stream's version is its last event's, found through the unique index),
@@ -114,6 +114,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX saga_deadlines_by_due ON saga_deadlines (saga, due);
     CREATE INDEX saga_deadlines_by_id ON saga_deadlines (saga, id);
     CREATE INDEX saga_deadlines_by_instance ON saga_deadlines (saga, instance, name);
+    ",
+    // 6: the inbox: the integration messages each consumer handled, by message id, recorded
+    // in the transaction of the handler's effects (microseconds since the epoch).
+    "
+    CREATE TABLE inbox (
+        consumer   TEXT    NOT NULL,
+        message_id BLOB    NOT NULL,
+        handled_at INTEGER NOT NULL,
+        PRIMARY KEY (consumer, message_id)
+    ) WITHOUT ROWID;
     ",
 ];
 

@@ -1,0 +1,448 @@
+//! [`Consumer`]: runs the deliveries of a [`Subscription`] through a projection over message
+//! types, one transaction per message: the inbox records the message id with the handler's
+//! effects, then the broker is told. A message delivered again (after a crash between the
+//! two, a redelivery, a re-publication past the broker's window) finds its id and only
+//! acknowledges.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Delivery, Incoming, Subscription};
+use crate::model::envelope::Timestamp;
+use crate::model::projection::{Projection, ProjectionError};
+use crate::outbox::transport::TransportError;
+use crate::read::{InboxSink, ReadModelStore, Sink, UnitEnd};
+use crate::store::{DeadLetter, StoreError};
+use crate::util::backoff::Backoff;
+use crate::util::panic;
+use crate::util::retry::Retry;
+use crate::wire::codec::{Codec, JsonCodec};
+
+/// Configures and starts a consumer: the SQL read model `P` (a projection whose handlers
+/// take integration message types and a database connection) fed by `subscription`, with
+/// its inbox in store `S`.
+#[derive(Debug)]
+#[must_use]
+pub struct Consumer<S, P, Sub, C = JsonCodec> {
+    store: S,
+    model: P,
+    subscription: Sub,
+    codec: C,
+    settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    batch: usize,
+    max_deliveries: u32,
+    backoff: Backoff,
+}
+
+impl<S, P, Sub> Consumer<S, P, Sub>
+where
+    P: Projection + Sync,
+    S: ReadModelStore<P::Context>,
+    S::Sink<P>: InboxSink<P>,
+    Sub: Subscription,
+{
+    /// A consumer of `subscription` into `model`, keeping its inbox in `store`.
+    pub fn new(store: S, model: P, subscription: Sub) -> Self {
+        Self {
+            store,
+            model,
+            subscription,
+            codec: JsonCodec,
+            settings: Settings {
+                batch: 64,
+                max_deliveries: 5,
+                backoff: Backoff::exponential(Duration::from_millis(50), Duration::from_secs(10)),
+            },
+        }
+    }
+}
+
+impl<S, P, Sub, C> Consumer<S, P, Sub, C>
+where
+    P: Projection + Sync,
+    S: ReadModelStore<P::Context>,
+    S::Sink<P>: InboxSink<P>,
+    Sub: Subscription,
+    C: Codec,
+{
+    /// The most deliveries asked for at a time (default 64).
+    pub fn batch_size(mut self, messages: usize) -> Self {
+        self.settings.batch = messages.max(1);
+        self
+    }
+
+    /// After this many deliveries whose handling failed, a message is parked as a dead
+    /// letter and the rest flows on (default 5). A message that does not decode is parked at
+    /// once: decoding it again gives the same answer.
+    pub fn max_deliveries(mut self, deliveries: u32) -> Self {
+        self.settings.max_deliveries = deliveries.max(1);
+        self
+    }
+
+    /// The waits before a failed message is delivered again, and between attempts to reach
+    /// an unavailable broker or store (default exponential from 50 ms to 10 s).
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.settings.backoff = backoff;
+        self
+    }
+
+    /// Opens the read model's connection and starts the consumer on the current tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// From the store.
+    pub async fn start(self) -> Result<RunningConsumer, StoreError> {
+        let (sink, _queries) = self.store.read_model::<P>().await?;
+        let progress = Arc::new(watch::Sender::new(ConsumerProgress::default()));
+        let (stops, receiver) = mpsc::channel(1);
+        let task = Task {
+            sink,
+            model: self.model,
+            subscription: self.subscription,
+            codec: self.codec,
+            settings: self.settings,
+            progress: Arc::clone(&progress),
+            stops: receiver,
+        };
+        tokio::spawn(task.run());
+        Ok(RunningConsumer {
+            name: P::NAME,
+            progress,
+            stops,
+        })
+    }
+}
+
+/// What a consumer has done since it started.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ConsumerProgress {
+    /// Messages whose handler's effects were committed.
+    pub handled: u64,
+    /// Deliveries of messages the inbox had recorded: acknowledged, not handled again.
+    pub duplicates: u64,
+    /// Messages of a type the model has no handler for: recorded and acknowledged.
+    pub ignored: u64,
+    /// Deliveries whose handler failed, handed back for another delivery.
+    pub retried: u64,
+    /// Messages parked as dead letters.
+    pub parked: u64,
+    /// Why it stopped, if it stopped on an error.
+    pub failed: Option<Arc<ConsumerError>>,
+    /// Whether it still runs.
+    pub running: bool,
+}
+
+/// Why a consumer stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumerError {
+    /// The store failed in a way that trying again does not mend.
+    #[error("consumer `{consumer}`: {cause}")]
+    Store {
+        /// The consumer's name.
+        consumer: &'static str,
+        /// What the store said.
+        cause: StoreError,
+    },
+    /// The broker failed in a way that trying again does not mend.
+    #[error("consumer `{consumer}`: {cause}")]
+    Transport {
+        /// The consumer's name.
+        consumer: &'static str,
+        /// What the transport said.
+        cause: TransportError,
+    },
+}
+
+/// A handle to a started consumer. It stops when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct RunningConsumer {
+    name: &'static str,
+    progress: Arc<watch::Sender<ConsumerProgress>>,
+    stops: mpsc::Sender<oneshot::Sender<()>>,
+}
+
+impl RunningConsumer {
+    /// The consumer's name (its projection's).
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// What it has done so far.
+    #[must_use]
+    pub fn progress(&self) -> ConsumerProgress {
+        self.progress.borrow().clone()
+    }
+
+    /// A receiver of its progress.
+    #[must_use]
+    pub fn watch(&self) -> watch::Receiver<ConsumerProgress> {
+        self.progress.subscribe()
+    }
+
+    /// Stops it after the message it is handling. Answers once it has ended.
+    ///
+    /// # Errors
+    /// The error it had stopped on.
+    pub async fn stop(self) -> Result<(), Arc<ConsumerError>> {
+        let (reply, done) = oneshot::channel();
+        if self.stops.send(reply).await.is_ok() {
+            drop(done.await);
+        }
+        match &self.progress.borrow().failed {
+            Some(error) => Err(Arc::clone(error)),
+            None => Ok(()),
+        }
+    }
+}
+
+struct Task<K, P, Sub, C> {
+    sink: K,
+    model: P,
+    subscription: Sub,
+    codec: C,
+    settings: Settings,
+    progress: Arc<watch::Sender<ConsumerProgress>>,
+    stops: mpsc::Receiver<oneshot::Sender<()>>,
+}
+
+/// What became of one delivery.
+enum Outcome {
+    Handled,
+    Duplicate,
+    Ignored,
+    Retry(Duration),
+    Park(String),
+}
+
+impl<K, P, Sub, C> Task<K, P, Sub, C>
+where
+    P: Projection + Sync,
+    K: InboxSink<P>,
+    Sub: Subscription,
+    C: Codec,
+{
+    async fn run(mut self) {
+        self.progress.send_modify(|p| p.running = true);
+        let (failed, reply) = match self.run_loop().await {
+            Ok(reply) => (None, reply),
+            Err(error) => {
+                tracing::error!(consumer = P::NAME, %error, "consumer stopped");
+                (Some(Arc::new(error)), None)
+            }
+        };
+        Sink::<P>::close(&mut self.sink).await;
+        self.progress.send_modify(|p| {
+            p.running = false;
+            p.failed = failed;
+        });
+        if let Some(reply) = reply {
+            reply.send(()).ok();
+        }
+    }
+
+    async fn run_loop(&mut self) -> Result<Option<oneshot::Sender<()>>, ConsumerError> {
+        let mut broker = Retry::new(self.settings.backoff);
+        loop {
+            if let Ok(reply) = self.stops.try_recv() {
+                return Ok(Some(reply));
+            }
+            let received = tokio::select! {
+                received = self.subscription.receive(self.settings.batch) => received,
+                reply = self.stops.recv() => return Ok(reply),
+            };
+            let deliveries = match received {
+                Ok(deliveries) => {
+                    broker.succeeded();
+                    deliveries
+                }
+                Err(cause) if cause.is_retriable() => {
+                    tracing::warn!(consumer = P::NAME, error = %cause, "broker unavailable; trying again");
+                    tokio::time::sleep(broker.failed().unwrap_or_default()).await;
+                    continue;
+                }
+                Err(cause) => {
+                    return Err(ConsumerError::Transport {
+                        consumer: P::NAME,
+                        cause,
+                    });
+                }
+            };
+            for delivery in deliveries {
+                self.deliver(delivery).await?;
+            }
+        }
+    }
+
+    /// Handles one delivery and tells the broker what became of it.
+    async fn deliver(&mut self, delivery: Delivery<Sub::Ack>) -> Result<(), ConsumerError> {
+        let outcome = match &delivery.message {
+            Ok(incoming) => self.handle(incoming, &delivery).await?,
+            Err(why) => Outcome::Park(format!("unreadable message: {why}")),
+        };
+        let told = match outcome {
+            Outcome::Handled | Outcome::Duplicate | Outcome::Ignored => {
+                self.progress.send_modify(|p| match outcome {
+                    Outcome::Handled => p.handled += 1,
+                    Outcome::Duplicate => p.duplicates += 1,
+                    _ => p.ignored += 1,
+                });
+                self.subscription.ack(delivery.ack).await
+            }
+            Outcome::Retry(delay) => {
+                self.progress.send_modify(|p| p.retried += 1);
+                self.subscription.retry_later(delivery.ack, delay).await
+            }
+            Outcome::Park(reason) => {
+                tracing::warn!(
+                    consumer = P::NAME,
+                    subject = %delivery.subject,
+                    sequence = delivery.sequence,
+                    %reason,
+                    "message parked"
+                );
+                self.park(&delivery, reason).await?;
+                self.progress.send_modify(|p| p.parked += 1);
+                self.subscription.give_up(delivery.ack).await
+            }
+        };
+        // Not told: the broker delivers it again, and the inbox recognises it.
+        if let Err(error) = told {
+            tracing::warn!(consumer = P::NAME, %error, "broker not told; the message comes again");
+        }
+        Ok(())
+    }
+
+    /// Runs the handler in a unit that records the message in the inbox.
+    async fn handle(
+        &mut self,
+        incoming: &Incoming,
+        delivery: &Delivery<Sub::Ack>,
+    ) -> Result<Outcome, ConsumerError> {
+        let envelope = incoming.envelope(delivery.sequence);
+        self.begin().await?;
+        let fresh = match self.sink.record_handled(P::NAME, incoming.id).await {
+            Ok(fresh) => fresh,
+            Err(cause) => {
+                self.sink.rollback().await;
+                return Err(self.store_error(cause));
+            }
+        };
+        if !fresh {
+            self.sink.rollback().await;
+            return Ok(Outcome::Duplicate);
+        }
+        let handled = panic::future(
+            self.model
+                .handle(&self.codec, &envelope, self.sink.context()),
+        )
+        .await;
+        let outcome = match handled {
+            Ok(Ok(true)) => Outcome::Handled,
+            Ok(Ok(false)) => Outcome::Ignored,
+            Ok(Err(ProjectionError::Decode { cause, .. })) => {
+                self.sink.rollback().await;
+                return Ok(Outcome::Park(format!(
+                    "message `{}` version {} on `{}` does not decode: {}",
+                    incoming.name, incoming.version, delivery.subject, cause.cause
+                )));
+            }
+            Ok(Err(error)) => {
+                self.sink.rollback().await;
+                return Ok(self.failed(delivery, error.to_string()));
+            }
+            Err(message) => {
+                self.sink.rollback().await;
+                return Ok(self.failed(delivery, format!("the handler panicked: {message}")));
+            }
+        };
+        let end = UnitEnd {
+            checkpoint: delivery.sequence,
+            ..UnitEnd::default()
+        };
+        match self.sink.commit(P::NAME, end).await {
+            Ok(()) => Ok(outcome),
+            Err(cause) if cause.is_retriable() => {
+                tracing::warn!(consumer = P::NAME, error = %cause, "not committed; the message comes again");
+                Ok(Outcome::Retry(
+                    self.settings.backoff.delay(delivery.attempt),
+                ))
+            }
+            Err(cause) => Err(self.store_error(cause)),
+        }
+    }
+
+    /// A failed handling: another delivery, or parked when the deliveries are spent.
+    fn failed(&self, delivery: &Delivery<Sub::Ack>, error: String) -> Outcome {
+        if delivery.attempt >= self.settings.max_deliveries {
+            Outcome::Park(format!(
+                "failed {} deliveries; last: {error}",
+                delivery.attempt
+            ))
+        } else {
+            tracing::debug!(consumer = P::NAME, %error, attempt = delivery.attempt, "handler failed; delivered again later");
+            Outcome::Retry(self.settings.backoff.delay(delivery.attempt))
+        }
+    }
+
+    /// Parks the delivery as a dead letter, by its broker sequence.
+    async fn park(
+        &mut self,
+        delivery: &Delivery<Sub::Ack>,
+        reason: String,
+    ) -> Result<(), ConsumerError> {
+        let (key, name) = match &delivery.message {
+            Ok(incoming) => (incoming.key.clone(), incoming.name.clone()),
+            Err(_) => (String::new(), String::new()),
+        };
+        let letter = DeadLetter {
+            position: delivery.sequence,
+            stream_id: key,
+            stream_version: 0,
+            event_type: name,
+            reason: format!("{} (subject `{}`)", reason, delivery.subject),
+            attempts: delivery.attempt,
+            parked_at: Timestamp::now(),
+        };
+        self.begin().await?;
+        let end = UnitEnd {
+            checkpoint: delivery.sequence,
+            park: Some(letter),
+            release: None,
+        };
+        match self.sink.commit(P::NAME, end).await {
+            Ok(()) => Ok(()),
+            Err(cause) => Err(self.store_error(cause)),
+        }
+    }
+
+    /// Starts a unit, trying again while the store is unavailable.
+    async fn begin(&mut self) -> Result<(), ConsumerError> {
+        let mut retry = Retry::new(self.settings.backoff);
+        loop {
+            match self.sink.begin().await {
+                Ok(()) => return Ok(()),
+                Err(cause) if cause.is_retriable() => {
+                    tracing::warn!(consumer = P::NAME, error = %cause, "store unavailable; trying again");
+                    tokio::time::sleep(retry.failed().unwrap_or_default()).await;
+                }
+                Err(cause) => return Err(self.store_error(cause)),
+            }
+        }
+    }
+
+    fn store_error(&self, cause: StoreError) -> ConsumerError {
+        ConsumerError::Store {
+            consumer: P::NAME,
+            cause,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! [`NatsSubscription`]: a JetStream durable pull consumer as a [`Subscription`]. The
+//! consumer's name is the group: every process that subscribes with it shares its messages,
+//! and a message a dead member held is delivered to another after the ack wait.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{AckKind, message::Acker};
+use futures_util::StreamExt as _;
+
+use super::nats::NatsTransport;
+use super::{Transport as _, TransportError};
+use crate::outbox::consumer::{Delivery, Incoming, Subscription};
+
+/// The deliveries of one consumer group of a JetStream stream, on a subject pattern.
+#[derive(Debug)]
+pub struct NatsSubscription {
+    consumer: PullConsumer,
+    wait: Duration,
+}
+
+impl NatsTransport {
+    /// Subscribes group `group` to the messages of `stream` whose subjects match `pattern`
+    /// (NATS wildcards: `orders.*`, `*.user.*`, `orders.>`; the transport's prefix goes in
+    /// front), creating the durable consumer on first use. A message not acknowledged within
+    /// `ack_wait` (a member died holding it) is delivered again, to any member.
+    ///
+    /// # Errors
+    /// [`TransportError::Unavailable`] when the server does not answer or the stream is
+    /// missing.
+    pub async fn subscribe(
+        &self,
+        stream: &str,
+        group: &str,
+        pattern: &str,
+        ack_wait: Duration,
+    ) -> Result<NatsSubscription, TransportError> {
+        let stream = self
+            .jetstream()
+            .get_stream(stream)
+            .await
+            .map_err(|e| unavailable(format!("stream `{stream}`: {e}")))?;
+        let consumer = stream
+            .get_or_create_consumer(
+                group,
+                pull::Config {
+                    durable_name: Some(group.to_owned()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait,
+                    deliver_policy: DeliverPolicy::All,
+                    filter_subject: format!("{}{pattern}", self.prefix()),
+                    ..pull::Config::default()
+                },
+            )
+            .await
+            .map_err(|e| unavailable(format!("consumer `{group}`: {e}")))?;
+        Ok(NatsSubscription {
+            consumer,
+            wait: Duration::from_millis(500),
+        })
+    }
+}
+
+impl NatsSubscription {
+    /// How long one `receive` waits for messages before it answers none (default 500 ms).
+    #[must_use]
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait.max(Duration::from_millis(10));
+        self
+    }
+}
+
+impl Subscription for NatsSubscription {
+    const NAME: &'static str = "nats";
+    type Ack = Acker;
+
+    async fn receive(&mut self, max: usize) -> Result<Vec<Delivery<Acker>>, TransportError> {
+        let mut batch = self
+            .consumer
+            .batch()
+            .max_messages(max)
+            .expires(self.wait)
+            .messages()
+            .await
+            .map_err(unavailable)?;
+        let mut deliveries = Vec::new();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(unavailable)?;
+            let (sequence, attempt) = match message.info() {
+                Ok(info) => (
+                    info.stream_sequence,
+                    u32::try_from(info.delivered).unwrap_or(u32::MAX),
+                ),
+                Err(e) => return Err(unavailable(format!("a delivery without its info: {e}"))),
+            };
+            let (message, acker) = message.split();
+            let read = match &message.headers {
+                Some(headers) => Incoming::from_headers(
+                    |name| headers.get(name).map(|v| v.as_str()),
+                    message.payload.to_vec(),
+                ),
+                None => Err("no headers".to_owned()),
+            };
+            deliveries.push(Delivery::new(
+                message.subject.to_string(),
+                sequence,
+                attempt,
+                read,
+                acker,
+            ));
+        }
+        Ok(deliveries)
+    }
+
+    async fn ack(&mut self, ack: Acker) -> Result<(), TransportError> {
+        ack.ack().await.map_err(unavailable)
+    }
+
+    async fn retry_later(&mut self, ack: Acker, delay: Duration) -> Result<(), TransportError> {
+        ack.ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn give_up(&mut self, ack: Acker) -> Result<(), TransportError> {
+        ack.ack_with(AckKind::Term).await.map_err(unavailable)
+    }
+}
+
+fn unavailable(cause: impl std::fmt::Display) -> TransportError {
+    TransportError::Unavailable {
+        transport: NatsTransport::NAME,
+        cause: cause.to_string(),
+    }
+}
