@@ -1,6 +1,6 @@
 //! [`Consumer`]: runs the deliveries of a [`Subscription`] through a projection over message
-//! types, one transaction per message: the inbox records the message id with the handler's
-//! effects, then the broker is told. A message delivered again (after a crash between the
+//! types, one transaction per batch (per message when one of the batch fails): the inbox
+//! records the message ids with the handler's effects, then the broker is told. A message delivered again (after a crash between the
 //! two, a redelivery, a re-publication past the broker's window) finds its id and only
 //! acknowledges.
 
@@ -276,18 +276,88 @@ where
                     });
                 }
             };
-            for delivery in deliveries {
-                self.deliver(delivery).await?;
+            match self.together(&deliveries).await? {
+                Some(outcomes) => {
+                    for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
+                        self.tell(delivery, outcome).await?;
+                    }
+                }
+                None => {
+                    for delivery in deliveries {
+                        let outcome = match &delivery.message {
+                            Ok(incoming) => self.handle(incoming, &delivery).await?,
+                            Err(why) => Outcome::Park(format!("unreadable message: {why}")),
+                        };
+                        self.tell(delivery, outcome).await?;
+                    }
+                }
             }
         }
     }
 
-    /// Handles one delivery and tells the broker what became of it.
-    async fn deliver(&mut self, delivery: Delivery<Sub::Ack>) -> Result<(), ConsumerError> {
-        let outcome = match &delivery.message {
-            Ok(incoming) => self.handle(incoming, &delivery).await?,
-            Err(why) => Outcome::Park(format!("unreadable message: {why}")),
+    /// Handles `deliveries` in one transaction when every one goes through (the common
+    /// case: one commit for the batch); `None`, with nothing written, when one does not, for
+    /// the caller to take them one at a time.
+    async fn together(
+        &mut self,
+        deliveries: &[Delivery<Sub::Ack>],
+    ) -> Result<Option<Vec<Outcome>>, ConsumerError> {
+        let Some(last) = deliveries.iter().map(|d| d.sequence).max() else {
+            return Ok(Some(Vec::new()));
         };
+        if deliveries.len() < 2 || deliveries.iter().any(|d| d.message.is_err()) {
+            return Ok(None);
+        }
+        self.begin().await?;
+        let mut outcomes = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let Ok(incoming) = &delivery.message else {
+                return Ok(None);
+            };
+            match self.sink.record_handled(P::NAME, incoming.id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    outcomes.push(Outcome::Duplicate);
+                    continue;
+                }
+                Err(_) => {
+                    self.sink.rollback().await;
+                    return Ok(None);
+                }
+            }
+            let envelope = incoming.envelope(delivery.sequence);
+            let handled = panic::future(self.model.handle(
+                &self.codec,
+                &envelope,
+                self.sink.context(),
+            ))
+            .await;
+            match handled {
+                Ok(Ok(true)) => outcomes.push(Outcome::Handled),
+                Ok(Ok(false)) => outcomes.push(Outcome::Ignored),
+                _ => {
+                    self.sink.rollback().await;
+                    return Ok(None);
+                }
+            }
+        }
+        let end = UnitEnd {
+            checkpoint: last,
+            ..UnitEnd::default()
+        };
+        match self.sink.commit(P::NAME, end).await {
+            Ok(()) => Ok(Some(outcomes)),
+            Err(cause) if cause.is_retriable() => Ok(None),
+            Err(cause) => Err(self.store_error(cause)),
+        }
+    }
+
+    /// Tells the broker what became of one delivery.
+    async fn tell(
+        &mut self,
+        delivery: Delivery<Sub::Ack>,
+        outcome: Outcome,
+    ) -> Result<(), ConsumerError> {
         let told = match outcome {
             Outcome::Handled | Outcome::Duplicate | Outcome::Ignored => {
                 self.progress.send_modify(|p| match outcome {
