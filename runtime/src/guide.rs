@@ -18,6 +18,10 @@ pub mod projections {
     #![doc = include_str!("../docs/projections.md")]
 }
 
+pub mod integration {
+    #![doc = include_str!("../docs/integration.md")]
+}
+
 pub mod sagas {
     #![doc = include_str!("../docs/sagas.md")]
 }

@@ -33,6 +33,7 @@
 //! | [`guide::command_pipeline`] | validation, middleware around every command: authorization, enrichment, rate limits, logging |
 //! | [`guide::evolving_events`] | versions, upcasters, renamed and unknown events, the schema lock |
 //! | [`guide::projections`] | read models, queries, the runner, error policies, pipelines, SQL read models |
+//! | [`guide::integration`] | integration events: publications, the relay (the log as outbox), NATS JetStream, consumers with an inbox |
 //! | [`guide::sagas`] | process managers: association keys, commands sent once, durable deadlines, compensation |
 //! | [`guide::stores`] | capabilities, backends and their guarantees |
 //! | [`guide::several_processes`] | many applications and processes on one store |
