@@ -23,6 +23,7 @@ mod idempotency_retention;
 mod layout;
 pub mod lints;
 mod outbox_consumer;
+mod outbox_faults;
 mod outbox_nats;
 mod outbox_relay;
 mod pg_read_model;

@@ -34,13 +34,16 @@ pub struct NatsTransport {
 }
 
 impl NatsTransport {
-    /// Connects to the server at `url` (keeps reconnecting after a disconnect).
+    /// Connects to the server at `url`. A server that is down is waited for: the connection
+    /// keeps being tried in the background (after a disconnect too), and publications until
+    /// then time out and are tried again by the relay.
     ///
     /// # Errors
-    /// [`TransportError::Unavailable`] when the server cannot be reached.
+    /// [`TransportError::Unavailable`] when `url` is not a server address.
     pub async fn connect(url: &str) -> Result<Self, TransportError> {
         let client = async_nats::ConnectOptions::new()
             .name("eventsmith relay")
+            .retry_on_initial_connect()
             .connect(url)
             .await
             .map_err(unavailable)?;
