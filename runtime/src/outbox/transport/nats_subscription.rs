@@ -5,18 +5,30 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use async_nats::jetstream::{AckKind, message::Acker};
-use futures_util::StreamExt as _;
+use async_nats::jetstream::{AckKind, Message, message::Acker};
+use futures_util::{FutureExt as _, StreamExt as _};
 
 use super::nats::NatsTransport;
 use super::{Transport as _, TransportError};
 use crate::outbox::consumer::{Delivery, Incoming, Subscription};
 
 /// The deliveries of one consumer group of a JetStream stream, on a subject pattern.
-#[derive(Debug)]
+///
+/// Messages stream in as the server has them (pulls are kept open ahead), so one arrives at
+/// the consumer as soon as it is stored.
 pub struct NatsSubscription {
     consumer: PullConsumer,
+    messages: Option<pull::Stream>,
     wait: Duration,
+}
+
+impl std::fmt::Debug for NatsSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsSubscription")
+            .field("consumer", &self.consumer.cached_info().name)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NatsTransport {
@@ -56,13 +68,15 @@ impl NatsTransport {
             .map_err(|e| unavailable(format!("consumer `{group}`: {e}")))?;
         Ok(NatsSubscription {
             consumer,
+            messages: None,
             wait: Duration::from_millis(500),
         })
     }
 }
 
 impl NatsSubscription {
-    /// How long one `receive` waits for messages before it answers none (default 500 ms).
+    /// How long one `receive` waits for a first message before it answers none (default
+    /// 500 ms).
     #[must_use]
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = wait.max(Duration::from_millis(10));
@@ -75,39 +89,51 @@ impl Subscription for NatsSubscription {
     type Ack = Acker;
 
     async fn receive(&mut self, max: usize) -> Result<Vec<Delivery<Acker>>, TransportError> {
-        let mut batch = self
-            .consumer
-            .batch()
-            .max_messages(max)
-            .expires(self.wait)
-            .messages()
-            .await
-            .map_err(unavailable)?;
+        let messages = match &mut self.messages {
+            Some(messages) => messages,
+            None => self
+                .messages
+                .insert(self.consumer.messages().await.map_err(unavailable)?),
+        };
+        // The first as soon as it comes; then those already there, up to `max`.
         let mut deliveries = Vec::new();
-        while let Some(message) = batch.next().await {
-            let message = message.map_err(unavailable)?;
-            let (sequence, attempt) = match message.info() {
-                Ok(info) => (
-                    info.stream_sequence,
-                    u32::try_from(info.delivered).unwrap_or(u32::MAX),
-                ),
-                Err(e) => return Err(unavailable(format!("a delivery without its info: {e}"))),
+        let first = match tokio::time::timeout(self.wait, messages.next()).await {
+            Err(_) => return Ok(deliveries),
+            Ok(first) => first,
+        };
+        let mut next = first;
+        loop {
+            match next {
+                Some(Ok(message)) => deliveries.push(delivery(message)?),
+                Some(Err(error)) => {
+                    use async_nats::jetstream::consumer::pull::MessagesErrorKind as Kind;
+                    // Heartbeats missed during a reconnect and the like: the stream goes on.
+                    if !matches!(
+                        error.kind(),
+                        Kind::MissingHeartbeat | Kind::Pull | Kind::NoResponders
+                    ) {
+                        self.messages = None;
+                    }
+                    if deliveries.is_empty() {
+                        return Err(unavailable(error));
+                    }
+                    break;
+                }
+                None => {
+                    self.messages = None;
+                    break;
+                }
+            }
+            if deliveries.len() >= max {
+                break;
+            }
+            let Some(messages) = &mut self.messages else {
+                break;
             };
-            let (message, acker) = message.split();
-            let read = match &message.headers {
-                Some(headers) => Incoming::from_headers(
-                    |name| headers.get(name).map(|v| v.as_str()),
-                    message.payload.to_vec(),
-                ),
-                None => Err("no headers".to_owned()),
-            };
-            deliveries.push(Delivery::new(
-                message.subject.to_string(),
-                sequence,
-                attempt,
-                read,
-                acker,
-            ));
+            match messages.next().now_or_never() {
+                Some(ready) => next = ready,
+                None => break,
+            }
         }
         Ok(deliveries)
     }
@@ -125,6 +151,32 @@ impl Subscription for NatsSubscription {
     async fn give_up(&mut self, ack: Acker) -> Result<(), TransportError> {
         ack.ack_with(AckKind::Term).await.map_err(unavailable)
     }
+}
+
+/// A message as a delivery: its stream sequence, its delivery count, what its headers say.
+fn delivery(message: Message) -> Result<Delivery<Acker>, TransportError> {
+    let (sequence, attempt) = match message.info() {
+        Ok(info) => (
+            info.stream_sequence,
+            u32::try_from(info.delivered).unwrap_or(u32::MAX),
+        ),
+        Err(e) => return Err(unavailable(format!("a delivery without its info: {e}"))),
+    };
+    let (message, acker) = message.split();
+    let read = match &message.headers {
+        Some(headers) => Incoming::from_headers(
+            |name| headers.get(name).map(|v| v.as_str()),
+            message.payload.to_vec(),
+        ),
+        None => Err("no headers".to_owned()),
+    };
+    Ok(Delivery::new(
+        message.subject.to_string(),
+        sequence,
+        attempt,
+        read,
+        acker,
+    ))
 }
 
 fn unavailable(cause: impl std::fmt::Display) -> TransportError {
