@@ -13,6 +13,7 @@ mod backends;
 mod dispatch;
 mod domain;
 mod read_side;
+mod relay;
 mod sagas;
 mod stats;
 mod workloads;
@@ -33,14 +34,14 @@ pub(crate) struct Settings {
     pub(crate) apps: usize,
 }
 
-const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"];
-const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [--apps N] [W1 W2 W3 W4 W5 W6 W7 W8 W9 ...]";
+const ALL: &[&str] = &["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10"];
+const USAGE: &str = "usage: eventsmith-bench [--quick] [--runs N] [--backend memory|sqlite|postgres]... [--sqlite-sync full|normal] [--apps N] [W1 W2 W3 W4 W5 W6 W7 W8 W9 W10 ...]";
 
 /// The backends each workload runs on by default.
 fn default_backends(workload: &str) -> &'static [Backend] {
     match workload {
         "W1" => &[Backend::Memory, Backend::Sqlite],
-        "W3" | "W4" | "W5" | "W7" | "W9" => &[Backend::Sqlite, Backend::Postgres],
+        "W3" | "W4" | "W5" | "W7" | "W9" | "W10" => &[Backend::Sqlite, Backend::Postgres],
         "W8" => &[Backend::Memory],
         _ => &Backend::ALL,
     }
@@ -132,6 +133,7 @@ fn main() -> ExitCode {
                 "W7" => runtime.block_on(read_side::w7(&settings, backend)),
                 "W8" => Ok(dispatch::w8(&settings)),
                 "W9" => runtime.block_on(sagas::w9(&settings, backend)),
+                "W10" => runtime.block_on(relay::w10(&settings, backend)),
                 _ => unreachable!("arguments are validated"),
             };
             match result {

@@ -1,0 +1,193 @@
+//! W10: events published by the relay to NATS JetStream and handled by a consumer into a
+//! SQLite read model with its inbox: throughput over a stored backlog, and the latency from an
+//! append to its message's handler while events are appended one at a time.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use eventsmith::event::{NewEvent, Timestamp};
+use eventsmith::outbox::{Consumer, NatsTransport, Relay};
+use eventsmith::projection::SqliteConnection;
+use eventsmith::store::{Append, ExpectedVersion};
+use eventsmith::{Event, EventStore, RecordedEvent, SqliteStore, Uuid, projection, publication};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Settings;
+use crate::backends::{Backend, Error, with_store};
+use crate::stats::{median, round2};
+use crate::workloads::line;
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+#[event(name = "bench.relay_ticked")]
+struct Ticked {
+    n: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+#[event(name = "bench.ticks.ticked")]
+struct TickMessage {
+    n: u64,
+}
+
+struct Ticks;
+
+#[publication(name = "bench.ticks")]
+impl Ticks {
+    #[publish(subject = "ticks.{stream}")]
+    fn ticked(&self, event: &Ticked) -> TickMessage {
+        TickMessage { n: event.n }
+    }
+}
+
+/// From each message's event being recorded to its handler, in microseconds.
+static LATENCY: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+
+#[derive(Default)]
+struct TickCounter;
+
+#[projection(name = "bench.tick_counter", context = SqliteConnection)]
+impl TickCounter {
+    #[on]
+    async fn ticked(
+        &mut self,
+        _message: &TickMessage,
+        envelope: &RecordedEvent,
+        _db: &SqliteConnection,
+    ) {
+        let late = Timestamp::now().as_micros() - envelope.timestamp.as_micros();
+        LATENCY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(late);
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64
+}
+
+fn recorded() -> Vec<i64> {
+    std::mem::take(
+        &mut *LATENCY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
+async fn wait_recorded(count: usize, what: &str) -> Result<(), Error> {
+    let give_up = Instant::now() + Duration::from_secs(300);
+    loop {
+        let seen = LATENCY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        if seen >= count {
+            return Ok(());
+        }
+        if Instant::now() > give_up {
+            return Err(format!("W10 {what}: {seen} of {count} messages handled").into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn append<S: EventStore>(store: &S, from: u64, count: u64) -> Result<(), Error> {
+    for n in from..from + count {
+        let payload = serde_json::to_vec(&Ticked { n })?;
+        let event = NewEvent::new("bench.relay_ticked", 1, payload, Default::default());
+        store
+            .append(Append::new(
+                &format!("ticker-{}", n % 100),
+                ExpectedVersion::Any,
+                vec![event],
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// W10 on NATS JetStream (`EVENTSMITH_NATS_URL`), from `backend` as the source.
+pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Value>, Error> {
+    let backlog = if settings.quick { 2_000 } else { 20_000 };
+    let paced = if settings.quick { 300 } else { 2_000 };
+    let url =
+        std::env::var("EVENTSMITH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let mut per_s = Vec::new();
+    let (mut p50, mut p99) = (Vec::new(), Vec::new());
+    for _ in 0..settings.runs {
+        let (rate, mut latency) =
+            with_store!(backend, |store| run(store, &url, backlog, paced).await?);
+        per_s.push(rate);
+        latency.sort_unstable();
+        p50.push(percentile(&latency, 50.0));
+        p99.push(percentile(&latency, 99.0));
+    }
+    let fields = json!({
+        "transport": "nats",
+        "events": backlog,
+        "events_per_s": round2(median(&mut per_s)),
+        "end_to_end_p50_us": round2(median(&mut p50)),
+        "end_to_end_p99_us": round2(median(&mut p99)),
+    });
+    Ok(vec![line(
+        "W10",
+        backend,
+        "relay+consumer",
+        settings.runs,
+        fields,
+    )])
+}
+
+async fn run<S: EventStore>(
+    store: S,
+    url: &str,
+    backlog: u64,
+    paced: u64,
+) -> Result<(f64, Vec<i64>), Error> {
+    let unique = Uuid::now_v7().simple().to_string();
+    let stream = format!("BENCH_{unique}");
+    let nats = NatsTransport::connect(url)
+        .await?
+        .subject_prefix(format!("bench{unique}."));
+    nats.ensure_stream(&stream, &[">"], Duration::from_secs(120))
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let consuming = SqliteStore::open(dir.path().join("consumer.db"))?;
+    let subscription = nats
+        .subscribe(&stream, "bench", "ticks.>", Duration::from_secs(30))
+        .await?
+        .wait(Duration::from_millis(100));
+    recorded();
+
+    // Throughput: a stored backlog through the relay and the consumer.
+    append(&store, 0, backlog).await?;
+    let started = Instant::now();
+    let relay = Relay::new(store.clone(), Ticks, nats.clone())
+        .batch_size(512)
+        .start()
+        .await?;
+    let consumer = Consumer::new(consuming, TickCounter, subscription)
+        .batch_size(256)
+        .start()
+        .await?;
+    wait_recorded(usize::try_from(backlog)?, "backlog").await?;
+    let rate = backlog as f64 / started.elapsed().as_secs_f64();
+    recorded();
+
+    // Latency: one event at a time, a millisecond apart.
+    for n in backlog..backlog + paced {
+        append(&store, n, 1).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    wait_recorded(usize::try_from(paced)?, "paced").await?;
+    let latency = recorded();
+    consumer.stop().await.map_err(|e| e.to_string())?;
+    relay.stop().await.map_err(|e| e.to_string())?;
+    nats.jetstream().delete_stream(&stream).await?;
+    Ok((rate, latency))
+}
