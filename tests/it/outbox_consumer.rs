@@ -1,11 +1,13 @@
 //! A shipping service consumes the orders service's messages from NATS JetStream into its
 //! own SQLite read model: two members of one consumer group on two handles of its file, a
 //! re-publication past the stream's duplicate window recognised by the inbox, and a message
-//! that does not decode parked while the rest flows.
+//! that does not decode parked while the rest flows; a message whose handler keeps failing
+//! parked after its deliveries and replayed once after a fix.
 
 use std::time::{Duration, Instant};
 
-use eventsmith::outbox::{Consumer, NatsTransport, Relay, RunningConsumer, header};
+use eventsmith::command::Backoff;
+use eventsmith::outbox::{Consumer, NatsTransport, Relay, Replay, RunningConsumer, header};
 use eventsmith::prelude::*;
 use eventsmith::projection::SqliteConnection;
 use eventsmith::{App, SqliteStore, Uuid, projection};
@@ -194,5 +196,151 @@ async fn a_consumer_group_applies_each_message_once_past_the_brokers_window() {
     for member in members {
         member.stop().await.unwrap();
     }
+    nats.jetstream().delete_stream(&stream).await.unwrap();
+}
+
+/// A read model that refuses the orders listed in its `refused` table: a poison message
+/// until the row goes (the fix).
+#[derive(Default)]
+struct Picky;
+
+#[projection(name = "it.picky_shipping", context = SqliteConnection)]
+impl Picky {
+    #[on]
+    async fn placed(
+        &mut self,
+        message: &Placed,
+        db: &SqliteConnection,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let order = message.order.clone();
+        let refused: i64 = db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT count(*) FROM refused WHERE order_id = ?1",
+                    [order],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        if refused > 0 {
+            return Err(format!("order {} is refused", message.order).into());
+        }
+        db.execute(
+            "INSERT INTO announced (order_id, region) VALUES (?1, ?2)",
+            (message.order.clone(), message.region.clone()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[on]
+    async fn parcel(
+        &mut self,
+        message: &ParcelShipped,
+        db: &SqliteConnection,
+    ) -> rusqlite::Result<()> {
+        db.execute(
+            "INSERT INTO parcels (order_id, parcel) VALUES (?1, ?2)",
+            (message.order.clone(), message.parcel),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_is_parked_while_the_rest_flows_and_replayed_after_a_fix() {
+    let test =
+        "a_message_that_keeps_failing_is_parked_while_the_rest_flows_and_replayed_after_a_fix";
+    let Some(client) = nats_client(test).await else {
+        return;
+    };
+    let unique = Uuid::now_v7().simple().to_string();
+    let (stream, prefix) = (format!("ITP_{unique}"), format!("itp{unique}."));
+    let nats = NatsTransport::new(client).subject_prefix(&prefix);
+    nats.ensure_stream(&stream, &[">"], Duration::from_secs(60))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
+    place_and_ship(&App::new(orders.clone()).unwrap(), 0..10).await;
+    let relay = Relay::new(orders.clone(), OrdersContract, nats.clone())
+        .start()
+        .await
+        .unwrap();
+    let head = orders.current_head().await.unwrap();
+    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
+    relay.stop().await.unwrap();
+
+    let path = dir.path().join("picky.db");
+    let shipping = SqliteStore::open(&path).unwrap();
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE announced (order_id TEXT NOT NULL, region TEXT NOT NULL);
+         CREATE TABLE parcels (order_id TEXT NOT NULL, parcel INTEGER NOT NULL);
+         CREATE TABLE refused (order_id TEXT NOT NULL);
+         INSERT INTO refused VALUES ('o-3');",
+    )
+    .unwrap();
+    let subscription = nats
+        .subscribe(&stream, "picky", "orders.>", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .wait(Duration::from_millis(100));
+    let consumer = Consumer::new(shipping.clone(), Picky, subscription)
+        .max_deliveries(3)
+        .backoff(Backoff::fixed(Duration::from_millis(20)))
+        .start()
+        .await
+        .unwrap();
+    let expected = expected_messages(10) as u64;
+    settle(std::slice::from_ref(&consumer), expected, "with the poison").await;
+    let progress = consumer.progress();
+    assert_eq!(progress.parked, 1, "{progress:?}");
+    assert_eq!(
+        progress.handled,
+        expected - 1,
+        "the rest flowed: {progress:?}"
+    );
+    assert!(progress.retried >= 2, "tried three times: {progress:?}");
+    assert_eq!(rows(&path), expected as usize - 1);
+    let letters = shipping.dead_letters("it.picky_shipping").await.unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.attempts, 3);
+    assert!(
+        letter.reason.contains("order o-3 is refused"),
+        "{}",
+        letter.reason
+    );
+
+    // Still refused: the replay fails and the letter stays.
+    assert!(consumer.replay(letter.position).await.is_err());
+    assert_eq!(
+        shipping
+            .dead_letters("it.picky_shipping")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The fix, then the replay: handled once, the letter released.
+    db.execute("DELETE FROM refused", []).unwrap();
+    assert_eq!(consumer.replay(letter.position).await, Ok(Replay::Handled));
+    assert_eq!(rows(&path), expected as usize);
+    assert!(
+        shipping
+            .dead_letters("it.picky_shipping")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A second replay finds nothing to do twice.
+    assert_eq!(
+        consumer.replay(letter.position).await,
+        Ok(Replay::AlreadyHandled)
+    );
+    assert_eq!(rows(&path), expected as usize);
+    consumer.stop().await.unwrap();
     nats.jetstream().delete_stream(&stream).await.unwrap();
 }

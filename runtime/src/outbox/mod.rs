@@ -10,7 +10,8 @@ mod relay;
 mod transport;
 
 pub use self::consumer::{
-    Consumer, ConsumerError, ConsumerProgress, Delivery, Incoming, RunningConsumer, Subscription,
+    Consumer, ConsumerError, ConsumerProgress, Delivery, Fetched, Incoming, Replay,
+    RunningConsumer, Subscription,
 };
 pub use self::message::{Outgoing, header, message_id};
 #[doc(hidden)]

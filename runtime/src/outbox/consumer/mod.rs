@@ -14,7 +14,7 @@ use crate::model::envelope::{Metadata, RecordedEvent, Timestamp};
 use crate::outbox::message::header;
 use crate::outbox::transport::TransportError;
 
-pub use self::runner::{Consumer, ConsumerError, ConsumerProgress, RunningConsumer};
+pub use self::runner::{Consumer, ConsumerError, ConsumerProgress, Replay, RunningConsumer};
 
 /// An integration message as received: what its headers said, and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +136,10 @@ impl<A> Delivery<A> {
     }
 }
 
+/// A message read again from the broker: its subject, and the message or why its headers
+/// could not be read.
+pub type Fetched = (String, Result<Incoming, String>);
+
 /// Where a consumer's messages come from: a broker's durable subscription of one consumer
 /// group, whose members share the messages (each goes to one of them, and to another when
 /// that one dies before acknowledging it).
@@ -170,6 +174,16 @@ pub trait Subscription: Send + 'static {
         ack: Self::Ack,
         delay: Duration,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// The message at broker `sequence` with its subject, read again for the replay of a
+    /// parked one; `None` when the broker no longer has it.
+    ///
+    /// # Errors
+    /// From the broker.
+    fn fetch(
+        &mut self,
+        sequence: u64,
+    ) -> impl Future<Output = Result<Option<Fetched>, TransportError>> + Send;
 
     /// The message is parked: never deliver it again.
     ///

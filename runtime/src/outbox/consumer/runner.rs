@@ -101,7 +101,9 @@ where
         let (sink, _queries) = self.store.read_model::<P>().await?;
         let progress = Arc::new(watch::Sender::new(ConsumerProgress::default()));
         let (stops, receiver) = mpsc::channel(1);
+        let (replays, replay_requests) = mpsc::channel(8);
         let task = Task {
+            replays: replay_requests,
             sink,
             model: self.model,
             subscription: self.subscription,
@@ -115,6 +117,7 @@ where
             name: P::NAME,
             progress,
             stops,
+            replays,
         })
     }
 }
@@ -167,9 +170,38 @@ pub struct RunningConsumer {
     name: &'static str,
     progress: Arc<watch::Sender<ConsumerProgress>>,
     stops: mpsc::Sender<oneshot::Sender<()>>,
+    replays: mpsc::Sender<ReplayRequest>,
+}
+
+/// What a replay of a parked message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Replay {
+    /// Its handler went through; the dead letter is released with its effects.
+    Handled,
+    /// The inbox had it already (handled since it was parked); the dead letter is released.
+    AlreadyHandled,
 }
 
 impl RunningConsumer {
+    /// Handles the parked message at broker sequence `position` (a dead letter's
+    /// `position`) once more, read again from the broker: after a fix, say. Its dead letter
+    /// is released in the transaction of its effects.
+    ///
+    /// # Errors
+    /// Why it stays parked: it failed again, the broker no longer has it, or the consumer
+    /// does not run.
+    pub async fn replay(&self, position: u64) -> Result<Replay, String> {
+        let (reply, answer) = oneshot::channel();
+        self.replays
+            .send((position, reply))
+            .await
+            .map_err(|_| format!("consumer `{}` does not run", self.name))?;
+        answer
+            .await
+            .map_err(|_| format!("consumer `{}` stopped", self.name))?
+    }
+
     /// The consumer's name (its projection's).
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -212,6 +244,28 @@ struct Task<K, P, Sub, C> {
     settings: Settings,
     progress: Arc<watch::Sender<ConsumerProgress>>,
     stops: mpsc::Receiver<oneshot::Sender<()>>,
+    replays: mpsc::Receiver<ReplayRequest>,
+}
+
+/// A parked message to handle again, and where to answer.
+type ReplayRequest = (u64, oneshot::Sender<Result<Replay, String>>);
+
+/// Where a message is: its broker sequence, its delivery count and its subject.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    sequence: u64,
+    attempt: u32,
+    subject: &'a str,
+}
+
+impl<'a> At<'a> {
+    fn of<A>(delivery: &'a Delivery<A>) -> Self {
+        Self {
+            sequence: delivery.sequence,
+            attempt: delivery.attempt,
+            subject: &delivery.subject,
+        }
+    }
 }
 
 /// What became of one delivery.
@@ -258,6 +312,11 @@ where
             let received = tokio::select! {
                 received = self.subscription.receive(self.settings.batch) => received,
                 reply = self.stops.recv() => return Ok(reply),
+                Some((sequence, reply)) = self.replays.recv() => {
+                    let replayed = self.replay(sequence).await?;
+                    reply.send(replayed).ok();
+                    continue;
+                }
             };
             let deliveries = match received {
                 Ok(deliveries) => {
@@ -285,7 +344,7 @@ where
                 None => {
                     for delivery in deliveries {
                         let outcome = match &delivery.message {
-                            Ok(incoming) => self.handle(incoming, &delivery).await?,
+                            Ok(incoming) => self.handle(incoming, At::of(&delivery), None).await?,
                             Err(why) => Outcome::Park(format!("unreadable message: {why}")),
                         };
                         self.tell(delivery, outcome).await?;
@@ -395,7 +454,8 @@ where
     async fn handle(
         &mut self,
         incoming: &Incoming,
-        delivery: &Delivery<Sub::Ack>,
+        delivery: At<'_>,
+        release: Option<u64>,
     ) -> Result<Outcome, ConsumerError> {
         let envelope = incoming.envelope(delivery.sequence);
         self.begin().await?;
@@ -436,7 +496,8 @@ where
         };
         let end = UnitEnd {
             checkpoint: delivery.sequence,
-            ..UnitEnd::default()
+            park: None,
+            release,
         };
         match self.sink.commit(P::NAME, end).await {
             Ok(()) => Ok(outcome),
@@ -451,7 +512,7 @@ where
     }
 
     /// A failed handling: another delivery, or parked when the deliveries are spent.
-    fn failed(&self, delivery: &Delivery<Sub::Ack>, error: String) -> Outcome {
+    fn failed(&self, delivery: At<'_>, error: String) -> Outcome {
         if delivery.attempt >= self.settings.max_deliveries {
             Outcome::Park(format!(
                 "failed {} deliveries; last: {error}",
@@ -491,6 +552,45 @@ where
         match self.sink.commit(P::NAME, end).await {
             Ok(()) => Ok(()),
             Err(cause) => Err(self.store_error(cause)),
+        }
+    }
+
+    /// Handles the parked message at broker `sequence` once more, read again from the
+    /// broker, and releases its dead letter in the same transaction when it goes through.
+    async fn replay(&mut self, sequence: u64) -> Result<Result<Replay, String>, ConsumerError> {
+        let fetched = match self.subscription.fetch(sequence).await {
+            Ok(Some(fetched)) => fetched,
+            Ok(None) => return Ok(Err(format!("the broker no longer has message {sequence}"))),
+            Err(cause) => return Ok(Err(cause.to_string())),
+        };
+        let (subject, message) = fetched;
+        let incoming = match message {
+            Ok(incoming) => incoming,
+            Err(why) => return Ok(Err(format!("unreadable message: {why}"))),
+        };
+        let at = At {
+            sequence,
+            attempt: 1,
+            subject: &subject,
+        };
+        match self.handle(&incoming, at, Some(sequence)).await? {
+            Outcome::Handled | Outcome::Ignored => Ok(Ok(Replay::Handled)),
+            Outcome::Duplicate => {
+                self.begin().await?;
+                let end = UnitEnd {
+                    checkpoint: sequence,
+                    park: None,
+                    release: Some(sequence),
+                };
+                self.sink
+                    .commit(P::NAME, end)
+                    .await
+                    .map_err(|cause| self.store_error(cause))?;
+                Ok(Ok(Replay::AlreadyHandled))
+            }
+            Outcome::Retry(_) | Outcome::Park(_) => Ok(Err(format!(
+                "message {sequence} on `{subject}` failed again; it stays parked"
+            ))),
         }
     }
 

@@ -5,18 +5,20 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::stream::{self, RawMessageErrorKind};
 use async_nats::jetstream::{AckKind, Message, message::Acker};
 use futures_util::{FutureExt as _, StreamExt as _};
 
 use super::nats::NatsTransport;
 use super::{Transport as _, TransportError};
-use crate::outbox::consumer::{Delivery, Incoming, Subscription};
+use crate::outbox::consumer::{Delivery, Fetched, Incoming, Subscription};
 
 /// The deliveries of one consumer group of a JetStream stream, on a subject pattern.
 ///
 /// Messages stream in as the server has them (pulls are kept open ahead), so one arrives at
 /// the consumer as soon as it is stored.
 pub struct NatsSubscription {
+    stream: stream::Stream,
     consumer: PullConsumer,
     messages: Option<pull::Stream>,
     wait: Duration,
@@ -67,6 +69,7 @@ impl NatsTransport {
             .await
             .map_err(|e| unavailable(format!("consumer `{group}`: {e}")))?;
         Ok(NatsSubscription {
+            stream,
             consumer,
             messages: None,
             wait: Duration::from_millis(500),
@@ -146,6 +149,23 @@ impl Subscription for NatsSubscription {
         ack.ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(unavailable)
+    }
+
+    async fn fetch(&mut self, sequence: u64) -> Result<Option<Fetched>, TransportError> {
+        match self.stream.get_raw_message(sequence).await {
+            Ok(message) => {
+                let read = Incoming::from_headers(
+                    |name| message.headers.get(name).map(|v| v.as_str()),
+                    message.payload.to_vec(),
+                );
+                Ok(Some((message.subject.to_string(), read)))
+            }
+            Err(error) => match error.kind() {
+                RawMessageErrorKind::NoMessageFound => Ok(None),
+                RawMessageErrorKind::JetStream(e) if e.code() == 404 => Ok(None),
+                _ => Err(unavailable(error)),
+            },
+        }
     }
 
     async fn give_up(&mut self, ack: Acker) -> Result<(), TransportError> {
