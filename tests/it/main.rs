@@ -25,6 +25,7 @@ pub mod lints;
 mod outbox_consumer;
 mod outbox_faults;
 mod outbox_nats;
+mod outbox_redis;
 mod outbox_relay;
 mod pg_read_model;
 mod pg_tls;

@@ -18,7 +18,7 @@ use crate::services::nats_client;
 
 /// The shipping service's read model: a row per order announced and per parcel.
 #[derive(Default)]
-struct Shipping;
+pub(crate) struct Shipping;
 
 #[projection(name = "it.shipping", context = SqliteConnection)]
 impl Shipping {
@@ -47,7 +47,18 @@ impl Shipping {
     }
 }
 
-fn rows(path: &std::path::Path) -> usize {
+/// The shipping service's tables, in the file at `path`.
+pub(crate) fn shipping_tables(path: &std::path::Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE announced (order_id TEXT NOT NULL, region TEXT NOT NULL);
+             CREATE TABLE parcels (order_id TEXT NOT NULL, parcel INTEGER NOT NULL);",
+        )
+        .unwrap();
+}
+
+pub(crate) fn rows(path: &std::path::Path) -> usize {
     let db = rusqlite::Connection::open(path).unwrap();
     let count = |table: &str| -> usize {
         db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
@@ -113,13 +124,7 @@ async fn a_consumer_group_applies_each_message_once_past_the_brokers_window() {
     // The shipping service: its own file, two members of the group `shipping`.
     let shipping_path = dir.path().join("shipping.db");
     let shipping = SqliteStore::open(&shipping_path).unwrap();
-    rusqlite::Connection::open(&shipping_path)
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE announced (order_id TEXT NOT NULL, region TEXT NOT NULL);
-             CREATE TABLE parcels (order_id TEXT NOT NULL, parcel INTEGER NOT NULL);",
-        )
-        .unwrap();
+    shipping_tables(&shipping_path);
     let mut members = Vec::new();
     for handle in [shipping.clone(), SqliteStore::open(&shipping_path).unwrap()] {
         let subscription = nats

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use eventsmith::outbox::RedisTransport;
 use eventsmith::store::PgOptions;
 use eventsmith::{PgStore, Uuid};
 
@@ -89,6 +90,30 @@ pub(crate) async fn nats_client(test: &str) -> Option<async_nats::Client> {
         Err(e) => {
             eprintln!(
                 "SKIPPED {test}: NATS at {url} is unreachable ({e}); set EVENTSMITH_NATS_URL"
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn redis_url() -> String {
+    std::env::var("EVENTSMITH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A Redis transport on the stream `key`, or `None` (after saying so) when Redis is
+/// unreachable.
+pub(crate) async fn redis_transport(test: &str, key: &str) -> Option<RedisTransport> {
+    let url = redis_url();
+    match RedisTransport::connect(&url, key).await {
+        Ok(redis) => Some(redis),
+        Err(e) if required() => {
+            panic!(
+                "{test}: Redis at {url} is required (EVENTSMITH_REQUIRE_SERVICES=1) but failed: {e}"
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED {test}: Redis at {url} is unreachable ({e}); set EVENTSMITH_REDIS_URL"
             );
             None
         }

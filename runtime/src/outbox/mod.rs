@@ -1,6 +1,6 @@
 //! Integration events: a [`Publication`] maps domain events to versioned messages, the
 //! [`Relay`] publishes them from the log (the log is the outbox) through a [`Transport`] —
-//! NATS JetStream, or memory for tests — with ids that make every re-publication
+//! NATS JetStream, Redis Streams, or memory for tests — with ids that make every re-publication
 //! recognisable, so a broker deduplicates within its window and a consumer's inbox for ever.
 
 mod consumer;
@@ -23,4 +23,8 @@ pub use self::transport::memory::MemoryTransport;
 pub use self::transport::nats::NatsTransport;
 #[cfg(feature = "nats")]
 pub use self::transport::nats_subscription::NatsSubscription;
+#[cfg(feature = "redis")]
+pub use self::transport::redis::RedisTransport;
+#[cfg(feature = "redis")]
+pub use self::transport::redis_subscription::RedisSubscription;
 pub use self::transport::{Transport, TransportError};

@@ -6,6 +6,10 @@ pub(crate) mod memory;
 pub(crate) mod nats;
 #[cfg(feature = "nats")]
 pub(crate) mod nats_subscription;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_subscription;
 
 use std::future::Future;
 
