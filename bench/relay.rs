@@ -1,12 +1,12 @@
-//! W10: events published by the relay to NATS JetStream and handled by a consumer into a
-//! SQLite read model with its inbox: throughput over a stored backlog, and the latency from an
+//! W10: events published by the relay to NATS JetStream or Redis Streams and handled by a
+//! consumer into a SQLite read model with its inbox: throughput over a stored backlog, and the latency from an
 //! append to its message's handler while events are appended one at a time.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use eventsmith::event::{NewEvent, Timestamp};
-use eventsmith::outbox::{Consumer, NatsTransport, Relay};
+use eventsmith::outbox::{Consumer, NatsTransport, RedisTransport, Relay, Subscription, Transport};
 use eventsmith::projection::SqliteConnection;
 use eventsmith::store::{Append, ExpectedVersion};
 use eventsmith::{Event, EventStore, RecordedEvent, SqliteStore, Uuid, projection, publication};
@@ -111,63 +111,83 @@ async fn append<S: EventStore>(store: &S, from: u64, count: u64) -> Result<(), E
     Ok(())
 }
 
-/// W10 on NATS JetStream (`EVENTSMITH_NATS_URL`), from `backend` as the source.
+/// W10 on NATS JetStream (`EVENTSMITH_NATS_URL`) and Redis Streams (`EVENTSMITH_REDIS_URL`),
+/// from `backend` as the source.
 pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Value>, Error> {
     let backlog = if settings.quick { 2_000 } else { 20_000 };
     let paced = if settings.quick { 300 } else { 2_000 };
-    let url =
-        std::env::var("EVENTSMITH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
-    let mut per_s = Vec::new();
-    let (mut p50, mut p99) = (Vec::new(), Vec::new());
-    for _ in 0..settings.runs {
-        let (rate, mut latency) =
-            with_store!(backend, |store| run(store, &url, backlog, paced).await?);
-        per_s.push(rate);
-        latency.sort_unstable();
-        p50.push(percentile(&latency, 50.0));
-        p99.push(percentile(&latency, 99.0));
+    let mut lines = Vec::new();
+    for transport in ["nats", "redis"] {
+        let mut per_s = Vec::new();
+        let (mut p50, mut p99) = (Vec::new(), Vec::new());
+        for _ in 0..settings.runs {
+            let (rate, mut latency) = with_store!(backend, |store| {
+                let unique = Uuid::now_v7().simple().to_string();
+                if transport == "nats" {
+                    let url = std::env::var("EVENTSMITH_NATS_URL")
+                        .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+                    let stream = format!("BENCH_{unique}");
+                    let nats = NatsTransport::connect(&url)
+                        .await?
+                        .subject_prefix(format!("bench{unique}."));
+                    nats.ensure_stream(&stream, &[">"], Duration::from_secs(120))
+                        .await?;
+                    let subscription = nats
+                        .subscribe(&stream, "bench", "ticks.>", Duration::from_secs(30))
+                        .await?
+                        .wait(Duration::from_millis(100));
+                    let out = run(store, nats.clone(), subscription, backlog, paced).await?;
+                    nats.jetstream().delete_stream(&stream).await?;
+                    out
+                } else {
+                    let url = std::env::var("EVENTSMITH_REDIS_URL")
+                        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+                    let redis = RedisTransport::connect(&url, format!("bench:{unique}")).await?;
+                    let subscription = redis
+                        .subscribe("bench", "bench-1", "ticks.>", Duration::from_secs(30))
+                        .await?
+                        .wait(Duration::from_millis(100));
+                    run(store, redis, subscription, backlog, paced).await?
+                }
+            });
+            per_s.push(rate);
+            latency.sort_unstable();
+            p50.push(percentile(&latency, 50.0));
+            p99.push(percentile(&latency, 99.0));
+        }
+        let fields = json!({
+            "transport": transport,
+            "events": backlog,
+            "events_per_s": round2(median(&mut per_s)),
+            "end_to_end_p50_us": round2(median(&mut p50)),
+            "end_to_end_p99_us": round2(median(&mut p99)),
+        });
+        lines.push(line(
+            "W10",
+            backend,
+            "relay+consumer",
+            settings.runs,
+            fields,
+        ));
     }
-    let fields = json!({
-        "transport": "nats",
-        "events": backlog,
-        "events_per_s": round2(median(&mut per_s)),
-        "end_to_end_p50_us": round2(median(&mut p50)),
-        "end_to_end_p99_us": round2(median(&mut p99)),
-    });
-    Ok(vec![line(
-        "W10",
-        backend,
-        "relay+consumer",
-        settings.runs,
-        fields,
-    )])
+    Ok(lines)
 }
 
-async fn run<S: EventStore>(
+async fn run<S: EventStore, T: Transport + Clone, Sub: Subscription>(
     store: S,
-    url: &str,
+    transport: T,
+    subscription: Sub,
     backlog: u64,
     paced: u64,
 ) -> Result<(f64, Vec<i64>), Error> {
-    let unique = Uuid::now_v7().simple().to_string();
-    let stream = format!("BENCH_{unique}");
-    let nats = NatsTransport::connect(url)
-        .await?
-        .subject_prefix(format!("bench{unique}."));
-    nats.ensure_stream(&stream, &[">"], Duration::from_secs(120))
-        .await?;
     let dir = tempfile::tempdir()?;
     let consuming = SqliteStore::open(dir.path().join("consumer.db"))?;
-    let subscription = nats
-        .subscribe(&stream, "bench", "ticks.>", Duration::from_secs(30))
-        .await?
-        .wait(Duration::from_millis(100));
     recorded();
 
     // Throughput: a stored backlog through the relay and the consumer.
     append(&store, 0, backlog).await?;
     let started = Instant::now();
-    let relay = Relay::new(store.clone(), Ticks, nats.clone())
+    let relay = Relay::new(store.clone(), Ticks, transport)
         .batch_size(512)
         .start()
         .await?;
@@ -188,6 +208,5 @@ async fn run<S: EventStore>(
     let latency = recorded();
     consumer.stop().await.map_err(|e| e.to_string())?;
     relay.stop().await.map_err(|e| e.to_string())?;
-    nats.jetstream().delete_stream(&stream).await?;
     Ok((rate, latency))
 }
