@@ -13,6 +13,7 @@ mod misplaced;
 mod projection;
 mod publication;
 mod saga;
+mod types;
 
 use proc_macro::TokenStream;
 

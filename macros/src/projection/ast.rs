@@ -8,6 +8,7 @@ use super::method::{self, Rules};
 use super::query::{self, Query};
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
+use crate::types::{is_envelope, same_type};
 
 const SHAPE: &str = "an `#[on]` handler looks like `fn on_event(&mut self, event: &EventType)`, optionally followed by `envelope: &RecordedEvent` and, in a projection with `context = Type`, `db: &Type` or `&mut Type` (then it is an `async fn`)";
 
@@ -273,27 +274,9 @@ fn signature(cx: &mut Ctxt, method: &ImplItemFn, has_context: bool) -> Option<On
 /// A parameter after the event: the envelope when its type is `&RecordedEvent` (by the last
 /// path segment), else the context.
 fn extra(arg: &FnArg) -> Extra {
-    let FnArg::Typed(pat) = arg else {
-        return Extra::Context;
-    };
-    let is_envelope = match &*pat.ty {
-        Type::Reference(r) => match &*r.elem {
-            Type::Path(p) => p
-                .path
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "RecordedEvent"),
-            _ => false,
-        },
-        _ => false,
-    };
-    if is_envelope {
+    if is_envelope(arg) {
         Extra::Envelope
     } else {
         Extra::Context
     }
-}
-
-fn same_type(a: &Type, b: &Type) -> bool {
-    quote::quote!(#a).to_string() == quote::quote!(#b).to_string()
 }

@@ -7,6 +7,7 @@ use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Type};
 use super::subject::{self, Part};
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
+use crate::types::{is_envelope, same_type};
 
 const SHAPE: &str = "a `#[publish]` handler looks like `#[publish(subject = \"orders.{tenant}.placed\")] fn placed(&self, event: &OrderPlaced) -> OrderPlacedV1`, optionally taking `envelope: &RecordedEvent` after the event, and returning the message, an `Option` of it (`None` publishes nothing) or a `Vec` of them";
 
@@ -294,26 +295,4 @@ fn returns(ty: &Type) -> (Type, Returns) {
         }
     }
     (ty.clone(), Returns::One)
-}
-
-/// Whether the parameter's type is `&RecordedEvent` (by the last path segment).
-fn is_envelope(arg: &FnArg) -> bool {
-    let FnArg::Typed(pat) = arg else {
-        return false;
-    };
-    match &*pat.ty {
-        Type::Reference(r) => match &*r.elem {
-            Type::Path(p) => p
-                .path
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "RecordedEvent"),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-fn same_type(a: &Type, b: &Type) -> bool {
-    quote::quote!(#a).to_string() == quote::quote!(#b).to_string()
 }

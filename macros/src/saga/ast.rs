@@ -7,6 +7,7 @@ use syn::{FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Type};
 
 use crate::attr::{self, Slot};
 use crate::ctxt::Ctxt;
+use crate::types::same_type;
 
 const EVENT_SHAPE: &str = "a saga's event handler looks like `#[start(key = order_id)] fn placed(&mut self, event: &OrderPlaced, steps: &mut Steps<Self>) -> ReserveStock`, the envelope `&RecordedEvent` and the steps optional";
 const DEADLINE_SHAPE: &str = "a `#[deadline]` handler looks like `fn timed_out(&mut self, deadline: &PaymentTimeout, steps: &mut Steps<Self>) -> CancelOrder`, the steps optional";
@@ -477,8 +478,4 @@ fn walk(ty: &Type, into: &mut Vec<Type>) {
         other if !into.iter().any(|t| same_type(t, other)) => into.push(other.clone()),
         _ => {}
     }
-}
-
-pub(crate) fn same_type(a: &Type, b: &Type) -> bool {
-    quote::quote!(#a).to_string() == quote::quote!(#b).to_string()
 }

@@ -119,7 +119,7 @@ pub(crate) fn generate(model: &Saga) -> TokenStream {
         let rejected = model
             .rejected
             .iter()
-            .position(|h| super::ast::same_type(&h.command, ty))
+            .position(|h| crate::types::same_type(&h.command, ty))
             .map_or_else(
                 || quote!(#p::None),
                 |i| {
