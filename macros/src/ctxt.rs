@@ -31,6 +31,43 @@ impl Ctxt {
         result.map_err(|e| self.push(e)).ok()
     }
 
+    /// The impl block a block macro (`#[projection]`, `#[saga]`, `#[publication]`) is on. On
+    /// another item the error `misplaced` is recorded, on tokens that do not parse theirs, and
+    /// the tokens to re-emit after the errors are answered.
+    pub(crate) fn impl_block(
+        &mut self,
+        item: TokenStream,
+        misplaced: &str,
+    ) -> Result<syn::ItemImpl, TokenStream> {
+        match syn::parse2::<syn::Item>(item.clone()) {
+            Ok(syn::Item::Impl(item_impl)) => Ok(item_impl),
+            Ok(other) => {
+                self.push(syn::Error::new(proc_macro2::Span::call_site(), misplaced));
+                Err(other.into_token_stream())
+            }
+            Err(e) => {
+                self.push(e);
+                Err(item)
+            }
+        }
+    }
+
+    /// What a block macro answers: `generate`'s code when nothing was wrong, else the errors
+    /// followed by the block, so that its methods stay callable.
+    pub(crate) fn generated_or_errors(
+        self,
+        item: &syn::ItemImpl,
+        generate: impl FnOnce() -> TokenStream,
+    ) -> TokenStream {
+        match self.into_compile_errors() {
+            None => generate(),
+            Some(mut errors) => {
+                errors.extend(item.to_token_stream());
+                errors
+            }
+        }
+    }
+
     /// The errors, then `item` re-emitted, so that the methods of a block with a mistake
     /// stay callable and one mistake does not cascade into missing-item errors.
     pub(crate) fn errors_then(self, item: TokenStream) -> TokenStream {

@@ -13,35 +13,19 @@ mod method;
 mod query;
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
 
 use crate::ctxt::Ctxt;
 
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     let args = ast::parse_args(&mut cx, args);
-    let item_impl = match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(syn::Item::Impl(item_impl)) => item_impl,
-        Ok(other) => {
-            cx.push(syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "`#[projection]` goes on the impl block that holds the `#[on]` handlers, as in `#[projection] impl Balances { ... }`",
-            ));
-            return cx.errors_then(other.into_token_stream());
-        }
-        Err(e) => {
-            cx.push(e);
-            return cx.errors_then(item);
-        }
+    let misplaced = "`#[projection]` goes on the impl block that holds the `#[on]` handlers, as in `#[projection] impl Balances { ... }`";
+    let item_impl = match cx.impl_block(item, misplaced) {
+        Ok(item_impl) => item_impl,
+        Err(item) => return cx.errors_then(item),
     };
     let model = ast::parse(&mut cx, args, item_impl);
-    match cx.into_compile_errors() {
-        None => expand::generate(&model),
-        Some(mut errors) => {
-            errors.extend(model.item.into_token_stream());
-            errors
-        }
-    }
+    cx.generated_or_errors(&model.item, || expand::generate(&model))
 }
 
 #[cfg(test)]
