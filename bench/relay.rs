@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::Settings;
 use crate::backends::{Backend, Error, with_store};
-use crate::stats::{median, round2};
+use crate::stats::{median, percentile, round2};
 use crate::workloads::line;
 
 #[derive(Debug, Serialize, Deserialize, Event)]
@@ -61,14 +61,6 @@ impl TickCounter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(late);
     }
-}
-
-fn percentile(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64
 }
 
 fn recorded() -> Vec<i64> {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::Settings;
 use crate::backends::{Backend, Error, with_store};
-use crate::stats::{median, round2};
+use crate::stats::{median, percentile, round2};
 use crate::workloads::line;
 
 #[derive(Debug, Serialize, Deserialize, Event)]
@@ -172,14 +172,6 @@ async fn request<S: EventStore>(
         task.await??;
     }
     Ok(())
-}
-
-fn percentile(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)] as f64
 }
 
 /// W9: a saga over stored requests (each a start, a command, an end), then 10,000 pending

@@ -159,7 +159,8 @@ impl Transport for NatsTransport {
     }
 }
 
-fn unavailable(cause: impl std::fmt::Display) -> TransportError {
+/// The broker did not answer or the connection failed: try again.
+pub(crate) fn unavailable(cause: impl std::fmt::Display) -> TransportError {
     TransportError::Unavailable {
         transport: NatsTransport::NAME,
         cause: cause.to_string(),

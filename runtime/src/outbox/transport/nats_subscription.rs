@@ -9,8 +9,8 @@ use async_nats::jetstream::stream::{self, RawMessageErrorKind};
 use async_nats::jetstream::{AckKind, Message, message::Acker};
 use futures_util::{FutureExt as _, StreamExt as _};
 
-use super::nats::NatsTransport;
-use super::{Transport as _, TransportError};
+use super::TransportError;
+use super::nats::{NatsTransport, unavailable};
 use crate::outbox::consumer::{Delivery, Fetched, Incoming, Subscription};
 
 /// The deliveries of one consumer group of a JetStream stream, on a subject pattern.
@@ -197,11 +197,4 @@ fn delivery(message: Message) -> Result<Delivery<Acker>, TransportError> {
         read,
         acker,
     ))
-}
-
-fn unavailable(cause: impl std::fmt::Display) -> TransportError {
-    TransportError::Unavailable {
-        transport: NatsTransport::NAME,
-        cause: cause.to_string(),
-    }
 }
