@@ -1,7 +1,8 @@
 //! Integration events: a [`Publication`] maps domain events to versioned messages, the
 //! [`Relay`] publishes them from the log (the log is the outbox) through a [`Transport`] —
-//! NATS JetStream, Redis Streams, or memory for tests — with ids that make every re-publication
-//! recognisable, so a broker deduplicates within its window and a consumer's inbox for ever.
+//! NATS JetStream, Redis Streams, Kafka, or memory for tests — with ids that make every
+//! re-publication recognisable, so a broker deduplicates within its window and a consumer's
+//! inbox for ever.
 
 mod consumer;
 mod message;
@@ -18,6 +19,10 @@ pub use self::message::{Outgoing, header, message_id};
 pub use self::publication::decode_for;
 pub use self::publication::{Publication, PublishError, Published, Subject};
 pub use self::relay::{Relay, RelayError, RelayProgress, RelayState, RunningRelay};
+#[cfg(feature = "kafka")]
+pub use self::transport::kafka::KafkaTransport;
+#[cfg(feature = "kafka")]
+pub use self::transport::kafka_subscription::{KafkaAck, KafkaSubscription};
 pub use self::transport::memory::MemoryTransport;
 #[cfg(feature = "nats")]
 pub use self::transport::nats::NatsTransport;

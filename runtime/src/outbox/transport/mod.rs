@@ -1,11 +1,17 @@
-//! [`Transport`]: where a relay's messages go — NATS JetStream, Redis Streams, or memory for
-//! tests — behind one trait, dispatched statically.
+//! [`Transport`]: where a relay's messages go — NATS JetStream, Redis Streams,
+//! Kafka, or memory for tests — behind one trait, dispatched statically.
 
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka;
+#[cfg(feature = "kafka")]
+pub(crate) mod kafka_subscription;
 pub(crate) mod memory;
 #[cfg(feature = "nats")]
 pub(crate) mod nats;
 #[cfg(feature = "nats")]
 pub(crate) mod nats_subscription;
+#[cfg(any(feature = "redis", feature = "kafka"))]
+pub(crate) mod pattern;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 #[cfg(feature = "redis")]

@@ -10,6 +10,7 @@ use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::TransportError;
+use super::pattern::subject_matches;
 use super::redis::{PAYLOAD, RedisTransport, SUBJECT, unavailable};
 use crate::outbox::consumer::{Delivery, Fetched, Incoming, Subscription};
 
@@ -300,37 +301,9 @@ fn entry_id(sequence: u64) -> String {
     format!("{}-{}", sequence >> 20, sequence & 0xF_FFFF)
 }
 
-/// Whether `subject` matches the NATS-style `pattern`: `*` is one token, `>` the rest (one
-/// token or more).
-pub(crate) fn subject_matches(pattern: &str, subject: &str) -> bool {
-    let mut tokens = subject.split('.');
-    for want in pattern.split('.') {
-        match (want, tokens.next()) {
-            (">", Some(_)) => return true,
-            ("*", Some(_)) => {}
-            (want, Some(token)) if want == token => {}
-            _ => return false,
-        }
-    }
-    tokens.next().is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patterns_match_like_nats_subjects() {
-        assert!(subject_matches("orders.*", "orders.placed"));
-        assert!(!subject_matches("orders.*", "orders.eu.placed"));
-        assert!(subject_matches("orders.>", "orders.eu.placed"));
-        assert!(!subject_matches("orders.>", "orders"));
-        assert!(subject_matches("*.user.*", "eu.user.joined"));
-        assert!(!subject_matches("*.user.*", "eu.order.joined"));
-        assert!(subject_matches(">", "anything.at.all"));
-        assert!(subject_matches("a.b", "a.b"));
-        assert!(!subject_matches("a.b", "a.b.c"));
-    }
 
     #[test]
     fn entry_ids_survive_the_round_trip_through_a_sequence() {
