@@ -24,6 +24,7 @@ mod layout;
 pub mod lints;
 mod outbox_consumer;
 mod outbox_faults;
+mod outbox_kafka;
 mod outbox_nats;
 mod outbox_redis;
 mod outbox_relay;

@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use eventsmith::command::Backoff;
-use eventsmith::outbox::{Consumer, NatsTransport, Relay, Replay, RunningConsumer, header};
+use eventsmith::outbox::{
+    Consumer, NatsTransport, Relay, Replay, RunningConsumer, Subscription, Transport, header,
+};
 use eventsmith::prelude::*;
 use eventsmith::projection::SqliteConnection;
 use eventsmith::{App, SqliteStore, Uuid, projection};
@@ -71,7 +73,7 @@ pub(crate) fn rows(path: &std::path::Path) -> usize {
 }
 
 /// Waits until the members together have taken `count` messages one way or another.
-async fn settle(members: &[RunningConsumer], count: u64, what: &str) {
+pub(crate) async fn settle(members: &[RunningConsumer], count: u64, what: &str) {
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
         let done: u64 = members
@@ -266,10 +268,30 @@ async fn a_message_that_keeps_failing_is_parked_while_the_rest_flows_and_replaye
     nats.ensure_stream(&stream, &[">"], Duration::from_secs(60))
         .await
         .unwrap();
+    let subscription = nats
+        .subscribe(&stream, "picky", "orders.>", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .wait(Duration::from_millis(100));
+    a_poison_message_is_parked_and_replayed_after_a_fix(nats.clone(), subscription).await;
+    nats.jetstream().delete_stream(&stream).await.unwrap();
+}
+
+/// The poison-message check every transport passes: ten orders published through
+/// `transport`, consumed through `subscription` by a read model that refuses one order; it
+/// is parked after three deliveries while the rest flows, its replay fails while the refusal
+/// stands and succeeds once after the fix, and a second replay does nothing.
+pub(crate) async fn a_poison_message_is_parked_and_replayed_after_a_fix<T, S>(
+    transport: T,
+    subscription: S,
+) where
+    T: Transport,
+    S: Subscription,
+{
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..10).await;
-    let relay = Relay::new(orders.clone(), OrdersContract, nats.clone())
+    let relay = Relay::new(orders.clone(), OrdersContract, transport)
         .start()
         .await
         .unwrap();
@@ -287,11 +309,6 @@ async fn a_message_that_keeps_failing_is_parked_while_the_rest_flows_and_replaye
          INSERT INTO refused VALUES ('o-3');",
     )
     .unwrap();
-    let subscription = nats
-        .subscribe(&stream, "picky", "orders.>", Duration::from_secs(5))
-        .await
-        .unwrap()
-        .wait(Duration::from_millis(100));
     let consumer = Consumer::new(shipping.clone(), Picky, subscription)
         .max_deliveries(3)
         .backoff(Backoff::fixed(Duration::from_millis(20)))
@@ -347,5 +364,4 @@ async fn a_message_that_keeps_failing_is_parked_while_the_rest_flows_and_replaye
     );
     assert_eq!(rows(&path), expected as usize);
     consumer.stop().await.unwrap();
-    nats.jetstream().delete_stream(&stream).await.unwrap();
 }

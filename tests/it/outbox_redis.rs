@@ -8,7 +8,9 @@ use eventsmith::outbox::{Consumer, Relay, Subscription as _};
 use eventsmith::prelude::*;
 use eventsmith::{App, SqliteStore, Uuid};
 
-use crate::outbox_consumer::{Shipping, rows, shipping_tables};
+use crate::outbox_consumer::{
+    Shipping, a_poison_message_is_parked_and_replayed_after_a_fix, rows, shipping_tables,
+};
 use crate::outbox_relay::domain::OrdersContract;
 use crate::outbox_relay::{expected_messages, place_and_ship};
 use crate::services::redis_transport;
@@ -83,4 +85,20 @@ async fn a_dead_members_batch_is_taken_over_and_every_message_applied_once() {
     assert_eq!(progress.duplicates, expected as u64, "{progress:?}");
     assert_eq!(rows(&path), expected);
     alive.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_poison_message_is_parked_while_the_rest_flows_and_replayed_after_a_fix() {
+    let test = "a_redis_poison_message_is_parked_while_the_rest_flows_and_replayed_after_a_fix";
+    let key = format!("it:outbox:{}", Uuid::now_v7().simple());
+    let Some(redis) = redis_transport(test, &key).await else {
+        return;
+    };
+    // A failed entry comes again once idle this long.
+    let subscription = redis
+        .subscribe("picky", "alive", "orders.>", Duration::from_millis(200))
+        .await
+        .unwrap()
+        .wait(Duration::from_millis(100));
+    a_poison_message_is_parked_and_replayed_after_a_fix(redis, subscription).await;
 }
