@@ -27,6 +27,7 @@ mod outbox_faults;
 mod outbox_kafka;
 mod outbox_nats;
 mod outbox_redis;
+mod outbox_redis_faults;
 mod outbox_relay;
 mod pg_read_model;
 mod pg_tls;

@@ -9,15 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use eventsmith::SqliteStore;
 use eventsmith::event::NewEvent;
 use eventsmith::outbox::{Consumer, NatsTransport};
 use eventsmith::prelude::*;
-use eventsmith::projection::SqliteConnection;
 use eventsmith::store::{Append, ExpectedVersion};
-use eventsmith::{SqliteStore, projection};
 
-use crate::outbox_relay::domain::ParcelShipped;
 use crate::support::harness::random_moment;
+use crate::support::outbox_received::{RECEIVED_TABLE, Received};
 
 const EVENTS: usize = 100_000;
 const STREAMS: usize = 1_000;
@@ -113,30 +112,6 @@ impl Drop for NatsServer {
     }
 }
 
-/// The consuming service's read model: a row per parcel message, in the order handled.
-#[derive(Default)]
-struct Received;
-
-#[projection(name = "it.fault_shipping", context = SqliteConnection)]
-impl Received {
-    #[on]
-    async fn parcel(
-        &mut self,
-        message: &ParcelShipped,
-        db: &SqliteConnection,
-    ) -> rusqlite::Result<()> {
-        db.execute(
-            "INSERT INTO received (order_id, position) VALUES (?1, ?2)",
-            (
-                message.order.clone(),
-                i64::try_from(message.position).unwrap_or(i64::MAX),
-            ),
-        )
-        .await
-        .map(drop)
-    }
-}
-
 fn start_relay(path: &Path, url: &str) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eventsmith-crash-relay"))
         .arg(path)
@@ -179,7 +154,7 @@ async fn relay_to(path: &Path, url: &str, store: &SqliteStore, head: u64) {
 
 /// Appends `count` shipments of one parcel, 100 to an append, from shipment `from` on,
 /// spread over the orders.
-async fn append_shipments(store: &SqliteStore, from: usize, count: usize) {
+pub(crate) async fn append_shipments(store: &SqliteStore, from: usize, count: usize) {
     for batch in (from..from + count).step_by(100) {
         let order = format!("f{}", (batch / 100) % STREAMS);
         let events = (0..100)
@@ -204,7 +179,7 @@ async fn append_shipments(store: &SqliteStore, from: usize, count: usize) {
     }
 }
 
-fn count(db: &rusqlite::Connection, sql: &str) -> usize {
+pub(crate) fn count(db: &rusqlite::Connection, sql: &str) -> usize {
     let n: i64 = db.query_row(sql, [], |r| r.get(0)).unwrap();
     usize::try_from(n).unwrap()
 }
@@ -233,11 +208,7 @@ async fn a_relay_killed_twenty_times_and_three_broker_restarts_lose_and_repeat_n
     let shipping_path = dir.path().join("shipping.db");
     let shipping = SqliteStore::open(&shipping_path).unwrap();
     let db = rusqlite::Connection::open(&shipping_path).unwrap();
-    db.execute_batch(
-        "CREATE TABLE received (order_id TEXT NOT NULL, position INTEGER NOT NULL);
-         CREATE INDEX received_by_order ON received (order_id);",
-    )
-    .unwrap();
+    db.execute_batch(RECEIVED_TABLE).unwrap();
     let subscription = nats
         .subscribe("FAULTS", "shipping", "orders.>", Duration::from_secs(5))
         .await

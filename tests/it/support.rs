@@ -7,5 +7,11 @@ pub(crate) mod harness;
 pub(crate) mod ledger_pg;
 #[path = "../support/ledger_table.rs"]
 pub(crate) mod ledger_table;
+#[path = "../support/outbox_received.rs"]
+pub(crate) mod outbox_received;
 #[path = "../support/sql_queries.rs"]
 pub(crate) mod sql_queries;
+
+/// The orders domain, where `outbox_received` looks for it (beside it, as in the consumer
+/// process); mounted once, by the relay tests.
+pub(crate) use crate::outbox_relay::domain as outbox_orders;
