@@ -265,7 +265,8 @@ async fn postgres() {
             "DROP INDEX \"{schema}\".idempotency_by_age;
              ALTER TABLE \"{schema}\".idempotency DROP COLUMN recorded_at;
              DROP TABLE \"{schema}\".saga_positions, \"{schema}\".saga_instances,
-                 \"{schema}\".saga_keys, \"{schema}\".saga_commands, \"{schema}\".saga_deadlines;
+                 \"{schema}\".saga_keys, \"{schema}\".saga_commands, \"{schema}\".saga_deadlines,
+                 \"{schema}\".inbox;
              UPDATE \"{schema}\".schema_version SET version = 4;"
         ))
         .await

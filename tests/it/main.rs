@@ -26,6 +26,7 @@ mod outbox_consumer;
 mod outbox_faults;
 mod outbox_kafka;
 mod outbox_nats;
+mod outbox_pg_inbox;
 mod outbox_redis;
 mod outbox_redis_faults;
 mod outbox_relay;

@@ -92,7 +92,8 @@ async fn a_schema_of_version_5_is_migrated_and_gains_the_saga_tables() {
     client
         .batch_execute(&format!(
             "DROP TABLE \"{schema}\".saga_positions, \"{schema}\".saga_instances,
-                 \"{schema}\".saga_keys, \"{schema}\".saga_commands, \"{schema}\".saga_deadlines;
+                 \"{schema}\".saga_keys, \"{schema}\".saga_commands, \"{schema}\".saga_deadlines,
+                 \"{schema}\".inbox;
              UPDATE \"{schema}\".schema_version SET version = 5;"
         ))
         .await
@@ -122,7 +123,7 @@ async fn a_schema_of_version_5_is_migrated_and_gains_the_saga_tables() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     store.drop_schema().await.unwrap();
 }
 

@@ -98,7 +98,7 @@ where
     /// # Errors
     /// From the store.
     pub async fn start(self) -> Result<RunningConsumer, StoreError> {
-        let (sink, _queries) = self.store.read_model::<P>().await?;
+        let sink = self.store.inbox_model::<P>().await?;
         let progress = Arc::new(watch::Sender::new(ConsumerProgress::default()));
         let (stops, receiver) = mpsc::channel(1);
         let (replays, replay_requests) = mpsc::channel(8);
@@ -461,6 +461,13 @@ where
         self.begin().await?;
         let fresh = match self.sink.record_handled(P::NAME, incoming.id).await {
             Ok(fresh) => fresh,
+            Err(cause) if cause.is_retriable() => {
+                self.sink.rollback().await;
+                tracing::warn!(consumer = P::NAME, error = %cause, "inbox not read; the message comes again");
+                return Ok(Outcome::Retry(
+                    self.settings.backoff.delay(delivery.attempt),
+                ));
+            }
             Err(cause) => {
                 self.sink.rollback().await;
                 return Err(self.store_error(cause));

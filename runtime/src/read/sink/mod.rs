@@ -72,6 +72,7 @@ pub trait Sink<P: Projection>: Sealed + Send + 'static {
 /// A transactional [`Sink`] that keeps an inbox: the ids of the integration messages each
 /// consumer handled, recorded in the unit's transaction with the handler's effects, so a
 /// message delivered again finds its id and is not handled twice. `SqliteReadModel` keeps
+/// and `PgReadModel` keep
 /// one; sealed.
 pub trait InboxSink<P: Projection>: Sink<P> {
     /// Records `id` as handled by `consumer` in the open unit; answers `false` when it was
@@ -133,6 +134,16 @@ pub trait ReadModelStore<Ctx>: SealedStore<Ctx> + EventStore {
         &self,
     ) -> impl Future<Output = Result<(Self::Sink<P>, Self::Queries), StoreError>> + Send;
 
+    /// Opens what a consumer of integration messages writes through: like
+    /// [`read_model`](Self::read_model), but the members of a consumer group write side by
+    /// side (the inbox keeps their messages apart), so nothing is held against the others.
+    ///
+    /// # Errors
+    /// When a connection cannot be opened.
+    fn inbox_model<P: Projection<Context = Ctx> + Sync>(
+        &self,
+    ) -> impl Future<Output = Result<Self::Sink<P>, StoreError>> + Send;
+
     /// A context for one query: a connection that sees what the runner committed.
     ///
     /// # Errors
@@ -153,6 +164,12 @@ impl<S: EventStore> ReadModelStore<()> for S {
         &self,
     ) -> Result<(InMemory, ()), StoreError> {
         Ok((InMemory::default(), ()))
+    }
+
+    async fn inbox_model<P: Projection<Context = ()> + Sync>(
+        &self,
+    ) -> Result<InMemory, StoreError> {
+        Ok(InMemory::default())
     }
 
     async fn query_context(&self, _queries: &()) -> Result<(), StoreError> {

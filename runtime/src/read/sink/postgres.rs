@@ -11,8 +11,9 @@ use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use crate::model::envelope::Timestamp;
 use crate::model::projection::Projection;
-use crate::read::{ProjectionRunner, ReadModelStore, Sink, UnitEnd};
+use crate::read::{InboxSink, ProjectionRunner, ReadModelStore, Sink, UnitEnd};
 use crate::store::StoreError;
 use crate::store::postgres::{PgStore, consumers, pg_error};
 use crate::wire::codec::JsonCodec;
@@ -60,6 +61,8 @@ pub struct PgReadModel {
     conn: PgConnection,
     /// The projection's lock was let go of.
     closed: bool,
+    /// The statement that records a message in the inbox.
+    inbox_insert: String,
 }
 
 impl super::Sealed for PgReadModel {}
@@ -145,20 +148,55 @@ impl ReadModelStore<PgConnection> for PgStore {
     ) -> Result<(PgReadModel, ()), StoreError> {
         let client = self.inner.client().await?;
         hold_projection(&client, self, P::NAME).await?;
-        let sink = PgReadModel {
-            store: self.clone(),
-            conn: PgConnection {
-                client: Arc::new(client),
-            },
-            closed: false,
-        };
-        Ok((sink, ()))
+        Ok((self.sink(client), ()))
+    }
+
+    async fn inbox_model<P: Projection<Context = PgConnection> + Sync>(
+        &self,
+    ) -> Result<PgReadModel, StoreError> {
+        Ok(self.sink(self.inner.client().await?))
     }
 
     async fn query_context(&self, _queries: &()) -> Result<PgConnection, StoreError> {
         Ok(PgConnection {
             client: Arc::new(self.inner.client().await?),
         })
+    }
+}
+
+impl PgStore {
+    fn sink(&self, client: Object) -> PgReadModel {
+        PgReadModel {
+            store: self.clone(),
+            conn: PgConnection {
+                client: Arc::new(client),
+            },
+            closed: false,
+            inbox_insert: format!(
+                "INSERT INTO {} (consumer, message_id, handled_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (consumer, message_id) DO NOTHING",
+                self.inner.names.inbox
+            ),
+        }
+    }
+}
+
+impl<P: Projection<Context = PgConnection>> InboxSink<P> for PgReadModel {
+    async fn record_handled(
+        &mut self,
+        consumer: &'static str,
+        id: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        let client = &self.conn.client;
+        let statement = client
+            .prepare_cached(&self.inbox_insert)
+            .await
+            .map_err(pg_error)?;
+        let inserted = client
+            .execute(&statement, &[&consumer, &id, &Timestamp::now().as_micros()])
+            .await
+            .map_err(pg_error)?;
+        Ok(inserted == 1)
     }
 }
 

@@ -230,6 +230,12 @@ impl ReadModelStore<SqliteConnection> for SqliteStore {
         Ok((sink, queries))
     }
 
+    async fn inbox_model<P: Projection<Context = SqliteConnection> + Sync>(
+        &self,
+    ) -> Result<SqliteReadModel, StoreError> {
+        SqliteReadModel::open(self, P::NAME)
+    }
+
     async fn query_context(
         &self,
         queries: &SqliteConnection,

@@ -135,6 +135,8 @@ pub(crate) struct Names {
     snapshots: String,
     pub(crate) checkpoints: String,
     dead_letters: String,
+    /// The integration messages each consumer handled.
+    pub(crate) inbox: String,
     /// The saga tables and their indexes.
     sagas: sagas::Tables,
     version: String,
@@ -161,6 +163,7 @@ impl Names {
             snapshots: table("snapshots"),
             checkpoints: table("checkpoints"),
             dead_letters: table("dead_letters"),
+            inbox: table("inbox"),
             sagas: sagas::Tables::new(table, &options.table_prefix),
             version: table("schema_version"),
             channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),

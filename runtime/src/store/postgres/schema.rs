@@ -9,7 +9,7 @@ use super::{Names, pg_error};
 use crate::store::StoreError;
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i32 = 6;
+pub(crate) const VERSION: i32 = 7;
 
 fn migrations(n: &Names) -> Vec<String> {
     vec![
@@ -106,6 +106,19 @@ fn migrations(n: &Names) -> Vec<String> {
         ),
         // What sagas keep (see the `sagas` module).
         n.sagas.migration(),
+        // The inbox: the integration messages each consumer handled, by message id, recorded
+        // in the transaction of the handler's effects (microseconds since the epoch).
+        format!(
+            "
+        CREATE TABLE {inbox} (
+            consumer   text   NOT NULL,
+            message_id uuid   NOT NULL,
+            handled_at bigint NOT NULL,
+            PRIMARY KEY (consumer, message_id)
+        );
+        ",
+            inbox = n.inbox,
+        ),
     ]
 }
 
