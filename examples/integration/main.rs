@@ -6,7 +6,8 @@
 //! Run with `cargo run --example integration` against NATS with JetStream at
 //! `EVENTSMITH_NATS_URL` (default `nats://127.0.0.1:4222`). The two services keep their
 //! files (`integration-orders.db`, `integration-shipping.db`, or in
-//! `EVENTSMITH_INTEGRATION_DIR`); run it again and both resume where they were.
+//! `EVENTSMITH_INTEGRATION_DIR`); run it again and both resume where they were. The orders
+//! service writes its contract as JSON Schema beside them (`integration-orders.schema.json`).
 
 mod orders;
 mod shipping;
@@ -14,7 +15,7 @@ mod shipping;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use eventsmith::outbox::{Consumer, NatsTransport, Relay};
+use eventsmith::outbox::{Consumer, NatsTransport, Relay, contract_schema};
 use eventsmith::rusqlite::Connection;
 use eventsmith::store::EventLog as _;
 use eventsmith::{App, SqliteStore, Uuid};
@@ -67,6 +68,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "orders: 3 orders placed and shipped, {} messages published",
         relay.progress().published
+    );
+
+    // The contract, for services not written in Rust.
+    let contract = dir.join("integration-orders.schema.json");
+    std::fs::write(
+        &contract,
+        serde_json::to_string_pretty(&contract_schema::<OrdersContract>()?)?,
+    )?;
+    println!(
+        "orders: the contract's JSON Schema is in {}",
+        contract.display()
     );
 
     // The shipping service: its own file, two members of the consumer group `shipping`.

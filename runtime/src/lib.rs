@@ -154,9 +154,11 @@ pub mod event {
     pub use crate::model::event::{DecodeFailure, Event, EventSet, HandlerOutput, IntoEvents};
 }
 
-/// Codecs: how event payloads and snapshots are serialized (JSON by default).
+/// Codecs: how event payloads and snapshots are serialized (JSON by default), and the JSON
+/// Schema of a type as the JSON codec writes it.
 pub mod codec {
     pub use crate::wire::codec::{Codec, CodecError, JsonCodec};
+    pub use crate::wire::json_schema::{JsonSchemaFn, json_schema_of};
 }
 
 /// Projections and queries: the runner and its handle, the error policy, the pipeline,

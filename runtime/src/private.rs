@@ -30,7 +30,8 @@ pub use crate::model::registry::{
     AggregateRegistration, EventRegistration, ProjectionRegistration,
 };
 pub use crate::outbox::{
-    Publication, PublishError, Published, Subject, decode_for as publication_decode,
+    Publication, PublishError, Published, PublishedMessage, Subject,
+    decode_for as publication_decode,
 };
 pub use crate::process::saga::{
     Association, CommandBus, Role, Saga, SagaDeadline, Sends, Sent, Steps,

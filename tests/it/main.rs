@@ -23,6 +23,7 @@ mod idempotency_retention;
 mod layout;
 pub mod lints;
 mod outbox_consumer;
+mod outbox_contract;
 mod outbox_faults;
 mod outbox_kafka;
 mod outbox_nats;

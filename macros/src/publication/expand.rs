@@ -14,6 +14,7 @@ use super::subject::Part;
 // const _: () = {
 //     impl Publication for OrdersContract {
 //         const NAME = "orders.public"; const HANDLES = &[HandledEvent::of::<A>(), ...];
+//         const MESSAGES = &[PublishedMessage::of::<M>("orders.{tenant}.placed", "M"), ...];
 //         fn publish(&self, codec, event, out) -> Result<bool, PublishError> {
 //             match &*event.event_type {
 //                 __name if <A as Event>::is_stored_as(__name) => {
@@ -42,6 +43,12 @@ pub(crate) fn generate(model: &Publication) -> TokenStream {
         let ty = &h.event;
         quote_spanned!(ty.span()=> #p::HandledEvent::of::<#ty>())
     });
+    let messages = model.handlers.iter().map(|h| {
+        let ty = &h.message;
+        let template = template(&h.subject);
+        let rust_type = quote!(#ty).to_string().replace(' ', "");
+        quote_spanned!(ty.span()=> #p::PublishedMessage::of::<#ty>(#template, #rust_type))
+    });
     quote! {
         #item
 
@@ -50,6 +57,7 @@ pub(crate) fn generate(model: &Publication) -> TokenStream {
             impl #p::Publication for #self_ty {
                 const NAME: &'static str = #name;
                 const HANDLES: &'static [#p::HandledEvent] = &[#(#handles),*];
+                const MESSAGES: &'static [#p::PublishedMessage] = &[#(#messages),*];
 
                 fn publish<__C: #p::Codec>(
                     &self,
@@ -90,6 +98,19 @@ fn arm(p: &TokenStream, h: &Publish) -> TokenStream {
             #p::Ok(true)
         }
     }
+}
+
+/// The subject template as written.
+fn template(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|part| match part {
+            Part::Text(text) => text.clone(),
+            Part::Tenant => "{tenant}".to_owned(),
+            Part::Stream => "{stream}".to_owned(),
+            Part::Field(field) => format!("{{{field}}}"),
+        })
+        .collect()
 }
 
 /// The subject of `__message`: a literal when the template has no placeholder.

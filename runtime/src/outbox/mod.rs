@@ -5,6 +5,7 @@
 //! inbox for ever.
 
 mod consumer;
+mod contract;
 mod message;
 mod publication;
 mod relay;
@@ -14,6 +15,7 @@ pub use self::consumer::{
     Consumer, ConsumerError, ConsumerProgress, Delivery, Fetched, Incoming, Replay,
     RunningConsumer, Subscription,
 };
+pub use self::contract::{ContractError, PublishedMessage, contract_schema};
 pub use self::message::{Outgoing, header, message_id};
 #[doc(hidden)]
 pub use self::publication::decode_for;

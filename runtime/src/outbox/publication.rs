@@ -10,6 +10,7 @@ use crate::model::envelope::RecordedEvent;
 use crate::model::error::DecodeError;
 use crate::model::event::Event;
 use crate::model::projection::HandledEvent;
+use crate::outbox::contract::PublishedMessage;
 use crate::outbox::message::Outgoing;
 use crate::wire::codec::Codec;
 
@@ -53,6 +54,10 @@ pub trait Publication: Send + Sync + 'static {
 
     /// The event types its handlers take.
     const HANDLES: &'static [HandledEvent];
+
+    /// The message types its handlers make, each with its subject template (see
+    /// [`contract_schema`](crate::outbox::contract_schema)).
+    const MESSAGES: &'static [PublishedMessage];
 
     /// Decodes `event` and calls its handler, pushing the messages it returns to `out`.
     /// Answers `Ok(false)` for an event of a name it does not handle.

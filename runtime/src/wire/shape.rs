@@ -69,7 +69,8 @@ fn config() -> TracerConfig {
 /// reveals one more variant of an enum per pass, and names the enums still incomplete only
 /// when the registry is taken, so the names learnt are fed into a fresh tracer until none
 /// is missing. Returns the format of `T` itself and the containers it refers to.
-fn trace<T: DeserializeOwned>() -> Result<(Format, BTreeMap<String, ContainerFormat>), ShapeError> {
+pub(crate) fn trace<T: DeserializeOwned>()
+-> Result<(Format, BTreeMap<String, ContainerFormat>), ShapeError> {
     const MAX_PASSES: usize = 10_000;
     let error = |e: serde_reflection::Error| ShapeError(e.to_string());
     let samples = Samples::new();
