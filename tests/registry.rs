@@ -81,3 +81,52 @@ fn a_previous_name_that_another_type_uses_is_an_error_naming_both() {
         }
     );
 }
+
+mod contracts {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize, eventsmith::Event)]
+    #[event(name = "registry.ping")]
+    pub(crate) struct Ping;
+
+    pub(crate) struct Orders;
+
+    #[eventsmith::publication(name = "orders.public")]
+    impl Orders {
+        #[publish(subject = "pings")]
+        fn ping(&self, _event: &Ping) -> Option<Ping> {
+            None
+        }
+    }
+
+    pub(crate) mod billing {
+        pub(crate) struct Orders;
+
+        #[eventsmith::publication(name = "orders.public")]
+        impl Orders {
+            #[publish(subject = "pings")]
+            fn ping(&self, _event: &super::Ping) -> Option<super::Ping> {
+                None
+            }
+        }
+    }
+}
+
+#[test]
+fn two_publications_of_one_name_are_an_error_naming_both() {
+    use eventsmith::registry::PublicationRegistration;
+
+    let err = Registry::builder()
+        .publication(PublicationRegistration::of::<contracts::Orders>())
+        .publication(PublicationRegistration::of::<contracts::billing::Orders>())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RegistryError::DuplicatePublication {
+            name: "orders.public",
+            first: "registry::contracts::Orders",
+            second: "registry::contracts::billing::Orders",
+        }
+    );
+}

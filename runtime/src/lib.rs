@@ -179,12 +179,12 @@ pub mod projection {
     pub use crate::read::{SqliteConnection, SqliteReadModel};
 }
 
-/// The registry of the events, aggregates and projections a program contains (collected at
-/// link time), with their stored names and serialized shapes.
+/// The registry of the events, aggregates, projections and publications a program contains
+/// (collected at link time), with their stored names and serialized shapes.
 pub mod registry {
     pub use crate::model::registry::{
-        AggregateRegistration, EventRegistration, ProjectionRegistration, Registry,
-        RegistryBuilder, RegistryError,
+        AggregateRegistration, EventRegistration, ProjectionRegistration, PublicationRegistration,
+        Registry, RegistryBuilder, RegistryError,
     };
     pub use crate::wire::shape::{OldVersion, ShapeError, ShapeFn};
 }

@@ -27,7 +27,7 @@ pub use crate::model::projection::{
 };
 pub use crate::model::query::HandledQuery;
 pub use crate::model::registry::{
-    AggregateRegistration, EventRegistration, ProjectionRegistration,
+    AggregateRegistration, EventRegistration, ProjectionRegistration, PublicationRegistration,
 };
 pub use crate::outbox::{
     Publication, PublishError, Published, PublishedMessage, Subject,

@@ -26,6 +26,7 @@ mod outbox_consumer;
 mod outbox_contract;
 mod outbox_faults;
 mod outbox_kafka;
+mod outbox_layers;
 mod outbox_nats;
 mod outbox_pg_inbox;
 mod outbox_redis;

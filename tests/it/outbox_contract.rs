@@ -20,6 +20,16 @@ fn validator(contract: &Value, key: &str) -> jsonschema::Validator {
 
 #[tokio::test]
 async fn every_published_message_fits_its_schema_and_a_broken_one_does_not() {
+    // The macro registered the publication, for the start-up check of duplicate names.
+    let registry = eventsmith::registry::Registry::from_inventory().unwrap();
+    assert!(
+        registry
+            .publications()
+            .iter()
+            .any(|p| p.name == "it.orders.public" && p.rust_type.ends_with("::OrdersContract")),
+        "{:?}",
+        registry.publications()
+    );
     let contract = contract_schema::<OrdersContract>().unwrap();
     assert_eq!(contract["title"], "it.orders.public");
     let defs = contract["$defs"].as_object().unwrap();

@@ -28,6 +28,7 @@ use super::subject::Part;
 //             }
 //         }
 //     }
+//     inventory::submit! { PublicationRegistration { name, rust_type } }
 // };
 pub(crate) fn generate(model: &Publication) -> TokenStream {
     let item = &model.item;
@@ -69,6 +70,13 @@ pub(crate) fn generate(model: &Publication) -> TokenStream {
                         #(#arms)*
                         _ => #p::Ok(false),
                     }
+                }
+            }
+
+            #p::inventory::submit! {
+                #p::PublicationRegistration {
+                    name: <#self_ty as #p::Publication>::NAME,
+                    rust_type: ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#self_ty)),
                 }
             }
         };

@@ -91,7 +91,17 @@ impl ProjectionRegistration {
     }
 }
 
+/// A publication known to the application, registered by `#[publication]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicationRegistration {
+    /// The publication's name (the key of its relay's checkpoint and of its message ids).
+    pub name: &'static str,
+    /// The Rust type's path.
+    pub rust_type: &'static str,
+}
+
 inventory::collect!(ProjectionRegistration);
+inventory::collect!(PublicationRegistration);
 inventory::collect!(EventRegistration);
 inventory::collect!(AggregateRegistration);
 
@@ -139,6 +149,19 @@ pub enum RegistryError {
         /// The other.
         second: &'static str,
     },
+    /// Two publications have the same name, so they would share one relay checkpoint and
+    /// make the same message ids.
+    #[error(
+        "publication name `{name}` is used by both `{first}` and `{second}`; give one of them another `#[publication(name = \"...\")]`"
+    )]
+    DuplicatePublication {
+        /// The publication name.
+        name: &'static str,
+        /// One Rust type.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
     /// Two aggregates have the same type name, so they would write to the same streams.
     #[error(
         "aggregate name `{name}` is used by both `{first}` and `{second}`; give one of them another `#[aggregate(name = \"...\")]`"
@@ -166,6 +189,7 @@ pub struct Registry {
     events: Vec<EventRegistration>,
     aggregates: Vec<AggregateRegistration>,
     projections: Vec<ProjectionRegistration>,
+    publications: Vec<PublicationRegistration>,
 }
 
 impl Registry {
@@ -184,6 +208,9 @@ impl Registry {
         builder
             .projections
             .extend(inventory::iter::<ProjectionRegistration>().copied());
+        builder
+            .publications
+            .extend(inventory::iter::<PublicationRegistration>().copied());
         builder.build()
     }
 
@@ -211,6 +238,12 @@ impl Registry {
     pub fn projections(&self) -> &[ProjectionRegistration] {
         &self.projections
     }
+
+    /// The publications, sorted by name.
+    #[must_use]
+    pub fn publications(&self) -> &[PublicationRegistration] {
+        &self.publications
+    }
 }
 
 /// Builds a [`Registry`] by hand.
@@ -230,6 +263,7 @@ pub struct RegistryBuilder {
     events: Vec<EventRegistration>,
     aggregates: Vec<AggregateRegistration>,
     projections: Vec<ProjectionRegistration>,
+    publications: Vec<PublicationRegistration>,
 }
 
 impl RegistryBuilder {
@@ -251,6 +285,14 @@ impl RegistryBuilder {
     #[must_use]
     pub fn projection<P: Projection>(mut self) -> Self {
         self.projections.push(ProjectionRegistration::of::<P>());
+        self
+    }
+
+    /// Registers a publication
+    /// (`PublicationRegistration::of::<P>()`).
+    #[must_use]
+    pub fn publication(mut self, registration: PublicationRegistration) -> Self {
+        self.publications.push(registration);
         self
     }
 
@@ -295,10 +337,20 @@ impl RegistryBuilder {
                 second,
             },
         )?;
+        let publications = unique(
+            self.publications,
+            |p| (p.name, p.rust_type),
+            |p, first, second| RegistryError::DuplicatePublication {
+                name: p.name,
+                first,
+                second,
+            },
+        )?;
         Ok(Registry {
             events: events.into_values().collect(),
             aggregates: aggregates.into_values().collect(),
             projections: projections.into_values().collect(),
+            publications: publications.into_values().collect(),
         })
     }
 }
@@ -434,6 +486,24 @@ mod tests {
                 name: "balances",
                 first: "a::Balances",
                 second: "b::Balances"
+            }
+        );
+    }
+
+    #[test]
+    fn duplicate_publication_names_both_types() {
+        let publication = |rust_type| PublicationRegistration {
+            name: "orders.public",
+            rust_type,
+        };
+        let mut builder = Registry::builder();
+        builder.publications = vec![publication("b::Orders"), publication("a::Orders")];
+        assert_eq!(
+            builder.build().unwrap_err(),
+            RegistryError::DuplicatePublication {
+                name: "orders.public",
+                first: "a::Orders",
+                second: "b::Orders"
             }
         );
     }

@@ -54,6 +54,8 @@ pub mod header {
     pub const RECORDED_AT: &str = "es-recorded-at";
     /// The W3C trace context.
     pub const TRACEPARENT: &str = "traceparent";
+    /// How the payload is compressed (`gzip`), when it is; absent for a plain payload.
+    pub const ENCODING: &str = "es-encoding";
 }
 
 /// One integration message: what a publication made of an event, ready for a transport.
@@ -85,6 +87,8 @@ pub struct Outgoing {
     pub recorded_at: Timestamp,
     /// The event's position in the log.
     pub position: u64,
+    /// How the payload is compressed (`gzip`), when a compression layer did.
+    pub encoding: Option<&'static str>,
 }
 
 impl Outgoing {
@@ -111,6 +115,7 @@ impl Outgoing {
             traceparent: traceparent(event),
             recorded_at: event.timestamp,
             position: event.global_position,
+            encoding: None,
         }
     }
 
@@ -130,6 +135,7 @@ impl Outgoing {
                 self.recorded_at.as_micros().to_string(),
             )),
             Some((header::TRACEPARENT, self.traceparent.clone())),
+            self.encoding.map(|e| (header::ENCODING, e.to_owned())),
         ]
         .into_iter()
         .flatten()

@@ -15,12 +15,14 @@ pub use self::consumer::{
     Consumer, ConsumerError, ConsumerProgress, Delivery, Fetched, Incoming, Replay,
     RunningConsumer, Subscription,
 };
-pub use self::contract::{ContractError, PublishedMessage, contract_schema};
+pub use self::contract::{ContractError, contract_schema};
 pub use self::message::{Outgoing, header, message_id};
 #[doc(hidden)]
 pub use self::publication::decode_for;
-pub use self::publication::{Publication, PublishError, Published, Subject};
+pub use self::publication::{Publication, PublishError, Published, PublishedMessage, Subject};
 pub use self::relay::{Relay, RelayError, RelayProgress, RelayState, RunningRelay};
+#[cfg(feature = "compression")]
+pub use self::transport::compressed::Compressed;
 #[cfg(feature = "kafka")]
 pub use self::transport::kafka::KafkaTransport;
 #[cfg(feature = "kafka")]
@@ -30,6 +32,8 @@ pub use self::transport::memory::MemoryTransport;
 pub use self::transport::nats::NatsTransport;
 #[cfg(feature = "nats")]
 pub use self::transport::nats_subscription::NatsSubscription;
+#[cfg(feature = "rate-limit")]
+pub use self::transport::rate_limited::RateLimited;
 #[cfg(feature = "redis")]
 pub use self::transport::redis::RedisTransport;
 #[cfg(feature = "redis")]

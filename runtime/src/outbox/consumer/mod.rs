@@ -41,7 +41,8 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    /// Reads a message from its headers (by the names of [`header`]) and payload.
+    /// Reads a message from its headers (by the names of [`header`]) and payload, inflating a
+    /// payload the [`header::ENCODING`] header says is compressed.
     ///
     /// # Errors
     /// What is missing or malformed: a message without an id, a name or a version cannot be
@@ -58,6 +59,10 @@ impl Incoming {
         };
         let id = required(header::ID)?;
         let version = required(header::VERSION)?;
+        let payload = match get(header::ENCODING) {
+            None => payload,
+            Some(encoding) => inflate(encoding, &payload)?,
+        };
         Ok(Self {
             id: id
                 .parse()
@@ -99,6 +104,22 @@ impl Incoming {
             }),
         }
     }
+}
+
+/// A compressed payload, inflated.
+#[cfg(feature = "compression")]
+fn inflate(encoding: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+    crate::outbox::transport::compressed::inflate(encoding, payload)
+}
+
+/// A compressed payload, which this build cannot inflate.
+#[cfg(not(feature = "compression"))]
+fn inflate(encoding: &str, _payload: &[u8]) -> Result<Vec<u8>, String> {
+    Err(format!(
+        "the payload is compressed (`{}` header `{encoding}`); build eventsmith with its \
+         `compression` feature to read it",
+        header::ENCODING
+    ))
 }
 
 /// One delivery of a message by a [`Subscription`].

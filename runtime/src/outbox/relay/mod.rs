@@ -80,6 +80,8 @@ pub(crate) struct Settings {
     pub(crate) poll: Duration,
     /// The waits between failed publications and store reads.
     pub(crate) backoff: Backoff,
+    /// How long a batch short of `batch` waits for more events before it goes out.
+    pub(crate) linger: Duration,
 }
 
 impl<S: EventStore, P: Publication, T: Transport> Relay<S, P, T> {
@@ -94,6 +96,7 @@ impl<S: EventStore, P: Publication, T: Transport> Relay<S, P, T> {
                 batch: 256,
                 poll: Duration::from_millis(500),
                 backoff: Backoff::exponential(Duration::from_millis(20), Duration::from_secs(5)),
+                linger: Duration::ZERO,
             },
         }
     }
@@ -121,6 +124,14 @@ impl<S: EventStore, P: Publication, T: Transport, C: Codec> Relay<S, P, T, C> {
     /// store's own appends wake the relay at once.
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.settings.poll = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Batching by time: a batch short of the batch size waits this long for more events
+    /// before it is published (default none: it goes at once). Fewer, larger batches for a
+    /// broker that is charged per request, at the price of up to this much latency.
+    pub fn linger(mut self, wait: Duration) -> Self {
+        self.settings.linger = wait;
         self
     }
 

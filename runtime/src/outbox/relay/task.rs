@@ -56,6 +56,7 @@ impl<S: EventStore, P: Publication, T: Transport, C: Codec> RelayTask<S, P, T, C
         let mut head = self.store.head();
         let mut messages = Vec::new();
         let mut store_retry = Retry::new(self.settings.backoff);
+        let mut lingered = false;
         loop {
             if let Ok(reply) = self.stops.try_recv() {
                 return End::Stopped(Some(reply));
@@ -77,6 +78,16 @@ impl<S: EventStore, P: Publication, T: Transport, C: Codec> RelayTask<S, P, T, C
                 }
                 Err(error) => return End::Failed(self.store_error(error)),
             };
+            let short = !page.events.is_empty() && page.events.len() < self.settings.batch;
+            if short && !lingered && !self.settings.linger.is_zero() {
+                // Batching by time: read again, with what came meanwhile, once it has passed.
+                lingered = true;
+                tokio::select! {
+                    () = tokio::time::sleep(self.settings.linger) => continue,
+                    reply = self.stops.recv() => return End::Stopped(reply),
+                }
+            }
+            lingered = false;
             if !page.events.is_empty() {
                 messages.clear();
                 if let Err(error) = self.messages_of(&page.events, &mut messages) {

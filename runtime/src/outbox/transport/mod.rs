@@ -1,6 +1,8 @@
 //! [`Transport`]: where a relay's messages go — NATS JetStream, Redis Streams,
 //! Kafka, or memory for tests — behind one trait, dispatched statically.
 
+#[cfg(feature = "compression")]
+pub(crate) mod compressed;
 #[cfg(feature = "kafka")]
 pub(crate) mod kafka;
 #[cfg(feature = "kafka")]
@@ -12,6 +14,8 @@ pub(crate) mod nats;
 pub(crate) mod nats_subscription;
 #[cfg(any(feature = "redis", feature = "kafka"))]
 pub(crate) mod pattern;
+#[cfg(feature = "rate-limit")]
+pub(crate) mod rate_limited;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 #[cfg(feature = "redis")]
