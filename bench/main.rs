@@ -12,6 +12,8 @@
 mod backends;
 mod dispatch;
 mod domain;
+#[path = "../tests/support/kafka_broker.rs"]
+mod kafka_broker;
 mod read_side;
 mod relay;
 mod sagas;

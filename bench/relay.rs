@@ -1,12 +1,15 @@
-//! W10: events published by the relay to NATS JetStream or Redis Streams and handled by a
-//! consumer into a SQLite read model with its inbox: throughput over a stored backlog, and the latency from an
-//! append to its message's handler while events are appended one at a time.
+//! W10: events published by the relay to NATS JetStream, Redis Streams or Kafka and handled by
+//! a consumer into a SQLite read model with its inbox: throughput over a stored backlog, and
+//! the latency from an append to its message's handler while events are appended one at a
+//! time.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use eventsmith::event::{NewEvent, Timestamp};
-use eventsmith::outbox::{Consumer, NatsTransport, RedisTransport, Relay, Subscription, Transport};
+use eventsmith::outbox::{
+    Consumer, KafkaTransport, NatsTransport, RedisTransport, Relay, Subscription, Transport,
+};
 use eventsmith::projection::SqliteConnection;
 use eventsmith::store::{Append, ExpectedVersion};
 use eventsmith::{Event, EventStore, RecordedEvent, SqliteStore, Uuid, projection, publication};
@@ -15,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::Settings;
 use crate::backends::{Backend, Error, with_store};
+use crate::kafka_broker::KafkaBroker;
 use crate::stats::{median, percentile, round2};
 use crate::workloads::line;
 
@@ -103,13 +107,22 @@ async fn append<S: EventStore>(store: &S, from: u64, count: u64) -> Result<(), E
     Ok(())
 }
 
-/// W10 on NATS JetStream (`EVENTSMITH_NATS_URL`) and Redis Streams (`EVENTSMITH_REDIS_URL`),
-/// from `backend` as the source.
+/// W10 on NATS JetStream (`EVENTSMITH_NATS_URL`), Redis Streams (`EVENTSMITH_REDIS_URL`) and
+/// Kafka (`EVENTSMITH_KAFKA_BROKERS`, or a `tansu` of its own; skipped, saying so, without
+/// either), from `backend` as the source.
 pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Value>, Error> {
     let backlog = if settings.quick { 2_000 } else { 20_000 };
     let paced = if settings.quick { 300 } else { 2_000 };
     let mut lines = Vec::new();
-    for transport in ["nats", "redis"] {
+    let kafka = KafkaBroker::start();
+    if kafka.is_none() {
+        eprintln!("W10: no Kafka broker (no `tansu`, no EVENTSMITH_KAFKA_BROKERS); Kafka skipped");
+    }
+    let brokers = kafka.as_ref().map(|k| k.brokers().to_owned());
+    for transport in ["nats", "redis", "kafka"] {
+        if transport == "kafka" && brokers.is_none() {
+            continue;
+        }
         let mut per_s = Vec::new();
         let (mut p50, mut p99) = (Vec::new(), Vec::new());
         for _ in 0..settings.runs {
@@ -131,6 +144,15 @@ pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Val
                     let out = run(store, nats.clone(), subscription, backlog, paced).await?;
                     nats.jetstream().delete_stream(&stream).await?;
                     out
+                } else if transport == "kafka" {
+                    let topic = format!("bench-{unique}");
+                    let brokers = brokers.as_deref().unwrap_or_default();
+                    let kafka = KafkaTransport::connect(brokers, topic, 4).await?;
+                    let subscription = kafka
+                        .subscribe("bench", "ticks.>")
+                        .await?
+                        .wait(Duration::from_millis(100));
+                    run(store, kafka, subscription, backlog, paced).await?
                 } else {
                     let url = std::env::var("EVENTSMITH_REDIS_URL")
                         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());

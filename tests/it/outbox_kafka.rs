@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use eventsmith::outbox::{Consumer, ConsumerProgress, KafkaTransport, Relay, RunningConsumer};
+use eventsmith::outbox::{
+    Consumer, ConsumerProgress, KafkaTransport, Relay, RunningConsumer, Subscription as _,
+};
 use eventsmith::prelude::*;
 use eventsmith::{App, SqliteStore, Uuid};
 use rskafka::client::partition::{Compression, UnknownTopicHandling};
@@ -16,7 +18,8 @@ use crate::outbox_consumer::{
 };
 use crate::outbox_relay::domain::OrdersContract;
 use crate::outbox_relay::{expected_messages, place_and_ship};
-use crate::services::KafkaBroker;
+use crate::services::kafka_broker;
+use crate::support::kafka_broker::KafkaBroker;
 
 const PARTITIONS: u16 = 4;
 
@@ -85,7 +88,7 @@ fn parcels_in_order(path: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_group_applies_each_message_once_in_order_and_resumes_where_it_was() {
     let test = "a_kafka_group_applies_each_message_once_in_order_and_resumes_where_it_was";
-    let Some(broker) = KafkaBroker::start(test) else {
+    let Some(broker) = kafka_broker(test) else {
         return;
     };
     let kafka = topic(&broker).await;
@@ -130,6 +133,16 @@ async fn a_kafka_group_applies_each_message_once_in_order_and_resumes_where_it_w
         )
         .await
         .unwrap();
+
+    // A member beyond the partitions has nothing to read, and says so without failing.
+    let mut spare = kafka
+        .subscribe("spare", "orders.>")
+        .await
+        .unwrap()
+        .member(4, 5)
+        .wait(Duration::from_millis(50));
+    assert!(spare.partitions().is_empty());
+    assert!(spare.receive(10).await.unwrap().is_empty());
 
     let path = dir.path().join("shipping.db");
     let shipping = SqliteStore::open(&path).unwrap();
@@ -193,7 +206,7 @@ async fn a_kafka_group_applies_each_message_once_in_order_and_resumes_where_it_w
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_poison_message_is_parked_while_the_rest_flows_and_replayed_after_a_fix() {
     let test = "a_kafka_poison_message_is_parked_while_the_rest_flows_and_replayed_after_a_fix";
-    let Some(broker) = KafkaBroker::start(test) else {
+    let Some(broker) = kafka_broker(test) else {
         return;
     };
     let kafka = topic(&broker).await;

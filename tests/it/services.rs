@@ -8,6 +8,8 @@ use eventsmith::outbox::RedisTransport;
 use eventsmith::store::PgOptions;
 use eventsmith::{PgStore, Uuid};
 
+use crate::support::kafka_broker::KafkaBroker;
+
 pub(crate) fn pg_url() -> String {
     std::env::var("EVENTSMITH_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
@@ -120,95 +122,20 @@ pub(crate) async fn redis_transport(test: &str, key: &str) -> Option<RedisTransp
     }
 }
 
-/// A Kafka-compatible broker for one test: the one `EVENTSMITH_KAFKA_BROKERS` names, or else
-/// a `tansu` broker (`cargo install tansu`; `EVENTSMITH_TANSU` names the binary) of the
-/// test's own on a free port, keeping its data in memory, stopped when this is dropped.
-pub(crate) struct KafkaBroker {
-    brokers: String,
-    child: Option<std::process::Child>,
-}
-
-impl KafkaBroker {
-    /// The broker, or `None` (after saying so) when there is none to use.
-    pub(crate) fn start(test: &str) -> Option<Self> {
-        if let Ok(brokers) = std::env::var("EVENTSMITH_KAFKA_BROKERS") {
-            return Some(Self {
-                brokers,
-                child: None,
-            });
-        }
-        let Some(binary) = tansu_binary() else {
-            assert!(
-                !required(),
-                "{test}: a Kafka broker is required (EVENTSMITH_REQUIRE_SERVICES=1) but no \
-                 `tansu` is installed and EVENTSMITH_KAFKA_BROKERS is unset"
-            );
-            eprintln!(
-                "SKIPPED {test}: no Kafka broker (install one with `cargo install tansu`, or set \
-                 EVENTSMITH_KAFKA_BROKERS)"
-            );
-            return None;
-        };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = std::process::Command::new(binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-            ])
-            .arg(&url)
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        let broker = Self {
-            brokers: format!("127.0.0.1:{port}"),
-            child: Some(child),
-        };
-        let up = std::time::Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < up,
-                "{test}: tansu did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(broker)
+/// A Kafka broker for `test` (see `support::kafka_broker`), or `None` (after saying so) when
+/// there is none.
+pub(crate) fn kafka_broker(test: &str) -> Option<KafkaBroker> {
+    let broker = KafkaBroker::start();
+    if broker.is_none() {
+        assert!(
+            !required(),
+            "{test}: a Kafka broker is required (EVENTSMITH_REQUIRE_SERVICES=1) but no `tansu` \
+             is installed and EVENTSMITH_KAFKA_BROKERS is unset"
+        );
+        eprintln!(
+            "SKIPPED {test}: no Kafka broker (install one with `cargo install tansu`, or set \
+             EVENTSMITH_KAFKA_BROKERS)"
+        );
     }
-
-    /// Its address, `host:port`.
-    pub(crate) fn brokers(&self) -> &str {
-        &self.brokers
-    }
-}
-
-impl Drop for KafkaBroker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-    }
-}
-
-fn tansu_binary() -> Option<std::path::PathBuf> {
-    if let Some(binary) = std::env::var_os("EVENTSMITH_TANSU") {
-        return Some(binary.into());
-    }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain(cargo_home.map(|h| h.join("bin")))
-        .map(|dir| dir.join("tansu"))
-        .find(|p| p.is_file())
+    broker
 }

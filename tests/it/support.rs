@@ -3,6 +3,8 @@
 
 #[path = "../support/harness.rs"]
 pub(crate) mod harness;
+#[path = "../support/kafka_broker.rs"]
+pub(crate) mod kafka_broker;
 #[path = "../support/ledger_pg.rs"]
 pub(crate) mod ledger_pg;
 #[path = "../support/ledger_table.rs"]

@@ -20,6 +20,11 @@ pub(crate) const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 /// `Option` may be missing), externally tagged enums, integers bounded by their Rust type.
 /// Unknown fields are allowed, as serde ignores them.
 ///
+/// The trace reads the `Deserialize` impl, which does not tell what serializing leaves out:
+/// a field with `#[serde(skip_serializing_if = "...")]` and a default is still listed as
+/// required (make it an `Option`, or mark it in the schema by hand), and serde_json writes a
+/// non-finite float as `null`, which the schema's `number` does not admit.
+///
 /// ```
 /// #[derive(serde::Deserialize)]
 /// struct Placed { order: String, total: u64, note: Option<String> }

@@ -6,7 +6,7 @@
 use std::io::{Read as _, Write as _};
 
 use flate2::Compression;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 
 use super::{Transport, TransportError};
@@ -106,7 +106,7 @@ pub(crate) fn inflate(encoding: &str, payload: &[u8]) -> Result<Vec<u8>, String>
         ));
     }
     let mut out = Vec::with_capacity(payload.len() * 3);
-    GzDecoder::new(payload)
+    MultiGzDecoder::new(payload)
         .take(MAX_INFLATED + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("the gzipped payload does not inflate: {e}"))?;

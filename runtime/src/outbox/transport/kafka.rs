@@ -17,7 +17,7 @@ use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandl
 use rskafka::client::{Client, ClientBuilder};
 use rskafka::record::Record;
 
-use super::{Transport, TransportError};
+use super::{Transport, TransportError, kafka_reader};
 use crate::model::envelope::Timestamp;
 use crate::outbox::message::Outgoing;
 
@@ -40,6 +40,7 @@ pub struct KafkaTransport {
     client: Arc<Client>,
     topic: String,
     partitions: Arc<[Arc<PartitionClient>]>,
+    replicas: i16,
 }
 
 impl std::fmt::Debug for KafkaTransport {
@@ -53,9 +54,9 @@ impl std::fmt::Debug for KafkaTransport {
 
 impl KafkaTransport {
     /// Connects to the brokers `brokers` (`host:port`, several separated by commas) and
-    /// publishes to `topic`, creating it with `partitions` partitions when it is missing (an
-    /// existing topic keeps its own count). A request the brokers do not answer within 10 s
-    /// fails as [`TransportError::Unavailable`].
+    /// publishes to `topic`, creating it with `partitions` partitions, one replica each, when
+    /// it is missing (an existing topic keeps its own settings). A broker call not answered
+    /// within about 15 s fails as [`TransportError::Unavailable`].
     ///
     /// # Errors
     /// [`TransportError::Unavailable`] when no broker answers or the topic cannot be created.
@@ -64,14 +65,30 @@ impl KafkaTransport {
         topic: impl Into<String>,
         partitions: u16,
     ) -> Result<Self, TransportError> {
+        Self::connect_replicated(brokers, topic, partitions, 1).await
+    }
+
+    /// [`connect`](Self::connect), creating a missing topic (and a consumer group's offsets
+    /// topic) with `replicas` replicas of each partition.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_replicated(
+        brokers: &str,
+        topic: impl Into<String>,
+        partitions: u16,
+        replicas: u16,
+    ) -> Result<Self, TransportError> {
         let client = Arc::new(client(brokers).await?);
         let topic = topic.into();
-        let count = ensure_topic(&client, &topic, partitions.max(1)).await?;
+        let replicas = i16::try_from(replicas.max(1)).unwrap_or(i16::MAX);
+        let count = ensure_topic(&client, &topic, partitions.max(1), replicas).await?;
         let partitions = partition_clients(&client, &topic, count).await?;
         Ok(Self {
             client,
             topic,
             partitions: partitions.into(),
+            replicas,
         })
     }
 
@@ -98,6 +115,11 @@ impl KafkaTransport {
         &self.client
     }
 
+    /// The replicas of each partition of the topics it creates.
+    pub(crate) fn replicas(&self) -> i16 {
+        self.replicas
+    }
+
     pub(crate) fn partition_client(&self, partition: usize) -> Option<&Arc<PartitionClient>> {
         self.partitions.get(partition)
     }
@@ -110,22 +132,75 @@ impl Transport for KafkaTransport {
         if messages.is_empty() {
             return Ok(());
         }
-        // One produce request per partition, the records of each in the batch's order.
-        let mut batches: Vec<Vec<Record>> = vec![Vec::new(); self.partitions.len()];
+        // The partitions side by side; in each, the records in the batch's order, in
+        // requests of at most REQUEST_BYTES (a broker refuses larger ones).
+        let mut batches: Vec<Vec<&Outgoing>> = vec![Vec::new(); self.partitions.len()];
         for message in messages {
-            batches[self.partition_of(&message.key)].push(record(message));
+            batches[self.partition_of(&message.key)].push(message);
         }
         let produced = batches
             .into_iter()
             .enumerate()
-            .filter(|(_, records)| !records.is_empty())
-            .map(|(partition, records)| {
+            .filter(|(_, batch)| !batch.is_empty())
+            .map(|(partition, batch)| {
                 let client = Arc::clone(&self.partitions[partition]);
-                async move { client.produce(records, Compression::NoCompression).await }
+                async move { produce(&client, &batch).await }
             });
-        try_join_all(produced).await.map_err(unavailable)?;
+        try_join_all(produced).await?;
         Ok(())
     }
+}
+
+/// The most bytes of records one produce request carries (a broker's default limit for one
+/// batch is 1 MiB).
+const REQUEST_BYTES: usize = 512 << 10;
+
+/// Produces `batch` to one partition, in order, a request at a time.
+async fn produce(client: &PartitionClient, batch: &[&Outgoing]) -> Result<(), TransportError> {
+    let mut start = 0;
+    while start < batch.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        let mut records = Vec::new();
+        while end < batch.len() && (records.is_empty() || bytes < REQUEST_BYTES) {
+            let record = record(batch[end]);
+            bytes += record.approximate_size();
+            if !records.is_empty() && bytes > REQUEST_BYTES {
+                break;
+            }
+            records.push(record);
+            end += 1;
+        }
+        let produced = kafka_reader::bounded(
+            Duration::ZERO,
+            client.produce(records, Compression::NoCompression),
+        )
+        .await?;
+        match produced {
+            Ok(_) => {}
+            Err(KafkaError::ServerError {
+                protocol_error:
+                    protocol_error @ (ProtocolError::MessageTooLarge
+                    | ProtocolError::RecordListTooLarge
+                    | ProtocolError::InvalidRecord),
+                ..
+            }) => {
+                let first = batch[start];
+                return Err(TransportError::Refused {
+                    transport: KafkaTransport::NAME,
+                    subject: first.subject.clone(),
+                    id: first.id,
+                    cause: format!(
+                        "the broker refused the records from this one on ({protocol_error}); \
+                         raise its `max.message.bytes` or publish smaller messages"
+                    ),
+                });
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 fn record(message: &Outgoing) -> Record {
@@ -147,14 +222,14 @@ pub(crate) fn timestamp(at: Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.as_micros()).unwrap_or_default()
 }
 
-/// A client whose requests give up after 10 s, so an outage reaches the relay's own backoff.
+/// A client whose retries give up after 10 s, so an outage reaches the relay's own backoff.
 pub(crate) async fn client(brokers: &str) -> Result<Client, TransportError> {
     let brokers = brokers
         .split(',')
         .map(|b| b.trim().to_owned())
         .filter(|b| !b.is_empty())
         .collect();
-    ClientBuilder::new(brokers)
+    let build = ClientBuilder::new(brokers)
         .client_id("eventsmith")
         .backoff_config(BackoffConfig {
             init_backoff: Duration::from_millis(50),
@@ -162,8 +237,10 @@ pub(crate) async fn client(brokers: &str) -> Result<Client, TransportError> {
             base: 2.0,
             deadline: Some(Duration::from_secs(10)),
         })
-        .build()
+        .build();
+    tokio::time::timeout(kafka_reader::CALL_TIMEOUT, build)
         .await
+        .map_err(|_| unavailable("no broker answered in time"))?
         .map_err(unavailable)
 }
 
@@ -172,6 +249,7 @@ pub(crate) async fn ensure_topic(
     client: &Client,
     topic: &str,
     partitions: u16,
+    replicas: i16,
 ) -> Result<usize, TransportError> {
     let count = |topics: Vec<rskafka::topic::Topic>| {
         topics
@@ -179,15 +257,13 @@ pub(crate) async fn ensure_topic(
             .find(|t| t.name == topic)
             .map(|t| t.partitions.len())
     };
-    if let Some(n) = count(client.list_topics().await.map_err(unavailable)?) {
+    let listed = kafka_reader::bounded(Duration::ZERO, client.list_topics()).await?;
+    if let Some(n) = count(listed.map_err(unavailable)?) {
         return Ok(n);
     }
-    let created = client
-        .controller_client()
-        .map_err(unavailable)?
-        .create_topic(topic, i32::from(partitions), 1, 5_000)
-        .await;
-    match created {
+    let controller = client.controller_client().map_err(unavailable)?;
+    let create = controller.create_topic(topic, i32::from(partitions), replicas, 5_000);
+    match kafka_reader::bounded(Duration::ZERO, create).await? {
         Ok(()) => {}
         Err(KafkaError::ServerError {
             protocol_error: ProtocolError::TopicAlreadyExists,
@@ -195,7 +271,8 @@ pub(crate) async fn ensure_topic(
         }) => {}
         Err(e) => return Err(unavailable(format!("creating topic `{topic}`: {e}"))),
     }
-    match count(client.list_topics().await.map_err(unavailable)?) {
+    let listed = kafka_reader::bounded(Duration::ZERO, client.list_topics()).await?;
+    match count(listed.map_err(unavailable)?) {
         Some(n) if n > 0 => Ok(n),
         _ => Err(unavailable(format!("topic `{topic}` has no partitions"))),
     }
@@ -210,10 +287,12 @@ pub(crate) async fn partition_clients(
     let mut clients = Vec::with_capacity(count);
     for partition in 0..count {
         let partition = i32::try_from(partition).map_err(unavailable)?;
-        let pc = client
-            .partition_client(topic, partition, UnknownTopicHandling::Retry)
-            .await
-            .map_err(unavailable)?;
+        let pc = kafka_reader::bounded(
+            Duration::ZERO,
+            client.partition_client(topic, partition, UnknownTopicHandling::Retry),
+        )
+        .await?
+        .map_err(unavailable)?;
         clients.push(Arc::new(pc));
     }
     Ok(clients)

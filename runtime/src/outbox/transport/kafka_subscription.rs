@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rskafka::client::error::{Error as KafkaError, ProtocolError};
 use rskafka::client::partition::{Compression, OffsetAt, PartitionClient};
 use rskafka::record::{Record, RecordAndOffset};
 use tokio::sync::mpsc;
@@ -22,14 +21,16 @@ use super::TransportError;
 use super::kafka::{
     KafkaTransport, SUBJECT, ensure_topic, partition_clients, timestamp, unavailable,
 };
+use super::kafka_reader::{Fetch, bounded, committed, read_partition, record_at};
 use super::pattern::subject_matches;
 use crate::model::envelope::Timestamp;
 use crate::outbox::consumer::{Delivery, Fetched, Incoming, Subscription};
 
 /// Offsets below this many bits of a sequence; the partition above them.
 const OFFSET_BITS: u32 = 40;
-/// The most bytes one fetch of one partition asks for.
-const FETCH_BYTES: i32 = 1 << 20;
+/// How often an unchanged offset is recorded again, so the offsets topic's retention never
+/// takes a partition's only record.
+const REWRITE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What acknowledges one delivery of a [`KafkaSubscription`]: its partition and offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +51,10 @@ pub struct KafkaSubscription {
     last_commit: Instant,
     fetched: Option<mpsc::Receiver<Fetch>>,
     readers: JoinSet<()>,
-    buffer: VecDeque<(usize, RecordAndOffset)>,
+    buffer: VecDeque<Buffered>,
     retries: BinaryHeap<std::cmp::Reverse<(Instant, usize, i64)>>,
+    /// A reader's failure, answered once what was gathered is delivered.
+    failure: Option<TransportError>,
 }
 
 impl std::fmt::Debug for KafkaSubscription {
@@ -75,6 +78,8 @@ struct Owned {
     seen: i64,
     /// The offset the group's progress records: every message below it is done.
     committed: i64,
+    /// When the progress was last written.
+    written: Instant,
 }
 
 impl Owned {
@@ -84,12 +89,11 @@ impl Owned {
     }
 }
 
-/// What a partition's reader sends.
-enum Fetch {
-    Records(usize, Vec<RecordAndOffset>),
-    /// The broker no longer has the records below this offset (retention took them).
-    Skipped(usize, i64),
-    Failed(TransportError),
+/// What the readers sent, in each partition's order, not yet delivered.
+enum Buffered {
+    Record(usize, RecordAndOffset),
+    Skip(usize, i64),
+    Reset(usize, i64),
 }
 
 impl KafkaTransport {
@@ -119,7 +123,7 @@ impl KafkaTransport {
         }
         let topic = format!("{}.offsets.{group}", self.topic());
         let count = u16::try_from(self.partitions()).unwrap_or(u16::MAX);
-        let n = ensure_topic(self.client(), &topic, count).await?;
+        let n = ensure_topic(self.client(), &topic, count, self.replicas()).await?;
         if n < self.partitions() {
             return Err(unavailable(format!(
                 "topic `{topic}` has {n} partitions, fewer than the {} of `{}`",
@@ -137,6 +141,7 @@ impl KafkaTransport {
                 outstanding: BTreeMap::new(),
                 seen: 0,
                 committed: 0,
+                written: Instant::now(),
             })
             .collect();
         Ok(KafkaSubscription {
@@ -152,6 +157,7 @@ impl KafkaTransport {
             readers: JoinSet::new(),
             buffer: VecDeque::new(),
             retries: BinaryHeap::new(),
+            failure: None,
         })
     }
 }
@@ -202,32 +208,42 @@ impl KafkaSubscription {
     /// # Errors
     /// [`TransportError::Unavailable`] when the brokers do not answer.
     pub async fn commit(&mut self) -> Result<(), TransportError> {
+        if self.fetched.is_none() {
+            // Not started: it knows nothing the broker does not.
+            return Ok(());
+        }
         for owned in &mut self.owned {
             let at = owned.done_below();
-            if at > owned.committed {
+            if at > owned.committed || (at >= 0 && owned.written.elapsed() >= REWRITE_EVERY) {
                 let record = Record {
                     key: Some(self.group.as_bytes().to_vec()),
                     value: Some(at.to_string().into_bytes()),
                     headers: BTreeMap::new(),
                     timestamp: timestamp(Timestamp::now()),
                 };
-                owned
+                let produce = owned
                     .offsets
-                    .produce(vec![record], Compression::NoCompression)
-                    .await
+                    .produce(vec![record], Compression::NoCompression);
+                bounded(Duration::ZERO, produce)
+                    .await?
                     .map_err(unavailable)?;
                 owned.committed = at;
+                owned.written = Instant::now();
             }
         }
         self.last_commit = Instant::now();
         Ok(())
     }
 
-    async fn commit_if_due(&mut self) -> Result<(), TransportError> {
+    /// Records the progress when it is time; a failure is logged and tried again at the next
+    /// time (what was handled since comes again after a restart, and the inbox knows it).
+    async fn commit_if_due(&mut self) {
         if self.last_commit.elapsed() >= self.commit_every {
-            self.commit().await?;
+            if let Err(error) = self.commit().await {
+                tracing::warn!(%error, group = %self.group, "kafka: progress not recorded; trying again");
+                self.last_commit = Instant::now();
+            }
         }
-        Ok(())
     }
 
     /// Reads where the group stands in each partition and starts a reader for each.
@@ -240,9 +256,8 @@ impl KafkaSubscription {
             };
             let start = match committed(&owned.offsets).await? {
                 Some(offset) => offset,
-                None => data
-                    .get_offset(OffsetAt::Earliest)
-                    .await
+                None => bounded(Duration::ZERO, data.get_offset(OffsetAt::Earliest))
+                    .await?
                     .map_err(unavailable)?,
             };
             owned.seen = start;
@@ -263,13 +278,25 @@ impl KafkaSubscription {
         record_at(client, offset).await
     }
 
-    /// Takes the records of one fetch: those of other subjects are done at once.
-    fn take(&mut self, fetch: Fetch) -> Result<(), TransportError> {
+    /// Takes what a reader sent, in order behind what came before it.
+    fn take(&mut self, fetch: Fetch) {
         match fetch {
             Fetch::Records(slot, records) => {
-                self.buffer.extend(records.into_iter().map(|r| (slot, r)));
+                self.buffer
+                    .extend(records.into_iter().map(|r| Buffered::Record(slot, r)));
             }
-            Fetch::Skipped(slot, to) => {
+            Fetch::Skipped(slot, to) => self.buffer.push_back(Buffered::Skip(slot, to)),
+            Fetch::Reset(slot, to) => self.buffer.push_back(Buffered::Reset(slot, to)),
+            Fetch::Failed(error) => self.failure = Some(error),
+        }
+    }
+
+    /// What became of one thing the readers sent: a delivery, or nothing to deliver (a
+    /// record of another subject, done at once; a skip or a reset of the partition).
+    fn deliver(&mut self, buffered: Buffered) -> Option<Delivery<KafkaAck>> {
+        let (slot, record) = match buffered {
+            Buffered::Record(slot, record) => (slot, record),
+            Buffered::Skip(slot, to) => {
                 let owned = &mut self.owned[slot];
                 tracing::warn!(
                     partition = owned.partition,
@@ -278,13 +305,17 @@ impl KafkaSubscription {
                     "kafka: the broker no longer has records this group had not read"
                 );
                 owned.seen = owned.seen.max(to);
+                return None;
             }
-            Fetch::Failed(error) => return Err(error),
-        }
-        Ok(())
-    }
-
-    fn deliver(&mut self, slot: usize, record: RecordAndOffset) -> Option<Delivery<KafkaAck>> {
+            Buffered::Reset(slot, to) => {
+                let owned = &mut self.owned[slot];
+                owned.seen = to;
+                owned.outstanding.clear();
+                // Written at the next commit, whatever it is.
+                owned.committed = -1;
+                return None;
+            }
+        };
         let owned = &mut self.owned[slot];
         if record.offset < owned.seen {
             return None;
@@ -319,10 +350,15 @@ impl Subscription for KafkaSubscription {
     type Ack = KafkaAck;
 
     async fn receive(&mut self, max: usize) -> Result<Vec<Delivery<KafkaAck>>, TransportError> {
+        if self.owned.is_empty() {
+            // More members than partitions: this one has nothing to read.
+            tokio::time::sleep(self.wait).await;
+            return Ok(Vec::new());
+        }
         if self.fetched.is_none() {
             self.start().await?;
         }
-        self.commit_if_due().await?;
+        self.commit_if_due().await;
         let mut deliveries = Vec::new();
         // Failed messages whose time has come, first.
         let now = Instant::now();
@@ -338,7 +374,18 @@ impl Subscription for KafkaSubscription {
                 continue;
             };
             let partition = self.owned[slot].partition;
-            match self.refetch(slot, offset).await? {
+            let refetched = match self.refetch(slot, offset).await {
+                Ok(refetched) => refetched,
+                Err(error) => {
+                    // Due again at once; what was gathered goes out first.
+                    self.retries.push(std::cmp::Reverse((now, slot, offset)));
+                    if deliveries.is_empty() {
+                        return Err(error);
+                    }
+                    return Ok(deliveries);
+                }
+            };
+            match refetched {
                 Some(record) => {
                     let subject = header(&record, SUBJECT).unwrap_or_default().to_owned();
                     deliveries.push(delivery(partition, slot, offset, attempt, subject, record));
@@ -359,7 +406,7 @@ impl Subscription for KafkaSubscription {
             };
             if let Some(rx) = self.fetched.as_mut() {
                 match tokio::time::timeout(wait, rx.recv()).await {
-                    Ok(Some(fetch)) => self.take(fetch)?,
+                    Ok(Some(fetch)) => self.take(fetch),
                     Ok(None) => return Err(unavailable("the partition readers stopped")),
                     Err(_) => {}
                 }
@@ -368,26 +415,30 @@ impl Subscription for KafkaSubscription {
         while self.buffer.len() < max {
             let next = self.fetched.as_mut().and_then(|rx| rx.try_recv().ok());
             match next {
-                Some(fetch) => self.take(fetch)?,
+                Some(fetch) => self.take(fetch),
                 None => break,
             }
         }
         while deliveries.len() < max {
-            let Some((slot, record)) = self.buffer.pop_front() else {
+            let Some(buffered) = self.buffer.pop_front() else {
                 break;
             };
-            if let Some(delivery) = self.deliver(slot, record) {
+            if let Some(delivery) = self.deliver(buffered) {
                 deliveries.push(delivery);
             }
         }
-        Ok(deliveries)
+        match self.failure.take() {
+            Some(error) if deliveries.is_empty() => Err(error),
+            _ => Ok(deliveries),
+        }
     }
 
     async fn ack(&mut self, ack: KafkaAck) -> Result<(), TransportError> {
         if let Some(owned) = self.owned.get_mut(ack.slot) {
             owned.outstanding.remove(&ack.offset);
         }
-        self.commit_if_due().await
+        self.commit_if_due().await;
+        Ok(())
     }
 
     async fn retry_later(&mut self, ack: KafkaAck, delay: Duration) -> Result<(), TransportError> {
@@ -420,90 +471,6 @@ impl Subscription for KafkaSubscription {
 
     async fn give_up(&mut self, ack: KafkaAck) -> Result<(), TransportError> {
         self.ack(ack).await
-    }
-}
-
-/// Reads partition `slot` from `offset` on, sending what it finds, until the subscription
-/// is dropped.
-async fn read_partition(
-    slot: usize,
-    client: Arc<PartitionClient>,
-    mut offset: i64,
-    wait: Duration,
-    tx: mpsc::Sender<Fetch>,
-) {
-    let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
-    loop {
-        let fetch = match client.fetch_records(offset, 1..FETCH_BYTES, wait_ms).await {
-            Ok((records, _high_watermark)) => {
-                let records: Vec<_> = records.into_iter().filter(|r| r.offset >= offset).collect();
-                match records.last() {
-                    Some(last) => offset = last.offset + 1,
-                    None => continue,
-                }
-                Fetch::Records(slot, records)
-            }
-            Err(KafkaError::ServerError {
-                protocol_error: ProtocolError::OffsetOutOfRange,
-                ..
-            }) => match client.get_offset(OffsetAt::Earliest).await {
-                Ok(earliest) if earliest > offset => {
-                    offset = earliest;
-                    Fetch::Skipped(slot, earliest)
-                }
-                // Past the end (the topic was recreated): from its start.
-                Ok(earliest) => {
-                    offset = earliest;
-                    continue;
-                }
-                Err(e) => Fetch::Failed(unavailable(e)),
-            },
-            Err(e) => Fetch::Failed(unavailable(e)),
-        };
-        let failed = matches!(fetch, Fetch::Failed(_));
-        if tx.send(fetch).await.is_err() {
-            return;
-        }
-        if failed {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-}
-
-/// The group's committed offset in the partition whose progress `offsets` holds.
-async fn committed(offsets: &PartitionClient) -> Result<Option<i64>, TransportError> {
-    let end = offsets
-        .get_offset(OffsetAt::Latest)
-        .await
-        .map_err(unavailable)?;
-    if end == 0 {
-        return Ok(None);
-    }
-    let Some(record) = record_at(offsets, end - 1).await? else {
-        return Ok(None);
-    };
-    let value = record.value.unwrap_or_default();
-    let text = String::from_utf8_lossy(&value);
-    text.parse()
-        .map(Some)
-        .map_err(|e| unavailable(format!("a committed offset `{text}`: {e}")))
-}
-
-/// The record at `offset`, or `None` when the broker no longer has it.
-async fn record_at(
-    client: &PartitionClient,
-    offset: i64,
-) -> Result<Option<Record>, TransportError> {
-    match client.fetch_records(offset, 1..FETCH_BYTES, 0).await {
-        Ok((records, _)) => Ok(records
-            .into_iter()
-            .find(|r| r.offset == offset)
-            .map(|r| r.record)),
-        Err(KafkaError::ServerError {
-            protocol_error: ProtocolError::OffsetOutOfRange,
-            ..
-        }) => Ok(None),
-        Err(e) => Err(unavailable(e)),
     }
 }
 

@@ -6,6 +6,8 @@ pub(crate) mod compressed;
 #[cfg(feature = "kafka")]
 pub(crate) mod kafka;
 #[cfg(feature = "kafka")]
+pub(crate) mod kafka_reader;
+#[cfg(feature = "kafka")]
 pub(crate) mod kafka_subscription;
 pub(crate) mod memory;
 #[cfg(feature = "nats")]
