@@ -180,8 +180,10 @@ impl KafkaSubscription {
         self
     }
 
-    /// How long one `receive` waits for a first message before it answers none (default
-    /// 500 ms).
+    /// How long one `receive` waits for a first message before it answers none, and how
+    /// long each partition's fetch asks the broker to wait for records (default 500 ms, at
+    /// least 10 ms). Kafka answers a fetch as soon as records come; a broker that holds it for
+    /// the whole wait (tansu does) delivers up to that late, so give such a broker a short one.
     #[must_use]
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = wait.max(Duration::from_millis(10));
