@@ -15,7 +15,7 @@ use eventsmith::projection::SqliteConnection;
 use eventsmith::{App, SqliteStore, Uuid, projection};
 
 use crate::outbox_relay::domain::{OrdersContract, ParcelShipped, Placed};
-use crate::outbox_relay::{expected_messages, place_and_ship};
+use crate::outbox_relay::{expected_messages, place_and_ship, republish_all};
 use crate::services::nats_client;
 
 /// The shipping service's read model: a row per order announced and per parcel.
@@ -149,16 +149,7 @@ async fn a_consumer_group_applies_each_message_once_past_the_brokers_window() {
     // Published again once the window has passed: JetStream keeps the copies, the inbox
     // recognises them.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    orders
-        .save_checkpoint("outbox:it.orders.public", 0)
-        .await
-        .unwrap();
-    let relay = Relay::new(orders.clone(), OrdersContract, nats.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    republish_all(&orders, nats.clone()).await;
     let info = nats
         .jetstream()
         .get_stream(&stream)

@@ -179,6 +179,23 @@ pub(crate) async fn append_shipments(store: &SqliteStore, from: usize, count: us
     }
 }
 
+/// The read model holds a row for each of `events` messages, none twice.
+pub(crate) fn each_message_once(db: &rusqlite::Connection, events: usize) {
+    assert_eq!(
+        count(db, "SELECT count(*) FROM received"),
+        events,
+        "none lost"
+    );
+    assert_eq!(
+        count(
+            db,
+            "SELECT count(*) FROM (SELECT DISTINCT position FROM received)"
+        ),
+        events,
+        "none repeated"
+    );
+}
+
 pub(crate) fn count(db: &rusqlite::Connection, sql: &str) -> usize {
     let n: i64 = db.query_row(sql, [], |r| r.get(0)).unwrap();
     usize::try_from(n).unwrap()
@@ -271,19 +288,7 @@ async fn a_relay_killed_twenty_times_and_three_broker_restarts_lose_and_repeat_n
     let progress = consumer.progress();
     consumer.stop().await.unwrap();
 
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM received"),
-        EVENTS,
-        "none lost"
-    );
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM (SELECT DISTINCT position FROM received)"
-        ),
-        EVENTS,
-        "none repeated"
-    );
+    each_message_once(&db, EVENTS);
     // In the order handled, each order's positions only grow.
     assert_eq!(
         count(

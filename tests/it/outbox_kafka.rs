@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use eventsmith::outbox::{
-    Consumer, ConsumerProgress, KafkaTransport, Relay, RunningConsumer, Subscription as _,
+    Consumer, ConsumerProgress, KafkaTransport, RunningConsumer, Subscription as _,
 };
 use eventsmith::prelude::*;
 use eventsmith::{App, SqliteStore, Uuid};
@@ -16,8 +16,7 @@ use rskafka::client::partition::{Compression, UnknownTopicHandling};
 use crate::outbox_consumer::{
     Shipping, a_poison_message_is_parked_and_replayed_after_a_fix, rows, settle, shipping_tables,
 };
-use crate::outbox_relay::domain::OrdersContract;
-use crate::outbox_relay::{expected_messages, place_and_ship};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
 use crate::services::kafka_broker;
 use crate::support::kafka_broker::KafkaBroker;
 
@@ -95,13 +94,7 @@ async fn a_kafka_group_applies_each_message_once_in_order_and_resumes_where_it_w
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..40).await;
-    let head = orders.current_head().await.unwrap();
-    let relay = Relay::new(orders.clone(), OrdersContract, kafka.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&orders, kafka.clone()).await;
 
     // A record that does not decode, among the good ones.
     let client = rskafka::client::ClientBuilder::new(vec![broker.brokers().to_owned()])
@@ -179,16 +172,7 @@ async fn a_kafka_group_applies_each_message_once_in_order_and_resumes_where_it_w
     );
 
     // Published again: new records, recognised by the inbox.
-    orders
-        .save_checkpoint("outbox:it.orders.public", 0)
-        .await
-        .unwrap();
-    let relay = Relay::new(orders.clone(), OrdersContract, kafka.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    republish_all(&orders, kafka.clone()).await;
     let give_up = Instant::now() + Duration::from_secs(30);
     while sum(&group, |p| p.duplicates) < expected as u64 {
         assert!(Instant::now() < give_up, "{:?}", group[0].progress());

@@ -4,14 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use eventsmith::outbox::{Consumer, Relay, RunningConsumer};
-use eventsmith::prelude::*;
+use eventsmith::outbox::{Consumer, RunningConsumer};
 use eventsmith::projection::PgConnection;
 use eventsmith::{App, SqliteStore, Uuid, projection};
 
 use crate::outbox_consumer::settle;
-use crate::outbox_relay::domain::{OrdersContract, ParcelShipped, Placed};
-use crate::outbox_relay::{expected_messages, place_and_ship};
+use crate::outbox_relay::domain::{ParcelShipped, Placed};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
 use crate::services::{pg_second_handle, pg_store, raw_client, redis_transport};
 
 /// The shipping service's read model in PostgreSQL: a row per order announced and per
@@ -80,8 +79,6 @@ async fn a_group_with_its_inbox_in_postgres_applies_each_message_once() {
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..40).await;
-    let head = orders.current_head().await.unwrap();
-
     let mut members = Vec::new();
     for (member, handle) in [
         ("a", shipping.clone()),
@@ -104,12 +101,7 @@ async fn a_group_with_its_inbox_in_postgres_applies_each_message_once() {
         );
     }
     // Published while both members wait, so they share it.
-    let relay = Relay::new(orders.clone(), OrdersContract, redis.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&orders, redis.clone()).await;
     let expected = expected_messages(40);
     let rows = format!(
         "SELECT (SELECT count(*) FROM \"{schema}\".announced)
@@ -119,16 +111,7 @@ async fn a_group_with_its_inbox_in_postgres_applies_each_message_once() {
     assert_eq!(count(&db, &rows).await, expected);
 
     // Published again: new entries, recognised by the inbox.
-    orders
-        .save_checkpoint("outbox:it.orders.public", 0)
-        .await
-        .unwrap();
-    let relay = Relay::new(orders.clone(), OrdersContract, redis.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    republish_all(&orders, redis.clone()).await;
     settle(&members, 2 * expected as u64, "the copies").await;
     let give_up = Instant::now() + Duration::from_secs(5);
     let progress = loop {

@@ -4,15 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use eventsmith::outbox::{Consumer, Relay, Subscription as _};
-use eventsmith::prelude::*;
+use eventsmith::outbox::{Consumer, Subscription as _};
 use eventsmith::{App, SqliteStore, Uuid};
 
 use crate::outbox_consumer::{
     Shipping, a_poison_message_is_parked_and_replayed_after_a_fix, rows, shipping_tables,
 };
-use crate::outbox_relay::domain::OrdersContract;
-use crate::outbox_relay::{expected_messages, place_and_ship};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
 use crate::services::redis_transport;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,13 +23,7 @@ async fn a_dead_members_batch_is_taken_over_and_every_message_applied_once() {
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..20).await;
-    let head = orders.current_head().await.unwrap();
-    let relay = Relay::new(orders.clone(), OrdersContract, redis.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&orders, redis.clone()).await;
     let expected = expected_messages(20);
 
     // A member reads a batch and dies holding it.
@@ -64,16 +56,7 @@ async fn a_dead_members_batch_is_taken_over_and_every_message_applied_once() {
     assert_eq!(rows(&path), expected);
 
     // Published again: new entries, recognised by the inbox.
-    orders
-        .save_checkpoint("outbox:it.orders.public", 0)
-        .await
-        .unwrap();
-    let relay = Relay::new(orders.clone(), OrdersContract, redis.clone())
-        .start()
-        .await
-        .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    republish_all(&orders, redis.clone()).await;
     while alive.progress().duplicates < expected as u64 {
         assert!(Instant::now() < give_up, "{:?}", alive.progress());
         tokio::time::sleep(Duration::from_millis(50)).await;

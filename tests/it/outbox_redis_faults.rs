@@ -10,7 +10,7 @@ use eventsmith::outbox::{Consumer, Relay};
 use eventsmith::prelude::*;
 use eventsmith::{SqliteStore, Uuid};
 
-use crate::outbox_faults::{append_shipments, count};
+use crate::outbox_faults::{append_shipments, count, each_message_once};
 use crate::outbox_relay::domain::OrdersContract;
 use crate::services::{redis_transport, redis_url};
 use crate::support::harness::random_moment;
@@ -121,19 +121,7 @@ async fn a_member_killed_mid_batch_ten_times_has_its_entries_claimed_and_applied
     tokio::time::sleep(Duration::from_secs(1)).await;
     let progress = alive.progress();
     alive.stop().await.unwrap();
-    assert_eq!(
-        count(&db, "SELECT count(*) FROM received"),
-        EVENTS,
-        "none lost"
-    );
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM (SELECT DISTINCT position FROM received)"
-        ),
-        EVENTS,
-        "none repeated"
-    );
+    each_message_once(&db, EVENTS);
     assert_eq!(progress.parked, 0, "{progress:?}");
     assert!(mid_batch > 0, "a kill left entries unacknowledged");
     eprintln!(

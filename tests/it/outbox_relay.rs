@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventsmith::event::NewEvent;
-use eventsmith::outbox::{MemoryTransport, Relay, RelayState, header, message_id};
+use eventsmith::outbox::{MemoryTransport, Relay, RelayState, Transport, header, message_id};
 use eventsmith::prelude::*;
 use eventsmith::store::{Append, AppendOutcome, ExpectedVersion};
 use eventsmith::{App, CommandContext, SqliteStore};
@@ -52,6 +52,28 @@ pub(crate) async fn place_and_ship<S: EventStore>(app: &App<S>, orders: std::ops
 
 /// The messages the first `orders` orders make: a placement unless it is a test order, and
 /// one message a parcel.
+/// Publishes the orders contract from `store` up to its head through `transport`, then stops
+/// the relay.
+pub(crate) async fn relay_all<S: EventStore + Clone, T: Transport>(store: &S, transport: T) {
+    let head = store.current_head().await.unwrap();
+    let relay = Relay::new(store.clone(), OrdersContract, transport)
+        .start()
+        .await
+        .unwrap();
+    relay.wait_for(head, WAIT).await.unwrap();
+    relay.stop().await.unwrap();
+}
+
+/// Publishes everything again from the start of the log, as a relay whose checkpoint was
+/// lost would.
+pub(crate) async fn republish_all<S: EventStore + Clone, T: Transport>(store: &S, transport: T) {
+    store
+        .save_checkpoint("outbox:it.orders.public", 0)
+        .await
+        .unwrap();
+    relay_all(store, transport).await;
+}
+
 pub(crate) fn expected_messages(orders: usize) -> usize {
     (0..orders)
         .map(|i| usize::from(i % 10 != 9) + 1 + i % 3)
