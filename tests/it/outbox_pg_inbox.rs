@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use eventsmith::outbox::{Consumer, RunningConsumer};
 use eventsmith::projection::PgConnection;
+use eventsmith::store::ConsumerStore as _;
 use eventsmith::{App, SqliteStore, Uuid, projection};
 
 use crate::outbox_consumer::settle;
@@ -141,6 +142,11 @@ async fn a_group_with_its_inbox_in_postgres_applies_each_message_once() {
     let inbox =
         format!("SELECT count(*) FROM \"{schema}\".inbox WHERE consumer = 'it.pg_shipping'");
     assert_eq!(count(&db, &inbox).await, expected);
+    // The members' progress is the broker's and the inbox's: no checkpoint row to fight over.
+    assert_eq!(
+        shipping.load_checkpoint("it.pg_shipping").await.unwrap(),
+        None
+    );
     for member in members {
         member.stop().await.unwrap();
     }

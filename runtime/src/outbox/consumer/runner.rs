@@ -402,6 +402,7 @@ where
         }
         let end = UnitEnd {
             checkpoint: last,
+            without_checkpoint: true,
             ..UnitEnd::default()
         };
         match self.sink.commit(P::NAME, end).await {
@@ -505,6 +506,7 @@ where
             checkpoint: delivery.sequence,
             park: None,
             release,
+            without_checkpoint: true,
         };
         match self.sink.commit(P::NAME, end).await {
             Ok(()) => Ok(outcome),
@@ -555,6 +557,7 @@ where
             checkpoint: delivery.sequence,
             park: Some(letter),
             release: None,
+            without_checkpoint: true,
         };
         match self.sink.commit(P::NAME, end).await {
             Ok(()) => Ok(()),
@@ -588,6 +591,7 @@ where
                     checkpoint: sequence,
                     park: None,
                     release: Some(sequence),
+                    without_checkpoint: true,
                 };
                 self.sink
                     .commit(P::NAME, end)

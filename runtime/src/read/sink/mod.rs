@@ -31,6 +31,9 @@ pub struct UnitEnd {
     pub park: Option<DeadLetter>,
     /// The position of a letter to release.
     pub release: Option<u64>,
+    /// No checkpoint moves: a consumer's progress is the broker's and its inbox's, and the
+    /// members of its group would only contend for the one row.
+    pub without_checkpoint: bool,
 }
 
 /// The transaction, if any, around a runner's units: [`InMemory`] for a read model in

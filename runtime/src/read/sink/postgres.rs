@@ -87,7 +87,9 @@ impl<P: Projection<Context = PgConnection>> Sink<P> for PgReadModel {
     async fn commit(&mut self, name: &'static str, end: UnitEnd) -> Result<(), StoreError> {
         let (client, names) = (&**self.conn.client, &self.store.inner.names);
         let committed = async {
-            consumers::save_checkpoint(client, names, name, end.checkpoint).await?;
+            if !end.without_checkpoint {
+                consumers::save_checkpoint(client, names, name, end.checkpoint).await?;
+            }
             if let Some(letter) = &end.park {
                 consumers::park(client, names, name, letter).await?;
             }

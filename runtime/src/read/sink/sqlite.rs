@@ -173,7 +173,12 @@ impl<P: Projection<Context = SqliteConnection>> Sink<P> for SqliteReadModel {
 
     async fn commit(&mut self, name: &'static str, end: UnitEnd) -> Result<(), StoreError> {
         self.run(move |conn| {
-            let written = save_checkpoint(conn, name, end.checkpoint)
+            let saved = if end.without_checkpoint {
+                Ok(())
+            } else {
+                save_checkpoint(conn, name, end.checkpoint)
+            };
+            let written = saved
                 .and_then(|()| end.park.as_ref().map_or(Ok(()), |l| park(conn, name, l)))
                 .and_then(|()| end.release.map_or(Ok(()), |p| release(conn, name, p)))
                 .and_then(|()| conn.execute_batch("COMMIT").map_err(backend_error));

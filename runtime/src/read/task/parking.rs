@@ -36,6 +36,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
             checkpoint: event.global_position,
             park: Some(letter),
             release: None,
+            without_checkpoint: false,
         })
         .await?;
         self.mark_parked(&event.stream_id, event.global_position);
@@ -83,6 +84,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                         checkpoint: self.position,
                         park: None,
                         release: Some(letter.position),
+                        without_checkpoint: false,
                     })
                     .await?;
                     handled += 1;
@@ -99,6 +101,7 @@ impl<S: EventStore, P: Projection + Sync, C: Codec, K: Sink<P>, M: Pipeline> Tas
                         checkpoint: self.position,
                         park: Some(again),
                         release: None,
+                        without_checkpoint: false,
                     })
                     .await?;
                     failure = Some((index, error.to_string()));
