@@ -4,7 +4,10 @@
 //! group, each message's effect once.
 //!
 //! Run with `cargo run --example integration` against NATS with JetStream at
-//! `EVENTSMITH_NATS_URL` (default `nats://127.0.0.1:4222`). The two services keep their
+//! `EVENTSMITH_NATS_URL` (default `nats://127.0.0.1:4222`);
+//! `EVENTSMITH_INTEGRATION_BROKER=redis` runs it on Redis Streams (`EVENTSMITH_REDIS_URL`,
+//! default `redis://127.0.0.1:6379`), `EVENTSMITH_INTEGRATION_BROKER=kafka` on Kafka
+//! (`EVENTSMITH_KAFKA_BROKERS`, default `127.0.0.1:9092`; two partitions, a member each). The two services keep their
 //! files (`integration-orders.db`, `integration-shipping.db`, or in
 //! `EVENTSMITH_INTEGRATION_DIR`); run it again and both resume where they were. The orders
 //! service writes its contract as JSON Schema beside them (`integration-orders.schema.json`).
@@ -12,10 +15,13 @@
 mod orders;
 mod shipping;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use eventsmith::outbox::{Consumer, NatsTransport, Relay, contract_schema};
+use eventsmith::outbox::{
+    Consumer, KafkaTransport, NatsTransport, RedisTransport, Relay, Subscription, Transport,
+    contract_schema,
+};
 use eventsmith::rusqlite::Connection;
 use eventsmith::store::EventLog as _;
 use eventsmith::{App, SqliteStore, Uuid};
@@ -23,25 +29,75 @@ use eventsmith::{App, SqliteStore, Uuid};
 use crate::orders::{OrdersContract, PlaceOrder, ShipOrder};
 use crate::shipping::{Shipping, TABLES};
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir =
-        PathBuf::from(std::env::var("EVENTSMITH_INTEGRATION_DIR").unwrap_or_else(|_| ".".into()));
-    let url =
-        std::env::var("EVENTSMITH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let nats = NatsTransport::connect(&url).await?;
-    // The stream keeps the messages; a message id seen in the last two minutes is dropped.
-    nats.ensure_stream(
-        "EXAMPLE_ORDERS",
-        &["example.orders.>"],
-        Duration::from_secs(120),
-    )
-    .await?;
+type Error = Box<dyn std::error::Error>;
 
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let dir = PathBuf::from(var("EVENTSMITH_INTEGRATION_DIR", "."));
+    // The broker, and the two members of the consumer group `shipping` on it.
+    match var("EVENTSMITH_INTEGRATION_BROKER", "nats").as_str() {
+        "nats" => {
+            let nats = NatsTransport::connect(&var("EVENTSMITH_NATS_URL", "nats://127.0.0.1:4222"))
+                .await?;
+            // The stream keeps the messages; an id seen in the last two minutes is dropped.
+            let window = Duration::from_secs(120);
+            nats.ensure_stream("EXAMPLE_ORDERS", &["example.orders.>"], window)
+                .await?;
+            let member = async || {
+                let ack_wait = Duration::from_secs(30);
+                nats.subscribe("EXAMPLE_ORDERS", "shipping", "example.orders.>", ack_wait)
+                    .await
+                    .map(|s| s.wait(Duration::from_millis(200)))
+            };
+            let members = [member().await?, member().await?];
+            services(&dir, nats.clone(), members).await
+        }
+        "redis" => {
+            let url = var("EVENTSMITH_REDIS_URL", "redis://127.0.0.1:6379");
+            let redis = RedisTransport::connect(&url, "example:orders").await?;
+            let member = async |name: &str| {
+                let idle = Duration::from_secs(30);
+                redis
+                    .subscribe("shipping", name, "example.orders.>", idle)
+                    .await
+                    .map(|s| s.wait(Duration::from_millis(200)))
+            };
+            let members = [member("shipping-1").await?, member("shipping-2").await?];
+            services(&dir, redis.clone(), members).await
+        }
+        "kafka" => {
+            let brokers = var("EVENTSMITH_KAFKA_BROKERS", "127.0.0.1:9092");
+            let kafka = KafkaTransport::connect(&brokers, "example-orders", 2).await?;
+            let member = async |index: usize| {
+                kafka
+                    .subscribe("shipping", "example.orders.>")
+                    .await
+                    .map(|s| s.member(index, 2).wait(Duration::from_millis(50)))
+            };
+            let members = [member(0).await?, member(1).await?];
+            services(&dir, kafka.clone(), members).await
+        }
+        other => Err(format!(
+            "EVENTSMITH_INTEGRATION_BROKER=`{other}`: say `nats`, `redis` or `kafka`"
+        )
+        .into()),
+    }
+}
+
+/// The two services on `broker`; the shipping service's group has `members`.
+async fn services<T: Transport, S: Subscription>(
+    dir: &Path,
+    broker: T,
+    members: [S; 2],
+) -> Result<(), Error> {
     // The orders service: commands, its log, and the relay that publishes from it.
     let orders = SqliteStore::open(dir.join("integration-orders.db"))?;
     let app = App::new(orders.clone())?;
-    let relay = Relay::new(orders.clone(), OrdersContract, nats.clone())
+    let relay = Relay::new(orders.clone(), OrdersContract, broker)
         .start()
         .await?;
     let run = Uuid::now_v7().simple().to_string();
@@ -85,18 +141,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shipping_path = dir.join("integration-shipping.db");
     let shipping = SqliteStore::open(&shipping_path)?;
     Connection::open(&shipping_path)?.execute_batch(TABLES)?;
-    let mut members = Vec::new();
-    for _ in 0..2 {
-        let subscription = nats
-            .subscribe(
-                "EXAMPLE_ORDERS",
-                "shipping",
-                "example.orders.>",
-                Duration::from_secs(30),
-            )
-            .await?
-            .wait(Duration::from_millis(200));
-        members.push(
+    let mut running = Vec::new();
+    for subscription in members {
+        running.push(
             Consumer::new(shipping.clone(), Shipping, subscription)
                 .start()
                 .await?,
@@ -126,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (order, region) = row?;
         println!("shipping: order {order} to ship in the {region}");
     }
-    for (i, member) in members.into_iter().enumerate() {
+    for (i, member) in running.into_iter().enumerate() {
         let progress = member.progress();
         println!(
             "shipping: member {} handled {} messages ({} already in its inbox)",

@@ -214,4 +214,10 @@ pub trait Subscription: Send + 'static {
         &mut self,
         ack: Self::Ack,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// The consumer is stopping: record what the broker should know (a Kafka member's
+    /// progress). What it cannot record comes again after a restart, and the inbox knows it.
+    fn close(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

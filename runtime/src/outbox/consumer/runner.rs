@@ -293,6 +293,7 @@ where
                 (Some(Arc::new(error)), None)
             }
         };
+        self.subscription.close().await;
         Sink::<P>::close(&mut self.sink).await;
         self.progress.send_modify(|p| {
             p.running = false;

@@ -474,6 +474,12 @@ impl Subscription for KafkaSubscription {
     async fn give_up(&mut self, ack: KafkaAck) -> Result<(), TransportError> {
         self.ack(ack).await
     }
+
+    async fn close(&mut self) {
+        if let Err(error) = self.commit().await {
+            tracing::warn!(%error, group = %self.group, "kafka: progress not recorded at the stop");
+        }
+    }
 }
 
 fn header<'r>(record: &'r Record, name: &str) -> Option<&'r str> {
