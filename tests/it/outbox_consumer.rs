@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use eventsmith::command::Backoff;
 use eventsmith::outbox::{
-    Consumer, NatsTransport, Relay, Replay, RunningConsumer, Subscription, Transport, header,
+    Consumer, NatsTransport, Replay, RunningConsumer, Subscription, Transport, header,
 };
 use eventsmith::prelude::*;
 use eventsmith::projection::SqliteConnection;
 use eventsmith::{App, SqliteStore, Uuid, projection};
 
-use crate::outbox_relay::domain::{OrdersContract, ParcelShipped, Placed};
-use crate::outbox_relay::{expected_messages, place_and_ship, republish_all};
+use crate::outbox_relay::domain::{ParcelShipped, Placed};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
 use crate::services::nats_client;
 
 /// The shipping service's read model: a row per order announced and per parcel.
@@ -115,13 +115,7 @@ async fn a_consumer_group_applies_each_message_once_past_the_brokers_window() {
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..40).await;
-    let relay = Relay::new(orders.clone(), OrdersContract, nats.clone())
-        .start()
-        .await
-        .unwrap();
-    let head = orders.current_head().await.unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&orders, nats.clone()).await;
 
     // The shipping service: its own file, two members of the group `shipping`.
     let shipping_path = dir.path().join("shipping.db");
@@ -282,13 +276,7 @@ pub(crate) async fn a_poison_message_is_parked_and_replayed_after_a_fix<T, S>(
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..10).await;
-    let relay = Relay::new(orders.clone(), OrdersContract, transport)
-        .start()
-        .await
-        .unwrap();
-    let head = orders.current_head().await.unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&orders, transport).await;
 
     let path = dir.path().join("picky.db");
     let shipping = SqliteStore::open(&path).unwrap();

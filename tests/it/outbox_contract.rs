@@ -2,15 +2,12 @@
 //! the relay publishes fits the schema of its name and version, and payloads that break the
 //! contract do not.
 
-use std::time::Duration;
-
-use eventsmith::outbox::{MemoryTransport, Relay, contract_schema};
-use eventsmith::prelude::*;
+use eventsmith::outbox::{MemoryTransport, contract_schema};
 use eventsmith::{App, SqliteStore};
 use serde_json::{Value, json};
 
 use crate::outbox_relay::domain::OrdersContract;
-use crate::outbox_relay::{expected_messages, place_and_ship};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all};
 
 fn validator(contract: &Value, key: &str) -> jsonschema::Validator {
     let schema = &contract["$defs"][key];
@@ -53,13 +50,7 @@ async fn every_published_message_fits_its_schema_and_a_broken_one_does_not() {
     let store = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(store.clone()).unwrap(), 0..10).await;
     let broker = MemoryTransport::new();
-    let relay = Relay::new(store.clone(), OrdersContract, broker.clone())
-        .start()
-        .await
-        .unwrap();
-    let head = store.current_head().await.unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&store, broker.clone()).await;
     let messages = broker.messages();
     assert_eq!(messages.len(), expected_messages(10));
     for message in &messages {

@@ -16,7 +16,7 @@ use eventsmith::{App, SqliteStore, Uuid};
 
 use crate::outbox_consumer::{Shipping, rows, settle, shipping_tables};
 use crate::outbox_relay::domain::OrdersContract;
-use crate::outbox_relay::{expected_messages, place_and_ship};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
 use crate::services::redis_transport;
 
 /// A transport that counts the batches it is given.
@@ -45,20 +45,10 @@ async fn compressed_payloads_are_handled_like_plain_ones() {
     let dir = tempfile::tempdir().unwrap();
     let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..20).await;
-    let head = orders.current_head().await.unwrap();
 
     // What the layer hands on: every payload of 40 bytes and more gzipped and marked.
     let memory = MemoryTransport::new();
-    let relay = Relay::new(
-        orders.clone(),
-        OrdersContract,
-        Compressed::new(memory.clone()).above(40),
-    )
-    .start()
-    .await
-    .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    relay_all(&orders, Compressed::new(memory.clone()).above(40)).await;
     let messages = memory.messages();
     let gzipped = messages.iter().filter(|m| m.encoding.is_some()).count();
     assert!(
@@ -79,20 +69,7 @@ async fn compressed_payloads_are_handled_like_plain_ones() {
     }
 
     // Through Redis to a consumer group, which inflates them.
-    orders
-        .save_checkpoint("outbox:it.orders.public", 0)
-        .await
-        .unwrap();
-    let relay = Relay::new(
-        orders.clone(),
-        OrdersContract,
-        Compressed::new(redis.clone()).above(40),
-    )
-    .start()
-    .await
-    .unwrap();
-    relay.wait_for(head, Duration::from_secs(30)).await.unwrap();
-    relay.stop().await.unwrap();
+    republish_all(&orders, Compressed::new(redis.clone()).above(40)).await;
     let path = dir.path().join("shipping.db");
     shipping_tables(&path);
     let subscription = redis
