@@ -362,9 +362,9 @@ where
         &mut self,
         deliveries: &[Delivery<Sub::Ack>],
     ) -> Result<Option<Vec<Outcome>>, ConsumerError> {
-        let Some(last) = deliveries.iter().map(|d| d.sequence).max() else {
+        if deliveries.is_empty() {
             return Ok(Some(Vec::new()));
-        };
+        }
         if deliveries.len() < 2 || deliveries.iter().any(|d| d.message.is_err()) {
             return Ok(None);
         }
@@ -401,12 +401,7 @@ where
                 }
             }
         }
-        let end = UnitEnd {
-            checkpoint: last,
-            without_checkpoint: true,
-            ..UnitEnd::default()
-        };
-        match self.sink.commit(P::NAME, end).await {
+        match self.sink.commit(P::NAME, unit_end(None, None)).await {
             Ok(()) => Ok(Some(outcomes)),
             Err(cause) if cause.is_retriable() => Ok(None),
             Err(cause) => Err(self.store_error(cause)),
@@ -503,13 +498,7 @@ where
                 return Ok(self.failed(delivery, format!("the handler panicked: {message}")));
             }
         };
-        let end = UnitEnd {
-            checkpoint: delivery.sequence,
-            park: None,
-            release,
-            without_checkpoint: true,
-        };
-        match self.sink.commit(P::NAME, end).await {
+        match self.sink.commit(P::NAME, unit_end(None, release)).await {
             Ok(()) => Ok(outcome),
             Err(cause) if cause.is_retriable() => {
                 tracing::warn!(consumer = P::NAME, error = %cause, "not committed; the message comes again");
@@ -554,13 +543,11 @@ where
             parked_at: Timestamp::now(),
         };
         self.begin().await?;
-        let end = UnitEnd {
-            checkpoint: delivery.sequence,
-            park: Some(letter),
-            release: None,
-            without_checkpoint: true,
-        };
-        match self.sink.commit(P::NAME, end).await {
+        match self
+            .sink
+            .commit(P::NAME, unit_end(Some(letter), None))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(cause) => Err(self.store_error(cause)),
         }
@@ -588,14 +575,8 @@ where
             Outcome::Handled | Outcome::Ignored => Ok(Ok(Replay::Handled)),
             Outcome::Duplicate => {
                 self.begin().await?;
-                let end = UnitEnd {
-                    checkpoint: sequence,
-                    park: None,
-                    release: Some(sequence),
-                    without_checkpoint: true,
-                };
                 self.sink
-                    .commit(P::NAME, end)
+                    .commit(P::NAME, unit_end(None, Some(sequence)))
                     .await
                     .map_err(|cause| self.store_error(cause))?;
                 Ok(Ok(Replay::AlreadyHandled))
@@ -626,5 +607,16 @@ where
             consumer: P::NAME,
             cause,
         }
+    }
+}
+
+/// The end of a consumer's unit: a letter to park or release, and no checkpoint (its progress
+/// is the broker's and the inbox's).
+fn unit_end(park: Option<DeadLetter>, release: Option<u64>) -> UnitEnd {
+    UnitEnd {
+        checkpoint: 0,
+        park,
+        release,
+        without_checkpoint: true,
     }
 }

@@ -61,8 +61,6 @@ pub struct PgReadModel {
     conn: PgConnection,
     /// The projection's lock was let go of.
     closed: bool,
-    /// The statement that records a message in the inbox.
-    inbox_insert: String,
 }
 
 impl super::Sealed for PgReadModel {}
@@ -174,11 +172,6 @@ impl PgStore {
                 client: Arc::new(client),
             },
             closed: false,
-            inbox_insert: format!(
-                "INSERT INTO {} (consumer, message_id, handled_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (consumer, message_id) DO NOTHING",
-                self.inner.names.inbox
-            ),
         }
     }
 }
@@ -191,7 +184,7 @@ impl<P: Projection<Context = PgConnection>> InboxSink<P> for PgReadModel {
     ) -> Result<bool, StoreError> {
         let client = &self.conn.client;
         let statement = client
-            .prepare_cached(&self.inbox_insert)
+            .prepare_cached(&self.store.inner.names.inbox_insert)
             .await
             .map_err(pg_error)?;
         let inserted = client

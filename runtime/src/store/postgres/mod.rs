@@ -137,6 +137,8 @@ pub(crate) struct Names {
     dead_letters: String,
     /// The integration messages each consumer handled.
     pub(crate) inbox: String,
+    /// The statement that records a handled message in the inbox.
+    pub(crate) inbox_insert: String,
     /// The saga tables and their indexes.
     sagas: sagas::Tables,
     version: String,
@@ -164,6 +166,11 @@ impl Names {
             checkpoints: table("checkpoints"),
             dead_letters: table("dead_letters"),
             inbox: table("inbox"),
+            inbox_insert: format!(
+                "INSERT INTO {} (consumer, message_id, handled_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (consumer, message_id) DO NOTHING",
+                table("inbox")
+            ),
             sagas: sagas::Tables::new(table, &options.table_prefix),
             version: table("schema_version"),
             channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),
