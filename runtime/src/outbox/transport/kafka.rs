@@ -157,50 +157,54 @@ const REQUEST_BYTES: usize = 512 << 10;
 
 /// Produces `batch` to one partition, in order, a request at a time.
 async fn produce(client: &PartitionClient, batch: &[&Outgoing]) -> Result<(), TransportError> {
-    let mut start = 0;
-    while start < batch.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        let mut records = Vec::new();
-        while end < batch.len() && (records.is_empty() || bytes < REQUEST_BYTES) {
-            let record = record(batch[end]);
-            bytes += record.approximate_size();
-            if !records.is_empty() && bytes > REQUEST_BYTES {
-                break;
-            }
-            records.push(record);
-            end += 1;
+    let mut request = Vec::new();
+    let (mut bytes, mut first) = (0, 0);
+    for (i, message) in batch.iter().enumerate() {
+        let record = record(message);
+        let size = record.approximate_size();
+        if !request.is_empty() && bytes + size > REQUEST_BYTES {
+            produce_request(client, std::mem::take(&mut request), batch[first]).await?;
+            (bytes, first) = (0, i);
         }
-        let produced = kafka_reader::bounded(
-            Duration::ZERO,
-            client.produce(records, Compression::NoCompression),
-        )
-        .await?;
-        match produced {
-            Ok(_) => {}
-            Err(KafkaError::ServerError {
-                protocol_error:
-                    protocol_error @ (ProtocolError::MessageTooLarge
-                    | ProtocolError::RecordListTooLarge
-                    | ProtocolError::InvalidRecord),
-                ..
-            }) => {
-                let first = batch[start];
-                return Err(TransportError::Refused {
-                    transport: KafkaTransport::NAME,
-                    subject: first.subject.clone(),
-                    id: first.id,
-                    cause: format!(
-                        "the broker refused the records from this one on ({protocol_error}); \
-                         raise its `max.message.bytes` or publish smaller messages"
-                    ),
-                });
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
-        start = end;
+        bytes += size;
+        request.push(record);
     }
-    Ok(())
+    if request.is_empty() {
+        return Ok(());
+    }
+    produce_request(client, request, batch[first]).await
+}
+
+/// One produce request, whose first record is `first`'s.
+async fn produce_request(
+    client: &PartitionClient,
+    records: Vec<Record>,
+    first: &Outgoing,
+) -> Result<(), TransportError> {
+    let produced = kafka_reader::bounded(
+        Duration::ZERO,
+        client.produce(records, Compression::NoCompression),
+    )
+    .await?;
+    match produced {
+        Ok(_) => Ok(()),
+        Err(KafkaError::ServerError {
+            protocol_error:
+                protocol_error @ (ProtocolError::MessageTooLarge
+                | ProtocolError::RecordListTooLarge
+                | ProtocolError::InvalidRecord),
+            ..
+        }) => Err(TransportError::Refused {
+            transport: KafkaTransport::NAME,
+            subject: first.subject.clone(),
+            id: first.id,
+            cause: format!(
+                "the broker refused the records from this one on ({protocol_error}); raise \
+                 its `max.message.bytes` or publish smaller messages"
+            ),
+        }),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 fn record(message: &Outgoing) -> Record {
