@@ -22,6 +22,7 @@ mod given_when_then;
 mod idempotency_retention;
 mod layout;
 pub mod lints;
+mod outbox_commands;
 mod outbox_consumer;
 mod outbox_contract;
 mod outbox_faults;

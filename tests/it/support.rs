@@ -11,6 +11,8 @@ pub(crate) mod ledger_pg;
 pub(crate) mod ledger_table;
 #[path = "../support/outbox_received.rs"]
 pub(crate) mod outbox_received;
+#[path = "../support/outbox_tally.rs"]
+pub(crate) mod outbox_tally;
 #[path = "../support/sql_queries.rs"]
 pub(crate) mod sql_queries;
 

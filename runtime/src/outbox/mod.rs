@@ -12,8 +12,8 @@ mod relay;
 mod transport;
 
 pub use self::consumer::{
-    Consumer, ConsumerError, ConsumerProgress, Delivery, Fetched, Incoming, Replay,
-    RunningConsumer, Subscription,
+    CommandSink, Commands, Consumer, ConsumerError, ConsumerProgress, Delivery, Fetched,
+    InboxStore, Incoming, Replay, RunningConsumer, Subscription,
 };
 pub use self::contract::{ContractError, contract_schema};
 pub use self::message::{Outgoing, header, message_id};

@@ -1,8 +1,12 @@
 //! The consuming side: a [`Subscription`] delivers integration messages from a broker (a
 //! subject pattern, a consumer group); the [`Consumer`] runs them through a projection over
 //! message types, recording each message id in the inbox in the transaction of the handler's
-//! effects, so each message's effect happens once however often it is delivered.
+//! effects, so each message's effect happens once however often it is delivered. A
+//! projection whose handlers send [`Commands`] has the commands' idempotency keys as its
+//! inbox.
 
+mod commands;
+mod inbox;
 mod runner;
 
 use std::sync::Arc;
@@ -14,6 +18,8 @@ use crate::model::envelope::{Metadata, RecordedEvent, Timestamp};
 use crate::outbox::message::header;
 use crate::outbox::transport::TransportError;
 
+pub use self::commands::{CommandSink, Commands};
+pub use self::inbox::InboxStore;
 pub use self::runner::{Consumer, ConsumerError, ConsumerProgress, Replay, RunningConsumer};
 
 /// An integration message as received: what its headers said, and its payload.

@@ -1,28 +1,31 @@
 //! [`Consumer`]: runs the deliveries of a [`Subscription`] through a projection over message
 //! types, one transaction per batch (per message when one of the batch fails): the inbox
-//! records the message ids with the handler's effects, then the broker is told. A message delivered again (after a crash between the
-//! two, a redelivery, a re-publication past the broker's window) finds its id and only
-//! acknowledges.
+//! records the message ids with the handler's effects, then the broker is told. A message
+//! delivered again (after a crash between the two, a redelivery, a re-publication past the
+//! broker's window) finds its id and only acknowledges. A model whose handlers send
+//! commands runs one message at a time, its commands recognised by their keys instead.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::inbox::InboxStore;
 use super::{Delivery, Incoming, Subscription};
 use crate::model::envelope::Timestamp;
 use crate::model::projection::{Projection, ProjectionError};
 use crate::outbox::transport::TransportError;
-use crate::read::{InboxSink, ReadModelStore, Sink, UnitEnd};
+use crate::read::{InboxSink, Sink, UnitEnd};
 use crate::store::{DeadLetter, StoreError};
 use crate::util::backoff::Backoff;
 use crate::util::panic;
 use crate::util::retry::Retry;
 use crate::wire::codec::{Codec, JsonCodec};
 
-/// Configures and starts a consumer: the SQL read model `P` (a projection whose handlers
-/// take integration message types and a database connection) fed by `subscription`, with
-/// its inbox in store `S`.
+/// Configures and starts a consumer: the model `P` (a projection whose handlers take
+/// integration message types) fed by `subscription`, with its inbox in `S`: a SQL read model
+/// in its store (handlers that take a database connection), or commands sent through an
+/// [`App`](crate::App) (handlers that take [`Commands`](super::Commands)).
 #[derive(Debug)]
 #[must_use]
 pub struct Consumer<S, P, Sub, C = JsonCodec> {
@@ -43,11 +46,11 @@ struct Settings {
 impl<S, P, Sub> Consumer<S, P, Sub>
 where
     P: Projection + Sync,
-    S: ReadModelStore<P::Context>,
-    S::Sink<P>: InboxSink<P>,
+    S: InboxStore<P>,
     Sub: Subscription,
 {
-    /// A consumer of `subscription` into `model`, keeping its inbox in `store`.
+    /// A consumer of `subscription` into `model`, keeping its inbox in `store` (a store, or
+    /// the `App` its handlers' commands go to).
     pub fn new(store: S, model: P, subscription: Sub) -> Self {
         Self {
             store,
@@ -66,8 +69,7 @@ where
 impl<S, P, Sub, C> Consumer<S, P, Sub, C>
 where
     P: Projection + Sync,
-    S: ReadModelStore<P::Context>,
-    S::Sink<P>: InboxSink<P>,
+    S: InboxStore<P>,
     Sub: Subscription,
     C: Codec,
 {
@@ -98,7 +100,7 @@ where
     /// # Errors
     /// From the store.
     pub async fn start(self) -> Result<RunningConsumer, StoreError> {
-        let sink = self.store.inbox_model::<P>().await?;
+        let sink = self.store.open_inbox().await?;
         let progress = Arc::new(watch::Sender::new(ConsumerProgress::default()));
         let (stops, receiver) = mpsc::channel(1);
         let (replays, replay_requests) = mpsc::channel(8);
@@ -128,7 +130,8 @@ where
 pub struct ConsumerProgress {
     /// Messages whose handler's effects were committed.
     pub handled: u64,
-    /// Deliveries of messages the inbox had recorded: acknowledged, not handled again.
+    /// Deliveries of messages the inbox had recorded: acknowledged, not handled again (for a
+    /// model that sends commands: handled again, and every command recognised by its key).
     pub duplicates: u64,
     /// Messages of a type the model has no handler for: recorded and acknowledged.
     pub ignored: u64,
@@ -365,7 +368,10 @@ where
         if deliveries.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        if deliveries.len() < 2 || deliveries.iter().any(|d| d.message.is_err()) {
+        if !K::TRANSACTIONAL
+            || deliveries.len() < 2
+            || deliveries.iter().any(|d| d.message.is_err())
+        {
             return Ok(None);
         }
         self.begin().await?;
@@ -374,7 +380,8 @@ where
             let Ok(incoming) = &delivery.message else {
                 return Ok(None);
             };
-            match self.sink.record_handled(P::NAME, incoming.id).await {
+            let envelope = incoming.envelope(delivery.sequence);
+            match self.sink.record_handled(P::NAME, &envelope).await {
                 Ok(true) => {}
                 Ok(false) => {
                     outcomes.push(Outcome::Duplicate);
@@ -385,7 +392,6 @@ where
                     return Ok(None);
                 }
             }
-            let envelope = incoming.envelope(delivery.sequence);
             let handled = panic::future(self.model.handle(
                 &self.codec,
                 &envelope,
@@ -456,7 +462,7 @@ where
     ) -> Result<Outcome, ConsumerError> {
         let envelope = incoming.envelope(delivery.sequence);
         self.begin().await?;
-        let fresh = match self.sink.record_handled(P::NAME, incoming.id).await {
+        let fresh = match self.sink.record_handled(P::NAME, &envelope).await {
             Ok(fresh) => fresh,
             Err(cause) if cause.is_retriable() => {
                 self.sink.rollback().await;
@@ -480,6 +486,7 @@ where
         )
         .await;
         let outcome = match handled {
+            Ok(Ok(true)) if self.sink.repeated() => Outcome::Duplicate,
             Ok(Ok(true)) => Outcome::Handled,
             Ok(Ok(false)) => Outcome::Ignored,
             Ok(Err(ProjectionError::Decode { cause, .. })) => {

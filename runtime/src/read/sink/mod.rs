@@ -9,6 +9,7 @@ pub(crate) mod sqlite;
 
 pub(crate) use self::sealed::{Sealed, SealedStore};
 
+use crate::model::envelope::RecordedEvent;
 use crate::model::projection::Projection;
 use crate::store::{DeadLetter, EventStore, StoreError};
 
@@ -72,22 +73,30 @@ pub trait Sink<P: Projection>: Sealed + Send + 'static {
     }
 }
 
-/// A transactional [`Sink`] that keeps an inbox: the ids of the integration messages each
-/// consumer handled, recorded in the unit's transaction with the handler's effects, so a
-/// message delivered again finds its id and is not handled twice. `SqliteReadModel` keeps
-/// and `PgReadModel` keep
-/// one; sealed.
+/// A [`Sink`] that keeps an inbox: what tells a message delivered again from a new one, so
+/// its effect happens once. `SqliteReadModel` and `PgReadModel` keep the ids of the messages
+/// each consumer handled, recorded in the unit's transaction with the handler's effects;
+/// the sink of a consumer that sends commands (`outbox::Commands`) keeps them as the
+/// idempotency keys of its commands. Sealed.
 pub trait InboxSink<P: Projection>: Sink<P> {
-    /// Records `id` as handled by `consumer` in the open unit; answers `false` when it was
-    /// recorded before (the message repeats one whose effects are there).
+    /// Records `message` (an integration message as its envelope: its id is the event id)
+    /// as handled by `consumer` in the open unit; answers `false` when it was recorded
+    /// before (the message repeats one whose effects are there).
     ///
     /// # Errors
     /// From the database.
     fn record_handled(
         &mut self,
         consumer: &'static str,
-        id: uuid::Uuid,
+        message: &RecordedEvent,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// After a handler that went through: whether every effect it had was there already
+    /// (each command it sent was recognised by its key), so the delivery repeats an earlier
+    /// one. `false` for an inbox that recognises repeats before the handler runs.
+    fn repeated(&self) -> bool {
+        false
+    }
 }
 
 /// The sink of a read model in memory: no transaction; effects stay as handled.

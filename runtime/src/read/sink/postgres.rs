@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::model::envelope::Timestamp;
+use crate::model::envelope::{RecordedEvent, Timestamp};
 use crate::model::projection::Projection;
 use crate::read::{InboxSink, ProjectionRunner, ReadModelStore, Sink, UnitEnd};
 use crate::store::StoreError;
@@ -180,8 +180,9 @@ impl<P: Projection<Context = PgConnection>> InboxSink<P> for PgReadModel {
     async fn record_handled(
         &mut self,
         consumer: &'static str,
-        id: uuid::Uuid,
+        message: &RecordedEvent,
     ) -> Result<bool, StoreError> {
+        let id = message.event_id;
         let client = &self.conn.client;
         let statement = client
             .prepare_cached(&self.store.inner.names.inbox_insert)

@@ -14,7 +14,7 @@ use std::thread;
 use rusqlite::{Connection, Params};
 use tokio::sync::oneshot;
 
-use crate::model::envelope::Timestamp;
+use crate::model::envelope::{RecordedEvent, Timestamp};
 use crate::model::projection::Projection;
 use crate::read::{InboxSink, ProjectionRunner, ReadModelStore, Sink, UnitEnd};
 use crate::store::StoreError;
@@ -204,8 +204,9 @@ impl<P: Projection<Context = SqliteConnection>> InboxSink<P> for SqliteReadModel
     async fn record_handled(
         &mut self,
         consumer: &'static str,
-        id: uuid::Uuid,
+        message: &RecordedEvent,
     ) -> Result<bool, StoreError> {
+        let id = message.event_id;
         self.run(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO inbox (consumer, message_id, handled_at) VALUES (?1, ?2, ?3)

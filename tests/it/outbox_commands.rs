@@ -1,0 +1,424 @@
+//! A shipping service whose consumer turns the orders service's messages into commands on
+//! its own aggregates: two members of one group, each with its own `App` on its own handle of
+//! the shipping file, every command once (a re-publication past the broker's window is
+//! recognised by the commands' idempotency keys), the flow's correlation and tenant carried
+//! onto the shipping events; a message whose command keeps being rejected parked while the
+//! rest flows, and replayed once after a fix.
+
+use std::time::Duration;
+
+use eventsmith::command::Backoff;
+use eventsmith::outbox::{
+    Commands, Consumer, NatsTransport, Replay, RunningConsumer, header, message_id,
+};
+use eventsmith::prelude::*;
+use eventsmith::{App, Command, CommandError, Event, SqliteStore, Uuid, aggregate, projection};
+use serde::{Deserialize, Serialize};
+
+use crate::outbox_consumer::settle;
+use crate::outbox_relay::domain::{ParcelShipped, Placed};
+use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
+use crate::services::{nats_client, redis_transport};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "it.shipping.announced")]
+struct Announced {
+    order: String,
+    region: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "it.shipping.parcel_added")]
+struct ParcelAdded {
+    order: String,
+    parcel: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "it.shipping.held")]
+struct Held {
+    order: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "it.shipping.released")]
+struct Released {
+    order: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+#[event(name = "it.shipping.parcel_received")]
+struct ParcelReceived {
+    order: String,
+    parcel: u32,
+}
+
+#[derive(Debug, Clone, Command)]
+struct Announce {
+    #[command(id)]
+    order: String,
+    region: String,
+}
+
+#[derive(Debug, Clone, Command)]
+struct AddParcel {
+    #[command(id)]
+    order: String,
+    parcel: u32,
+}
+
+#[derive(Debug, Clone, Command)]
+struct Hold {
+    #[command(id)]
+    order: String,
+}
+
+#[derive(Debug, Clone, Command)]
+struct Release {
+    #[command(id)]
+    order: String,
+}
+
+#[derive(Debug, Clone, Command)]
+struct Receive {
+    #[command(id)]
+    depot: String,
+    order: String,
+    parcel: u32,
+}
+
+#[derive(Debug, PartialEq)]
+enum ShipmentError {
+    OnHold(String),
+}
+
+/// A shipment per order: announced, its parcels added; one on hold refuses its announcement.
+#[derive(Debug, Default)]
+struct Shipment {
+    held: bool,
+}
+
+#[aggregate(name = "it.Shipment")]
+impl Shipment {
+    #[handle]
+    fn announce(&self, cmd: Announce) -> Result<Announced, ShipmentError> {
+        if self.held {
+            return Err(ShipmentError::OnHold(cmd.order));
+        }
+        Ok(Announced {
+            order: cmd.order,
+            region: cmd.region,
+        })
+    }
+
+    #[handle]
+    fn add(&self, cmd: AddParcel) -> ParcelAdded {
+        ParcelAdded {
+            order: cmd.order,
+            parcel: cmd.parcel,
+        }
+    }
+
+    #[handle]
+    fn hold(&self, cmd: Hold) -> Held {
+        Held { order: cmd.order }
+    }
+
+    #[handle]
+    fn release(&self, cmd: Release) -> Released {
+        Released { order: cmd.order }
+    }
+
+    #[apply]
+    fn announced(&mut self, _event: &Announced) {}
+
+    #[apply]
+    fn added(&mut self, _event: &ParcelAdded) {}
+
+    #[apply]
+    fn held(&mut self, _event: &Held) {
+        self.held = true;
+    }
+
+    #[apply]
+    fn released(&mut self, _event: &Released) {
+        self.held = false;
+    }
+}
+
+/// One depot receiving every parcel: one stream the members of the group contend for.
+#[derive(Debug, Default)]
+struct Depot;
+
+#[aggregate(name = "it.Depot")]
+impl Depot {
+    #[handle]
+    fn receive(&self, cmd: Receive) -> ParcelReceived {
+        ParcelReceived {
+            order: cmd.order,
+            parcel: cmd.parcel,
+        }
+    }
+
+    #[apply]
+    fn received(&mut self, _event: &ParcelReceived) {}
+}
+
+/// The consumer: a placement announces the shipment, a parcel is added to it and received
+/// at the depot (two commands for one message).
+#[derive(Default)]
+struct ShippingDesk;
+
+#[projection(name = "it.shipping_desk", context = Commands<SqliteStore>)]
+impl ShippingDesk {
+    #[on]
+    async fn placed(
+        &mut self,
+        message: &Placed,
+        commands: &mut Commands<SqliteStore>,
+    ) -> Result<(), CommandError<ShipmentError>> {
+        commands
+            .send(Announce {
+                order: message.order.clone(),
+                region: message.region.clone(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[on]
+    async fn parcel(
+        &mut self,
+        message: &ParcelShipped,
+        commands: &mut Commands<SqliteStore>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        commands
+            .send(AddParcel {
+                order: message.order.clone(),
+                parcel: message.parcel,
+            })
+            .await?;
+        commands
+            .send(Receive {
+                depot: "main".into(),
+                order: message.order.clone(),
+                parcel: message.parcel,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Order `i` as `place_and_ship` names it, and its parcels.
+fn order(i: usize) -> (String, u64) {
+    let name = if i % 10 == 9 {
+        format!("test-{i}")
+    } else {
+        format!("o-{i}")
+    };
+    (name, 1 + (i % 3) as u64)
+}
+
+/// Checks that the commands of the first `orders` orders' messages each happened once: a
+/// shipment per order with its announcement (none for a test order, which is not
+/// published) and its parcels, `extra` more events on the shipments of `extra_on`, and every
+/// parcel received at the depot.
+async fn each_command_once(app: &App<SqliteStore>, orders: usize, extra_on: (&str, u64)) {
+    let mut parcels = 0;
+    for i in 0..orders {
+        let (name, count) = order(i);
+        parcels += count;
+        let announced = u64::from(!name.starts_with("test-"));
+        let extra = if name == extra_on.0 { extra_on.1 } else { 0 };
+        let (_, version) = app.load::<Shipment>(&name).await.unwrap();
+        assert_eq!(version, announced + count + extra, "shipment {name}");
+    }
+    let (_, received) = app.load::<Depot>("main").await.unwrap();
+    assert_eq!(received, parcels, "parcels received at the depot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_sending_commands_has_each_command_once_past_the_brokers_window() {
+    let test = "a_group_sending_commands_has_each_command_once_past_the_brokers_window";
+    let Some(client) = nats_client(test).await else {
+        return;
+    };
+    let unique = Uuid::now_v7().simple().to_string();
+    let (stream, prefix) = (format!("ITK_{unique}"), format!("itk{unique}."));
+    let nats = NatsTransport::new(client).subject_prefix(&prefix);
+    nats.ensure_stream(&stream, &[">"], Duration::from_secs(1))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
+    place_and_ship(&App::new(orders.clone()).unwrap(), 0..30).await;
+
+    // Two members, each an App of its own on its own handle of the shipping file, waiting
+    // for the messages.
+    let path = dir.path().join("shipping.db");
+    let mut apps = Vec::new();
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        let app = App::new(SqliteStore::open(&path).unwrap()).unwrap();
+        let subscription = nats
+            .subscribe(&stream, "shipping-desk", "orders.>", Duration::from_secs(5))
+            .await
+            .unwrap()
+            .wait(Duration::from_millis(200));
+        members.push(
+            Consumer::new(app.clone(), ShippingDesk, subscription)
+                .batch_size(8)
+                .start()
+                .await
+                .unwrap(),
+        );
+        apps.push(app);
+    }
+    relay_all(&orders, nats.clone()).await;
+    let messages = expected_messages(30) as u64;
+    settle(&members, messages, "first delivery").await;
+    each_command_once(&apps[0], 30, ("", 0)).await;
+
+    // Published again once the window has passed: the broker keeps the copies, the keys of
+    // the commands recognise them.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    republish_all(&orders, nats.clone()).await;
+    settle(&members, 2 * messages, "after the copies").await;
+    each_command_once(&apps[1], 30, ("", 0)).await;
+    let progress: Vec<_> = members.iter().map(RunningConsumer::progress).collect();
+    let sum = |f: fn(&eventsmith::outbox::ConsumerProgress) -> u64| -> u64 {
+        progress.iter().map(f).sum()
+    };
+    assert_eq!(sum(|p| p.handled), messages, "{progress:?}");
+    assert_eq!(sum(|p| p.duplicates), messages, "{progress:?}");
+    assert!(
+        progress.iter().all(|p| p.handled + p.duplicates > 0),
+        "both members took messages: {progress:?}"
+    );
+
+    // The shipping events carry the flow on: the order's correlation and tenant, the
+    // consumer as their source, the message as a header.
+    let placed = orders.read_stream("OutboxOrder-o-0", 0, 1).await.unwrap();
+    let shipment = apps[0]
+        .store()
+        .read_stream("it.Shipment-o-0", 0, 10)
+        .await
+        .unwrap();
+    let announced = shipment
+        .iter()
+        .find(|e| &*e.event_type == "it.shipping.announced")
+        .unwrap();
+    let metadata = &announced.metadata;
+    assert_eq!(metadata.correlation_id, placed[0].metadata.correlation_id);
+    assert_eq!(metadata.tenant.as_deref(), Some("acme"));
+    assert_eq!(
+        metadata.source.as_deref(),
+        Some("consumer it.shipping_desk")
+    );
+    let message = message_id("it.orders.public", placed[0].event_id, 0).to_string();
+    assert_eq!(metadata.headers.get(header::ID), Some(&message));
+    for member in members {
+        member.stop().await.unwrap();
+    }
+    nats.jetstream().delete_stream(&stream).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_command_parks_its_message_until_a_fix_and_a_replay() {
+    let test = "a_rejected_command_parks_its_message_until_a_fix_and_a_replay";
+    let key = format!("it:outbox:{}", Uuid::now_v7().simple());
+    let Some(redis) = redis_transport(test, &key).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
+    place_and_ship(&App::new(orders.clone()).unwrap(), 0..10).await;
+    relay_all(&orders, redis.clone()).await;
+
+    // The shipment of o-3 is on hold: its announcement is rejected on every delivery.
+    let shipping = App::new(SqliteStore::open(dir.path().join("shipping.db")).unwrap()).unwrap();
+    shipping
+        .execute(Hold {
+            order: "o-3".into(),
+        })
+        .await
+        .unwrap();
+    let subscription = redis
+        .subscribe(
+            "shipping-desk",
+            "alive",
+            "orders.>",
+            Duration::from_millis(200),
+        )
+        .await
+        .unwrap()
+        .wait(Duration::from_millis(100));
+    let consumer = Consumer::new(shipping.clone(), ShippingDesk, subscription)
+        .max_deliveries(3)
+        .backoff(Backoff::fixed(Duration::from_millis(20)))
+        .start()
+        .await
+        .unwrap();
+    let messages = expected_messages(10) as u64;
+    settle(std::slice::from_ref(&consumer), messages, "with the poison").await;
+    let progress = consumer.progress();
+    assert_eq!(progress.parked, 1, "{progress:?}");
+    assert_eq!(
+        progress.handled,
+        messages - 1,
+        "the rest flowed: {progress:?}"
+    );
+    assert!(progress.retried >= 2, "tried three times: {progress:?}");
+    let letters = shipping
+        .store()
+        .dead_letters("it.shipping_desk")
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter.attempts, 3);
+    assert!(
+        letter.reason.contains("OnHold(\"o-3\")"),
+        "{}",
+        letter.reason
+    );
+    // o-3 has its hold and its parcel, not its announcement; one event short of the rest.
+    let (_, version) = shipping.load::<Shipment>("o-3").await.unwrap();
+    assert_eq!(version, 2);
+
+    // Still on hold: the replay fails and the letter stays.
+    assert!(consumer.replay(letter.position).await.is_err());
+    assert_eq!(
+        shipping
+            .store()
+            .dead_letters("it.shipping_desk")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The fix, then the replay: announced once, the letter released.
+    shipping
+        .execute(Release {
+            order: "o-3".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(consumer.replay(letter.position).await, Ok(Replay::Handled));
+    assert!(
+        shipping
+            .store()
+            .dead_letters("it.shipping_desk")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A second replay finds its command recorded.
+    assert_eq!(
+        consumer.replay(letter.position).await,
+        Ok(Replay::AlreadyHandled)
+    );
+    // Hold and release on top of the announcement and the parcel.
+    each_command_once(&shipping, 10, ("o-3", 2)).await;
+    consumer.stop().await.unwrap();
+}
