@@ -14,6 +14,11 @@ use crate::write::middleware::CommandMiddleware;
 /// What a [`Consumer`](super::Consumer) of model `P` keeps its inbox in: `SqliteStore` or
 /// `PgStore` for a SQL read model (`context = SqliteConnection` or `PgConnection`), an
 /// [`App`] for a model whose handlers send commands (`context = Commands<S>`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot keep the inbox of the consumer model `{P}`",
+    label = "not where `{P}`'s inbox is kept",
+    note = "a model with `context = SqliteConnection` or `context = PgConnection` keeps its inbox in its store (`SqliteStore`, `PgStore`); one with `context = Commands<S>` in the `App<S>` its commands go to: pass `app.clone()`"
+)]
 pub trait InboxStore<P: Projection>: Send + 'static {
     /// What the consumer's units run through.
     type Sink: InboxSink<P>;
