@@ -1,7 +1,8 @@
 //! Two services and a broker: the orders service publishes integration messages to NATS
 //! JetStream through a relay that reads its event log (the log is the outbox); the shipping
 //! service consumes them into its own SQLite read model with two members of one consumer
-//! group, each message's effect once.
+//! group, and books each parcel with the carrier by a command from a second group (a
+//! consumer that sends commands), each message's effect once.
 //!
 //! Run with `cargo run --example integration` against NATS with JetStream at
 //! `EVENTSMITH_NATS_URL` (default `nats://127.0.0.1:4222`);
@@ -27,7 +28,7 @@ use eventsmith::store::EventLog as _;
 use eventsmith::{App, SqliteStore, Uuid};
 
 use crate::orders::{OrdersContract, PlaceOrder, ShipOrder};
-use crate::shipping::{Shipping, TABLES};
+use crate::shipping::{Booking, Dispatch, Shipping, TABLES};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -54,7 +55,16 @@ async fn main() -> Result<(), Error> {
                     .map(|s| s.wait(Duration::from_millis(200)))
             };
             let members = [member().await?, member().await?];
-            services(&dir, nats.clone(), members).await
+            let dispatch = nats
+                .subscribe(
+                    "EXAMPLE_ORDERS",
+                    "dispatch",
+                    "example.orders.*.shipped",
+                    Duration::from_secs(30),
+                )
+                .await?
+                .wait(Duration::from_millis(200));
+            services(&dir, nats.clone(), members, dispatch).await
         }
         "redis" => {
             let url = var("EVENTSMITH_REDIS_URL", "redis://127.0.0.1:6379");
@@ -67,7 +77,16 @@ async fn main() -> Result<(), Error> {
                     .map(|s| s.wait(Duration::from_millis(200)))
             };
             let members = [member("shipping-1").await?, member("shipping-2").await?];
-            services(&dir, redis.clone(), members).await
+            let dispatch = redis
+                .subscribe(
+                    "dispatch",
+                    "dispatch-1",
+                    "example.orders.*.shipped",
+                    Duration::from_secs(30),
+                )
+                .await?
+                .wait(Duration::from_millis(200));
+            services(&dir, redis.clone(), members, dispatch).await
         }
         "kafka" => {
             let brokers = var("EVENTSMITH_KAFKA_BROKERS", "127.0.0.1:9092");
@@ -79,7 +98,11 @@ async fn main() -> Result<(), Error> {
                     .map(|s| s.member(index, 2).wait(Duration::from_millis(50)))
             };
             let members = [member(0).await?, member(1).await?];
-            services(&dir, kafka.clone(), members).await
+            let dispatch = kafka
+                .subscribe("dispatch", "example.orders.*.shipped")
+                .await?
+                .wait(Duration::from_millis(50));
+            services(&dir, kafka.clone(), members, dispatch).await
         }
         other => Err(format!(
             "EVENTSMITH_INTEGRATION_BROKER=`{other}`: say `nats`, `redis` or `kafka`"
@@ -88,11 +111,13 @@ async fn main() -> Result<(), Error> {
     }
 }
 
-/// The two services on `broker`; the shipping service's group has `members`.
+/// The two services on `broker`; the shipping service's group has `members`, its dispatch
+/// desk reads `dispatch`.
 async fn services<T: Transport, S: Subscription>(
     dir: &Path,
     broker: T,
     members: [S; 2],
+    dispatch: S,
 ) -> Result<(), Error> {
     // The orders service: commands, its log, and the relay that publishes from it.
     let orders = SqliteStore::open(dir.join("integration-orders.db"))?;
@@ -102,8 +127,10 @@ async fn services<T: Transport, S: Subscription>(
         .await?;
     let run = Uuid::now_v7().simple().to_string();
     let mut parcels = 0;
+    let mut placed = Vec::new();
     for (i, region) in ["north", "south", "east"].into_iter().enumerate() {
         let order = format!("{}-{i}", &run[24..]);
+        placed.push(order.clone());
         app.execute(PlaceOrder {
             order: order.clone(),
             region: region.into(),
@@ -149,6 +176,11 @@ async fn services<T: Transport, S: Subscription>(
                 .await?,
         );
     }
+    // Its dispatch desk: commands on its own aggregates, in the same file.
+    let desk = App::new(shipping.clone())?;
+    let dispatch = Consumer::new(desk.clone(), Dispatch, dispatch)
+        .start()
+        .await?;
 
     // Wait until this run's parcels are in the shipping service's tables.
     let db = Connection::open(&shipping_path)?;
@@ -183,10 +215,30 @@ async fn services<T: Transport, S: Subscription>(
         );
         member.stop().await?;
     }
+    // Wait until this run's parcels are booked with the carrier.
+    let booked = loop {
+        let mut booked = 0;
+        for order in &placed {
+            booked += desk.load::<Booking>(order).await?.0.parcels;
+        }
+        if booked >= parcels || Instant::now() > give_up {
+            break booked;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let progress = dispatch.progress();
+    println!(
+        "dispatch: {booked} parcels booked with the carrier from {} messages ({} repeats recognised by their keys)",
+        progress.handled, progress.duplicates
+    );
+    dispatch.stop().await?;
     relay.stop().await?;
     if arrived != parcels {
         return Err(format!("{arrived} of {parcels} parcels arrived").into());
     }
-    println!("shipping: all {parcels} parcels of this run arrived, each once");
+    if booked != parcels {
+        return Err(format!("{booked} of {parcels} parcels booked").into());
+    }
+    println!("shipping: all {parcels} parcels of this run arrived and were booked, each once");
     Ok(())
 }

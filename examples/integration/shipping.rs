@@ -1,9 +1,12 @@
-//! The shipping service: its own SQLite read model of the orders service's messages. The
-//! inbox beside it makes each message's rows appear once, however often it is delivered.
+//! The shipping service: its own SQLite read model of the orders service's messages, and a
+//! dispatch desk that books the parcels with the carrier by commands on its own aggregates.
+//! The inbox beside the read model makes each message's rows appear once, however often it
+//! is delivered; the commands' idempotency keys do the same for the bookings.
 
-use eventsmith::projection;
+use eventsmith::outbox::Commands;
 use eventsmith::projection::SqliteConnection;
-use eventsmith::rusqlite;
+use eventsmith::{Command, CommandError, Event, SqliteStore, aggregate, projection, rusqlite};
+use serde::{Deserialize, Serialize};
 
 use crate::orders::{ParcelShipped, Placed};
 
@@ -40,5 +43,61 @@ impl Shipping {
         )
         .await
         .map(drop)
+    }
+}
+
+/// A parcel booked with the carrier, in the shipping service's own log.
+#[derive(Debug, Serialize, Deserialize, Event)]
+#[event(name = "shipping.parcel_booked")]
+pub(crate) struct ParcelBooked {
+    pub(crate) parcel: u32,
+}
+
+#[derive(Debug, Clone, Command)]
+pub(crate) struct BookParcel {
+    #[command(id)]
+    pub(crate) order: String,
+    pub(crate) parcel: u32,
+}
+
+/// The carrier's bookings of one order's parcels.
+#[derive(Debug, Default)]
+pub(crate) struct Booking {
+    pub(crate) parcels: u32,
+}
+
+#[aggregate]
+impl Booking {
+    #[handle]
+    fn book(&self, cmd: BookParcel) -> ParcelBooked {
+        ParcelBooked { parcel: cmd.parcel }
+    }
+
+    #[apply]
+    fn booked(&mut self, _event: &ParcelBooked) {
+        self.parcels += 1;
+    }
+}
+
+/// The dispatch desk: a consumer that acts instead of recording, booking each shipped parcel
+/// with the carrier. Its inbox is the idempotency keys of its commands: a message delivered
+/// again books nothing twice.
+pub(crate) struct Dispatch;
+
+#[projection(name = "shipping.dispatch", context = Commands<SqliteStore>)]
+impl Dispatch {
+    #[on]
+    async fn parcel(
+        &mut self,
+        message: &ParcelShipped,
+        commands: &mut Commands<SqliteStore>,
+    ) -> Result<(), CommandError<std::convert::Infallible>> {
+        commands
+            .send(BookParcel {
+                order: message.order.clone(),
+                parcel: message.parcel,
+            })
+            .await
+            .map(drop)
     }
 }
