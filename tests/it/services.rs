@@ -30,8 +30,11 @@ fn required() -> bool {
 }
 
 /// A schema name of its own for one test, so tests run in parallel and re-run without cleanup.
+/// PostgreSQL cuts names at 63 bytes, so only the start of the test's name goes in, before
+/// the unique part.
 pub(crate) fn unique_schema(test: &str) -> String {
-    format!("es_{test}_{}", Uuid::now_v7().simple())
+    let start = test.get(..24).unwrap_or(test);
+    format!("es_{start}_{}", Uuid::now_v7().simple())
 }
 
 /// A store in a fresh schema, or `None` (after saying so) when PostgreSQL is unreachable.

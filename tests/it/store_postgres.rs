@@ -468,6 +468,26 @@ async fn append_while_waiting(
     subscription
 }
 
+/// The same with a schema and a table prefix whose channel name would pass PostgreSQL's 63
+/// bytes: the stores agree on a shorter one, and the notification still wakes the subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_schema_and_prefix_still_notify_another_store() {
+    let schema = format!("{}_{}", services::unique_schema("notify"), "x".repeat(20));
+    let schema = &schema[..schema.len().min(63)];
+    let options = || without_polling(schema).table_prefix("a_rather_long_table_prefix_");
+    let Some(writer) = services::pg_store_with("notify", options()).await else {
+        return;
+    };
+    let reader = services::pg_store_with("notify", options()).await.unwrap();
+    let mut subscription = reader.subscribe(1);
+    for round in 0..2 {
+        let e = conformance::event("Woken", &format!("{{\"round\":{round}}}"));
+        subscription = append_while_waiting(&writer, subscription, e).await;
+    }
+    drop(subscription);
+    writer.drop_schema().await.unwrap();
+}
+
 /// A subscriber of one store is woken by another store's append on the same schema, as it
 /// would be in another process: the NOTIFY carries the appending store's token, and only a
 /// store's own token is ignored.

@@ -26,6 +26,18 @@ use crate::store::StoreError;
 use crate::util::backoff::Backoff;
 use crate::util::retry::Retry;
 
+/// The LISTEN/NOTIFY channel of the store in `schema` with `prefix`: readable, unless that is
+/// longer than PostgreSQL's 63 bytes for a name (`pg_notify` refuses such a channel), then a
+/// name-based UUID of the two, the same in every process.
+pub(super) fn channel(schema: &str, prefix: &str) -> String {
+    let readable = format!("eventsmith:{schema}:{prefix}");
+    if readable.len() <= 63 {
+        return readable;
+    }
+    let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, readable.as_bytes());
+    format!("eventsmith:{}", id.simple())
+}
+
 /// The shortest time between two notifications of one store.
 const SPACING: Duration = Duration::from_millis(2);
 

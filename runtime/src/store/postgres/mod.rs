@@ -173,7 +173,7 @@ impl Names {
             ),
             sagas: sagas::Tables::new(table, &options.table_prefix),
             version: table("schema_version"),
-            channel: format!("eventsmith:{}:{}", options.schema, options.table_prefix),
+            channel: announce::channel(&options.schema, &options.table_prefix),
             configured_schema: options.schema.clone(),
             quoted_schema: schema,
         }
