@@ -12,13 +12,15 @@ use eventsmith::outbox::{
     Commands, Consumer, NatsTransport, Replay, RunningConsumer, header, message_id,
 };
 use eventsmith::prelude::*;
-use eventsmith::{App, Command, CommandError, Event, SqliteStore, Uuid, aggregate, projection};
+use eventsmith::{
+    App, Command, CommandError, Event, PgStore, SqliteStore, Uuid, aggregate, projection,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::outbox_consumer::settle;
 use crate::outbox_relay::domain::{ParcelShipped, Placed};
 use crate::outbox_relay::{expected_messages, place_and_ship, relay_all, republish_all};
-use crate::services::{nats_client, redis_transport};
+use crate::services::{nats_client, pg_second_handle, pg_store, redis_transport};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 #[event(name = "it.shipping.announced")]
@@ -164,8 +166,42 @@ impl Depot {
     fn received(&mut self, _event: &ParcelReceived) {}
 }
 
-/// The consumer: a placement announces the shipment, a parcel is added to it and received
-/// at the depot (two commands for one message).
+/// The consumer's handlers, on any store: a placement announces the shipment, a parcel is
+/// added to it and received at the depot (two commands for one message).
+async fn announce<S: EventStore>(
+    message: &Placed,
+    commands: &mut Commands<S>,
+) -> Result<(), CommandError<ShipmentError>> {
+    commands
+        .send(Announce {
+            order: message.order.clone(),
+            region: message.region.clone(),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn add_and_receive<S: EventStore>(
+    message: &ParcelShipped,
+    commands: &mut Commands<S>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    commands
+        .send(AddParcel {
+            order: message.order.clone(),
+            parcel: message.parcel,
+        })
+        .await?;
+    commands
+        .send(Receive {
+            depot: "main".into(),
+            order: message.order.clone(),
+            parcel: message.parcel,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The shipping desk of a service on SQLite.
 #[derive(Default)]
 struct ShippingDesk;
 
@@ -177,13 +213,7 @@ impl ShippingDesk {
         message: &Placed,
         commands: &mut Commands<SqliteStore>,
     ) -> Result<(), CommandError<ShipmentError>> {
-        commands
-            .send(Announce {
-                order: message.order.clone(),
-                region: message.region.clone(),
-            })
-            .await?;
-        Ok(())
+        announce(message, commands).await
     }
 
     #[on]
@@ -192,20 +222,32 @@ impl ShippingDesk {
         message: &ParcelShipped,
         commands: &mut Commands<SqliteStore>,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        commands
-            .send(AddParcel {
-                order: message.order.clone(),
-                parcel: message.parcel,
-            })
-            .await?;
-        commands
-            .send(Receive {
-                depot: "main".into(),
-                order: message.order.clone(),
-                parcel: message.parcel,
-            })
-            .await?;
-        Ok(())
+        add_and_receive(message, commands).await
+    }
+}
+
+/// The same desk of a service on PostgreSQL.
+#[derive(Default)]
+struct PgShippingDesk;
+
+#[projection(name = "it.pg_shipping_desk", context = Commands<PgStore>)]
+impl PgShippingDesk {
+    #[on]
+    async fn placed(
+        &mut self,
+        message: &Placed,
+        commands: &mut Commands<PgStore>,
+    ) -> Result<(), CommandError<ShipmentError>> {
+        announce(message, commands).await
+    }
+
+    #[on]
+    async fn parcel(
+        &mut self,
+        message: &ParcelShipped,
+        commands: &mut Commands<PgStore>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        add_and_receive(message, commands).await
     }
 }
 
@@ -223,7 +265,7 @@ fn order(i: usize) -> (String, u64) {
 /// shipment per order with its announcement (none for a test order, which is not
 /// published) and its parcels, `extra` more events on the shipments of `extra_on`, and every
 /// parcel received at the depot.
-async fn each_command_once(app: &App<SqliteStore>, orders: usize, extra_on: (&str, u64)) {
+async fn each_command_once<S: EventStore>(app: &App<S>, orders: usize, extra_on: (&str, u64)) {
     let mut parcels = 0;
     for i in 0..orders {
         let (name, count) = order(i);
@@ -240,6 +282,36 @@ async fn each_command_once(app: &App<SqliteStore>, orders: usize, extra_on: (&st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_sending_commands_has_each_command_once_past_the_brokers_window() {
     let test = "a_group_sending_commands_has_each_command_once_past_the_brokers_window";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shipping.db");
+    let apps = [(); 2].map(|()| App::new(SqliteStore::open(&path).unwrap()).unwrap());
+    each_command_once_past_the_window(test, dir.path(), apps, || ShippingDesk).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_sending_commands_on_postgres_has_each_command_once_past_the_window() {
+    let test = "a_group_sending_commands_on_postgres_has_each_command_once_past_the_window";
+    let Some(first) = pg_store(test).await else {
+        return;
+    };
+    let second = pg_second_handle(&first, test).await;
+    let dir = tempfile::tempdir().unwrap();
+    let apps = [first, second].map(|store| App::new(store).unwrap());
+    each_command_once_past_the_window(test, dir.path(), apps, || PgShippingDesk).await;
+}
+
+/// The orders service on SQLite in `dir` publishes 30 orders to NATS; the shipping service's
+/// group of two members, one on each of `apps` (on two handles of one store), sends their
+/// commands; a re-publication past the stream's window is recognised by the commands' keys.
+async fn each_command_once_past_the_window<S, P>(
+    test: &str,
+    dir: &std::path::Path,
+    apps: [App<S>; 2],
+    model: impl Fn() -> P,
+) where
+    S: EventStore,
+    P: Projection<Context = Commands<S>> + Sync,
+{
     let Some(client) = nats_client(test).await else {
         return;
     };
@@ -249,30 +321,25 @@ async fn a_group_sending_commands_has_each_command_once_past_the_brokers_window(
     nats.ensure_stream(&stream, &[">"], Duration::from_secs(1))
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let orders = SqliteStore::open(dir.path().join("orders.db")).unwrap();
+    let orders = SqliteStore::open(dir.join("orders.db")).unwrap();
     place_and_ship(&App::new(orders.clone()).unwrap(), 0..30).await;
 
-    // Two members, each an App of its own on its own handle of the shipping file, waiting
+    // Two members, each an App of its own on its own handle of the shipping store, waiting
     // for the messages.
-    let path = dir.path().join("shipping.db");
-    let mut apps = Vec::new();
     let mut members = Vec::new();
-    for _ in 0..2 {
-        let app = App::new(SqliteStore::open(&path).unwrap()).unwrap();
+    for app in &apps {
         let subscription = nats
             .subscribe(&stream, "shipping-desk", "orders.>", Duration::from_secs(5))
             .await
             .unwrap()
             .wait(Duration::from_millis(200));
         members.push(
-            Consumer::new(app.clone(), ShippingDesk, subscription)
+            Consumer::new(app.clone(), model(), subscription)
                 .batch_size(8)
                 .start()
                 .await
                 .unwrap(),
         );
-        apps.push(app);
     }
     relay_all(&orders, nats.clone()).await;
     let messages = expected_messages(30) as u64;
@@ -313,7 +380,7 @@ async fn a_group_sending_commands_has_each_command_once_past_the_brokers_window(
     assert_eq!(metadata.tenant.as_deref(), Some("acme"));
     assert_eq!(
         metadata.source.as_deref(),
-        Some("consumer it.shipping_desk")
+        Some(format!("consumer {}", P::NAME).as_str())
     );
     let message = message_id("it.orders.public", placed[0].event_id, 0).to_string();
     assert_eq!(metadata.headers.get(header::ID), Some(&message));
