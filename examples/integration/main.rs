@@ -216,6 +216,7 @@ async fn services<T: Transport, S: Subscription>(
         member.stop().await?;
     }
     // Wait until this run's parcels are booked with the carrier.
+    let give_up = Instant::now() + Duration::from_secs(30);
     let booked = loop {
         let mut booked = 0;
         for order in &placed {

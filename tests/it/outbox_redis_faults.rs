@@ -226,6 +226,11 @@ async fn a_member_sending_commands_killed_mid_batch_has_each_command_once() {
         .start()
         .await
         .unwrap();
+    // It takes over what the aborted member held, the message whose command was done first.
+    while alive.progress().duplicates == 0 {
+        assert!(Instant::now() < give_up, "{:?}", alive.progress());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mid_batch = kill_members(&mut redis, &key, KILLS, || {
         start_member(&path, &key, "commands")
     })
@@ -247,10 +252,6 @@ async fn a_member_sending_commands_killed_mid_batch_has_each_command_once() {
     positions.dedup();
     assert_eq!(positions.len(), COMMANDS, "each message's command once");
     assert_eq!(progress.parked, 0, "{progress:?}");
-    assert!(
-        progress.duplicates > 0,
-        "the aborted member's last command: {progress:?}"
-    );
     assert!(mid_batch > 0, "a kill left entries unacknowledged");
     eprintln!(
         "{COMMANDS} messages sent as commands; the member was killed {KILLS} times, {mid_batch} \

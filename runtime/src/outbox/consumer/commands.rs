@@ -1,11 +1,13 @@
 //! A consumer whose handlers send commands: [`Commands`] is their context, and the store's
 //! idempotency records are the inbox. Each command a handler sends for a message executes
 //! under a key made of the consumer, the message id and the command's place among the
-//! handler's commands; a message delivered again runs its handler again, and each command
-//! it sends is recognised by its key and has no second effect.
+//! commands the handler sent to the same aggregate; a message delivered again runs its
+//! handler again, and each command it sends is recognised by its key and has no second
+//! effect.
 
 use uuid::Uuid;
 
+use crate::model::aggregate::Aggregate;
 use crate::model::command::HandledCommand;
 use crate::model::envelope::{CommandContext, RecordedEvent};
 use crate::model::projection::Projection;
@@ -27,12 +29,22 @@ use crate::write::middleware::CommandMiddleware;
 /// services) and tenant, the consumer as their source, and the message id in their
 /// [`header::ID`] header.
 ///
-/// A handler decides the same commands, in the same order, from the same message: the keys
-/// are numbered in the order it sends them. A command its aggregate rejects records nothing;
-/// a handler that returns the rejection as its error has the message delivered again and
-/// parked after the consumer's deliveries, one that ignores it has the message
-/// acknowledged. The keys answer as long as the store keeps idempotency records (seven days
-/// by default; a store opened with `idempotency_retention(None)` keeps them for ever).
+/// A handler decides its commands from the message alone, the same ones in the same order
+/// on every delivery: the keys are numbered in the order it sends them to each aggregate.
+/// A handler returns a failed command's error rather than sending the command again: the
+/// message comes again and the command goes under its key once more, while a second `send`
+/// is a second command. A failure that waiting mends (the store unavailable, a conflict, a
+/// rate limit) has the message come again without spending its deliveries; any other
+/// failure, a rejection returned as the handler's error say, has it parked after
+/// [`max_deliveries`](super::Consumer::max_deliveries). A handler that ignores a rejection
+/// has the message acknowledged. The commands carry no actor: a middleware that asks for
+/// one refuses them.
+///
+/// Messages are handled one at a time and no transaction spans a handler: a handler that
+/// fails after a command went through leaves that command done, and the message's next
+/// delivery finds it by its key. The keys answer as long as the store keeps idempotency
+/// records: seven days by default, after which a copy of the message sends its commands
+/// again; a store opened with `idempotency_retention(None)` keeps them for ever.
 ///
 /// ```
 /// use eventsmith::outbox::Commands;
@@ -87,6 +99,10 @@ pub struct Commands<S, C = JsonCodec, M = ()> {
     sent: u32,
     /// Of them, those whose key had been recorded before.
     replayed: u32,
+    /// How many were sent to each stream, in the order first sent to (a handler sends few).
+    per_stream: Vec<(String, u32)>,
+    /// Whether the last failed command failed on something waiting mends.
+    retriable: bool,
 }
 
 /// The message whose handler is running.
@@ -100,45 +116,70 @@ struct Message {
 
 impl<S: EventStore, C: Codec, M: CommandMiddleware> Commands<S, C, M> {
     /// Executes `command` once for the message being handled: under the key of its place
-    /// among the commands the handler sent, so a delivery of the message again finds the
-    /// first outcome, with `replayed` set.
+    /// among the commands the handler sent to its aggregate, so a delivery of the message
+    /// again finds the first outcome, with `replayed` set.
     ///
     /// # Errors
-    /// As [`App::execute`].
+    /// As [`App::execute`]; return it from the handler.
     pub async fn send<Cmd: HandledCommand>(&mut self, command: Cmd) -> ExecuteResult<Cmd> {
-        self.sent += 1;
-        let context = self.context();
+        let stream = Cmd::Aggregate::stream_id(&command.aggregate_id());
+        let place = self.place(stream);
+        let context = self.context(place);
         let executed = self.app.execute_with(command, &context).await;
-        if matches!(&executed, Ok(done) if done.replayed) {
-            self.replayed += 1;
+        match &executed {
+            Ok(done) => self.replayed += u32::from(done.replayed),
+            Err(error) => self.retriable = error.is_retriable(),
         }
         executed
     }
 
-    /// The application the commands go to: to load an aggregate, or to query a read model
-    /// before deciding.
+    /// The application the commands go to (its store, its registry). Decide the commands
+    /// from the message alone: a decision on state read here may differ on the message's
+    /// next delivery, and so may the keys.
     #[must_use]
     pub fn app(&self) -> &App<S, C, M> {
         &self.app
     }
 
-    /// The context of the command sent now: the message's key, flow and tenant.
-    fn context(&self) -> CommandContext {
+    /// Counts one more command to `stream`; answers its place among them, from 1.
+    fn place(&mut self, stream: String) -> u32 {
+        self.sent += 1;
+        if let Some((_, sent)) = self.per_stream.iter_mut().find(|(s, _)| *s == stream) {
+            *sent += 1;
+            return *sent;
+        }
+        self.per_stream.push((stream, 1));
+        1
+    }
+
+    /// The context of the command at `place`: the message's key, flow and tenant (none
+    /// outside a consumer's handler, where there is no message).
+    fn context(&self, place: u32) -> CommandContext {
         let Some(message) = &self.message else {
             return CommandContext::new();
         };
         let mut context = CommandContext::new()
             .source(format!("consumer {}", message.consumer))
             .header(header::ID, message.id.to_string())
-            .idempotency_key(format!("{}:{}:{}", message.consumer, message.id, self.sent));
+            .idempotency_key(format!("{}:{}:{place}", message.consumer, message.id));
         context.correlation_id = message.correlation_id;
         context.tenant.clone_from(&message.tenant);
         context
     }
+
+    /// Starts the commands of a message.
+    fn start(&mut self, message: Message) {
+        self.message = Some(message);
+        self.sent = 0;
+        self.replayed = 0;
+        self.per_stream.clear();
+        self.retriable = false;
+    }
 }
 
 /// The sink of a consumer that sends commands: no transaction (a command's effect is its own
-/// append, with its key); the consumer's dead letters are the store's. Sealed.
+/// append, with its key); the consumer's dead letters are the store's. What
+/// [`InboxStore`](super::InboxStore) opens for an [`App`]; nothing else makes one.
 #[derive(Debug)]
 pub struct CommandSink<S, C = JsonCodec, M = ()> {
     commands: Commands<S, C, M>,
@@ -153,6 +194,8 @@ impl<S, C, M> CommandSink<S, C, M> {
                 message: None,
                 sent: 0,
                 replayed: 0,
+                per_stream: Vec::new(),
+                retriable: false,
             },
         }
     }
@@ -172,8 +215,6 @@ where
     const TRANSACTIONAL: bool = false;
 
     async fn begin(&mut self) -> Result<(), StoreError> {
-        self.commands.sent = 0;
-        self.commands.replayed = 0;
         Ok(())
     }
 
@@ -209,7 +250,7 @@ where
         consumer: &'static str,
         message: &RecordedEvent,
     ) -> Result<bool, StoreError> {
-        self.commands.message = Some(Message {
+        self.commands.start(Message {
             consumer,
             id: message.event_id,
             correlation_id: message.metadata.correlation_id,
@@ -220,5 +261,9 @@ where
 
     fn repeated(&self) -> bool {
         self.commands.sent > 0 && self.commands.replayed == self.commands.sent
+    }
+
+    fn retriable(&self) -> bool {
+        self.commands.retriable
     }
 }

@@ -13,7 +13,8 @@ use crate::write::middleware::CommandMiddleware;
 
 /// What a [`Consumer`](super::Consumer) of model `P` keeps its inbox in: `SqliteStore` or
 /// `PgStore` for a SQL read model (`context = SqliteConnection` or `PgConnection`), an
-/// [`App`] for a model whose handlers send commands (`context = Commands<S>`).
+/// [`App`] for a model whose handlers send commands (`context = Commands<S>`). Those are
+/// all: its sinks are the crate's own, which nothing outside it makes.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot keep the inbox of the consumer model `{P}`",
     label = "not where `{P}`'s inbox is kept",

@@ -94,8 +94,8 @@ where
         self
     }
 
-    /// Opens the read model's connection and starts the consumer on the current tokio
-    /// runtime.
+    /// Opens the inbox (the read model's connection) and starts the consumer on the current
+    /// tokio runtime.
     ///
     /// # Errors
     /// From the store.
@@ -128,12 +128,14 @@ where
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ConsumerProgress {
-    /// Messages whose handler's effects were committed.
+    /// Messages whose handler went through: its effects committed (for a model that sends
+    /// commands: its commands done, at least one of them for the first time, or none sent).
     pub handled: u64,
     /// Deliveries of messages the inbox had recorded: acknowledged, not handled again (for a
     /// model that sends commands: handled again, and every command recognised by its key).
     pub duplicates: u64,
-    /// Messages of a type the model has no handler for: recorded and acknowledged.
+    /// Messages of a type the model has no handler for: acknowledged (and recorded in a SQL
+    /// inbox).
     pub ignored: u64,
     /// Deliveries whose handler failed, handed back for another delivery.
     pub retried: u64,
@@ -368,6 +370,8 @@ where
         if deliveries.is_empty() {
             return Ok(Some(Vec::new()));
         }
+        // A sink without a transaction cannot take back a batch: its messages go one at a
+        // time through `handle`, which also asks it whether they repeated.
         if !K::TRANSACTIONAL
             || deliveries.len() < 2
             || deliveries.iter().any(|d| d.message.is_err())
@@ -496,6 +500,13 @@ where
                     incoming.name, incoming.version, delivery.subject, cause.cause
                 )));
             }
+            Ok(Err(error)) if self.sink.retriable() => {
+                self.sink.rollback().await;
+                tracing::warn!(consumer = P::NAME, %error, "handler failed on what waiting mends; the message comes again");
+                return Ok(Outcome::Retry(
+                    self.settings.backoff.delay(delivery.attempt),
+                ));
+            }
             Ok(Err(error)) => {
                 self.sink.rollback().await;
                 return Ok(self.failed(delivery, error.to_string()));
@@ -549,14 +560,21 @@ where
             attempts: delivery.attempt,
             parked_at: Timestamp::now(),
         };
-        self.begin().await?;
-        match self
-            .sink
-            .commit(P::NAME, unit_end(Some(letter), None))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(cause) => Err(self.store_error(cause)),
+        let mut retry = Retry::new(self.settings.backoff);
+        loop {
+            self.begin().await?;
+            match self
+                .sink
+                .commit(P::NAME, unit_end(Some(letter.clone()), None))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(cause) if cause.is_retriable() => {
+                    tracing::warn!(consumer = P::NAME, error = %cause, "letter not parked; trying again");
+                    tokio::time::sleep(retry.failed().unwrap_or_default()).await;
+                }
+                Err(cause) => return Err(self.store_error(cause)),
+            }
         }
     }
 

@@ -97,6 +97,14 @@ pub trait InboxSink<P: Projection>: Sink<P> {
     fn repeated(&self) -> bool {
         false
     }
+
+    /// After a handler that failed: whether it failed on something waiting mends (the store
+    /// unavailable, a conflict, a rate limit: a sink whose handlers' effects are commands
+    /// sees these only as the handler's failure), so the message comes again without
+    /// spending its deliveries.
+    fn retriable(&self) -> bool {
+        false
+    }
 }
 
 /// The sink of a read model in memory: no transaction; effects stay as handled.

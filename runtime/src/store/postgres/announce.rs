@@ -138,3 +138,18 @@ async fn notify(inner: &Inner) -> Result<(), StoreError> {
         .map_err(pg_error)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::channel;
+
+    #[test]
+    fn a_channel_stays_within_the_63_bytes_of_a_name() {
+        assert_eq!(channel("public", "es_"), "eventsmith:public:es_");
+        let long = "s".repeat(60);
+        let (a, b) = (channel(&long, "es_"), channel(&long, "other_"));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b, "the prefix still tells the stores apart");
+        assert_eq!(a, channel(&long, "es_"), "the same in every process");
+    }
+}
