@@ -254,55 +254,37 @@ async fn add_and_receive<S: EventStore, C: Codec, M: CommandMiddleware>(
     Ok(())
 }
 
-/// The shipping desk of a service on SQLite.
-#[derive(Default)]
-struct ShippingDesk;
+/// The shipping desk of a service on a store of type `$store`, named `$name`.
+macro_rules! shipping_desk {
+    ($desk:ident, $name:tt, $store:ident) => {
+        #[derive(Default)]
+        struct $desk;
 
-#[projection(name = "it.shipping_desk", context = Commands<SqliteStore>)]
-impl ShippingDesk {
-    #[on]
-    async fn placed(
-        &mut self,
-        message: &Placed,
-        commands: &mut Commands<SqliteStore>,
-    ) -> Result<(), CommandError<ShipmentError>> {
-        announce(message, commands).await
-    }
+        #[projection(name = $name, context = Commands<$store>)]
+        impl $desk {
+            #[on]
+            async fn placed(
+                &mut self,
+                message: &Placed,
+                commands: &mut Commands<$store>,
+            ) -> Result<(), CommandError<ShipmentError>> {
+                announce(message, commands).await
+            }
 
-    #[on]
-    async fn parcel(
-        &mut self,
-        message: &ParcelShipped,
-        commands: &mut Commands<SqliteStore>,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        add_and_receive(message, commands).await
-    }
+            #[on]
+            async fn parcel(
+                &mut self,
+                message: &ParcelShipped,
+                commands: &mut Commands<$store>,
+            ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                add_and_receive(message, commands).await
+            }
+        }
+    };
 }
 
-/// The same desk of a service on PostgreSQL.
-#[derive(Default)]
-struct PgShippingDesk;
-
-#[projection(name = "it.pg_shipping_desk", context = Commands<PgStore>)]
-impl PgShippingDesk {
-    #[on]
-    async fn placed(
-        &mut self,
-        message: &Placed,
-        commands: &mut Commands<PgStore>,
-    ) -> Result<(), CommandError<ShipmentError>> {
-        announce(message, commands).await
-    }
-
-    #[on]
-    async fn parcel(
-        &mut self,
-        message: &ParcelShipped,
-        commands: &mut Commands<PgStore>,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        add_and_receive(message, commands).await
-    }
-}
+shipping_desk!(ShippingDesk, "it.shipping_desk", SqliteStore);
+shipping_desk!(PgShippingDesk, "it.pg_shipping_desk", PgStore);
 
 /// Order `i` as `place_and_ship` names it, and its parcels.
 fn order(i: usize) -> (String, u64) {
