@@ -1,18 +1,22 @@
 //! W10: events published by the relay to NATS JetStream, Redis Streams or Kafka and handled by
-//! a consumer into a SQLite read model with its inbox: throughput over a stored backlog, and
-//! the latency from an append to its message's handler while events are appended one at a
-//! time.
+//! a consumer into a SQLite read model with its inbox (on NATS also by a consumer that sends a
+//! command per message to an aggregate in SQLite): throughput over a stored backlog, and the
+//! latency from an append to its message's handler while events are appended one at a time.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use eventsmith::event::{NewEvent, Timestamp};
 use eventsmith::outbox::{
-    Consumer, KafkaTransport, NatsTransport, RedisTransport, Relay, Subscription, Transport,
+    Commands, Consumer, KafkaTransport, NatsTransport, RedisTransport, Relay, Subscription,
+    Transport,
 };
 use eventsmith::projection::SqliteConnection;
 use eventsmith::store::{Append, ExpectedVersion};
-use eventsmith::{Event, EventStore, RecordedEvent, SqliteStore, Uuid, projection, publication};
+use eventsmith::{
+    App, Command, CommandError, Event, EventStore, RecordedEvent, SqliteStore, Uuid, aggregate,
+    projection, publication,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -59,12 +63,79 @@ impl TickCounter {
         envelope: &RecordedEvent,
         _db: &SqliteConnection,
     ) {
-        let late = Timestamp::now().as_micros() - envelope.timestamp.as_micros();
-        LATENCY
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(late);
+        record_latency(envelope);
     }
+}
+
+/// Records how late the message whose event was recorded at `envelope`'s time is handled.
+fn record_latency(envelope: &RecordedEvent) {
+    let late = Timestamp::now().as_micros() - envelope.timestamp.as_micros();
+    LATENCY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(late);
+}
+
+#[derive(Debug, Serialize, Deserialize, Event)]
+#[event(name = "bench.tick_counted")]
+struct TickCounted {
+    n: u64,
+}
+
+#[derive(Clone, Command)]
+struct CountTick {
+    #[command(id)]
+    ticker: String,
+    n: u64,
+}
+
+/// The consuming service's aggregate: a tally per source stream.
+#[derive(Default)]
+struct TickTally;
+
+#[aggregate(name = "bench.TickTally")]
+impl TickTally {
+    #[handle]
+    fn count(&self, cmd: CountTick) -> TickCounted {
+        TickCounted { n: cmd.n }
+    }
+
+    #[apply]
+    fn counted(&mut self, _event: &TickCounted) {}
+}
+
+/// A consumer that sends a command per message.
+#[derive(Default)]
+struct TickCommands;
+
+#[projection(name = "bench.tick_commands", context = Commands<SqliteStore>)]
+impl TickCommands {
+    #[on]
+    async fn ticked(
+        &mut self,
+        message: &TickMessage,
+        envelope: &RecordedEvent,
+        commands: &mut Commands<SqliteStore>,
+    ) -> Result<(), CommandError<std::convert::Infallible>> {
+        let ticker = envelope.stream_id.to_string();
+        commands
+            .send(CountTick {
+                ticker,
+                n: message.n,
+            })
+            .await?;
+        record_latency(envelope);
+        Ok(())
+    }
+}
+
+/// What handles the messages.
+#[derive(Clone, Copy)]
+enum Consuming {
+    /// A SQL read model with its inbox.
+    ReadModel,
+    /// A command per message.
+    Commands,
 }
 
 fn recorded() -> Vec<i64> {
@@ -119,7 +190,13 @@ pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Val
         eprintln!("W10: no Kafka broker (no `tansu`, no EVENTSMITH_KAFKA_BROKERS); Kafka skipped");
     }
     let brokers = kafka.as_ref().map(|k| k.brokers().to_owned());
-    for transport in ["nats", "redis", "kafka"] {
+    let rows = [
+        ("nats", Consuming::ReadModel),
+        ("nats", Consuming::Commands),
+        ("redis", Consuming::ReadModel),
+        ("kafka", Consuming::ReadModel),
+    ];
+    for (transport, consuming) in rows {
         if transport == "kafka" && brokers.is_none() {
             continue;
         }
@@ -141,7 +218,8 @@ pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Val
                         .subscribe(&stream, "bench", "ticks.>", Duration::from_secs(30))
                         .await?
                         .wait(Duration::from_millis(100));
-                    let out = run(store, nats.clone(), subscription, backlog, paced).await?;
+                    let out =
+                        run(store, nats.clone(), subscription, consuming, backlog, paced).await?;
                     nats.jetstream().delete_stream(&stream).await?;
                     out
                 } else if transport == "kafka" {
@@ -155,7 +233,7 @@ pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Val
                         .subscribe("bench", "ticks.>")
                         .await?
                         .wait(Duration::from_millis(10));
-                    run(store, kafka, subscription, backlog, paced).await?
+                    run(store, kafka, subscription, consuming, backlog, paced).await?
                 } else {
                     let url = std::env::var("EVENTSMITH_REDIS_URL")
                         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
@@ -164,7 +242,7 @@ pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Val
                         .subscribe("bench", "bench-1", "ticks.>", Duration::from_secs(30))
                         .await?
                         .wait(Duration::from_millis(100));
-                    run(store, redis, subscription, backlog, paced).await?
+                    run(store, redis, subscription, consuming, backlog, paced).await?
                 }
             });
             per_s.push(rate);
@@ -174,6 +252,10 @@ pub(crate) async fn w10(settings: &Settings, backend: Backend) -> Result<Vec<Val
         }
         let fields = json!({
             "transport": transport,
+            "consumer": match consuming {
+                Consuming::ReadModel => "read_model",
+                Consuming::Commands => "commands",
+            },
             "events": backlog,
             "events_per_s": round2(median(&mut per_s)),
             "end_to_end_p50_us": round2(median(&mut p50)),
@@ -194,11 +276,12 @@ async fn run<S: EventStore, T: Transport + Clone, Sub: Subscription>(
     store: S,
     transport: T,
     subscription: Sub,
+    consuming: Consuming,
     backlog: u64,
     paced: u64,
 ) -> Result<(f64, Vec<i64>), Error> {
     let dir = tempfile::tempdir()?;
-    let consuming = SqliteStore::open(dir.path().join("consumer.db"))?;
+    let consumer_store = SqliteStore::open(dir.path().join("consumer.db"))?;
     recorded();
 
     // Throughput: a stored backlog through the relay and the consumer.
@@ -208,10 +291,20 @@ async fn run<S: EventStore, T: Transport + Clone, Sub: Subscription>(
         .batch_size(512)
         .start()
         .await?;
-    let consumer = Consumer::new(consuming, TickCounter, subscription)
-        .batch_size(256)
-        .start()
-        .await?;
+    let consumer = match consuming {
+        Consuming::ReadModel => {
+            Consumer::new(consumer_store, TickCounter, subscription)
+                .batch_size(256)
+                .start()
+                .await?
+        }
+        Consuming::Commands => {
+            Consumer::new(App::new(consumer_store)?, TickCommands, subscription)
+                .batch_size(256)
+                .start()
+                .await?
+        }
+    };
     wait_recorded(usize::try_from(backlog)?, "backlog").await?;
     let rate = backlog as f64 / started.elapsed().as_secs_f64();
     recorded();
