@@ -675,8 +675,8 @@ impl BusyDesk {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failure_that_waiting_mends_comes_again_without_spending_deliveries() {
-    let test = "a_failure_that_waiting_mends_comes_again_without_spending_deliveries";
+async fn a_failure_that_waiting_mends_comes_again_and_is_never_parked() {
+    let test = "a_failure_that_waiting_mends_comes_again_and_is_never_parked";
     let dir = tempfile::tempdir().unwrap();
     let Some((shipping, subscription)) = published_to_redis(test, dir.path(), 10, "busy").await
     else {
@@ -709,5 +709,72 @@ async fn a_failure_that_waiting_mends_comes_again_without_spending_deliveries() 
     each_parcel_added_once(&shipping, 10).await;
     let (depot, _) = shipping.load::<Depot>("main").await.unwrap();
     assert_eq!(depot.received, parcels);
+    consumer.stop().await.unwrap();
+}
+
+/// A desk that swallows its command's failure and fails on its own account: its own error,
+/// not the command's, decides, so the message is parked.
+#[derive(Default)]
+struct StubbornDesk;
+
+#[projection(name = "it.stubborn_desk", context = Commands<SqliteStore, JsonCodec, ((), Busy)>)]
+impl StubbornDesk {
+    #[on]
+    async fn parcel(
+        &mut self,
+        message: &ParcelShipped,
+        commands: &mut Commands<SqliteStore, JsonCodec, ((), Busy)>,
+    ) -> Result<(), String> {
+        let added = commands
+            .send(AddParcel {
+                order: message.order.clone(),
+                parcel: message.parcel,
+            })
+            .await;
+        drop(added);
+        Err(format!(
+            "parcel {} of {} not labelled",
+            message.parcel, message.order
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handlers_own_failure_after_a_refused_command_is_parked() {
+    let test = "a_handlers_own_failure_after_a_refused_command_is_parked";
+    let dir = tempfile::tempdir().unwrap();
+    let Some((shipping, subscription)) = published_to_redis(test, dir.path(), 4, "stubborn").await
+    else {
+        return;
+    };
+    let busy: BusyApp = App::builder(shipping.store().clone())
+        .middleware(Busy::default())
+        .build()
+        .unwrap();
+    let consumer = Consumer::new(busy, StubbornDesk, subscription)
+        .max_deliveries(2)
+        .backoff(Backoff::fixed(Duration::from_millis(20)))
+        .start()
+        .await
+        .unwrap();
+    let messages = expected_messages(4) as u64;
+    let parcels: u64 = (0..4).map(|i| order(i).1).sum();
+    settle(
+        std::slice::from_ref(&consumer),
+        messages,
+        "the stubborn desk",
+    )
+    .await;
+    let progress = consumer.progress();
+    assert_eq!(progress.parked, parcels, "{progress:?}");
+    let letters = shipping
+        .store()
+        .dead_letters("it.stubborn_desk")
+        .await
+        .unwrap();
+    assert!(
+        letters.iter().all(|l| l.reason.contains("not labelled")),
+        "{letters:?}"
+    );
     consumer.stop().await.unwrap();
 }

@@ -33,10 +33,12 @@ use crate::write::middleware::CommandMiddleware;
 /// on every delivery: the keys are numbered in the order it sends them to each aggregate.
 /// A handler returns a failed command's error rather than sending the command again: the
 /// message comes again and the command goes under its key once more, while a second `send`
-/// is a second command. A failure that waiting mends (the store unavailable, a conflict, a
-/// rate limit) has the message come again without spending its deliveries; any other
-/// failure, a rejection returned as the handler's error say, has it parked after
-/// [`max_deliveries`](super::Consumer::max_deliveries). A handler that ignores a rejection
+/// is a second command. A handler that returns the failure of its last command, when waiting
+/// mends it (the store unavailable, a conflict, a rate limit), has the message come again
+/// however often, never parked for it (the broker still counts those deliveries towards
+/// [`max_deliveries`](super::Consumer::max_deliveries) for a later failure of another kind);
+/// any other failure, a rejection returned as the handler's error say, has it parked after
+/// `max_deliveries`. A handler that ignores a rejection
 /// has the message acknowledged. The commands carry no actor: a middleware that asks for
 /// one refuses them.
 ///
@@ -101,8 +103,8 @@ pub struct Commands<S, C = JsonCodec, M = ()> {
     replayed: u32,
     /// How many were sent to each stream, in the order first sent to (a handler sends few).
     per_stream: Vec<(String, u32)>,
-    /// Whether the last failed command failed on something waiting mends.
-    retriable: bool,
+    /// What the last command sent failed with, when waiting mends it.
+    retriable: Option<String>,
 }
 
 /// The message whose handler is running.
@@ -126,10 +128,13 @@ impl<S: EventStore, C: Codec, M: CommandMiddleware> Commands<S, C, M> {
         let place = self.place(stream);
         let context = self.context(place);
         let executed = self.app.execute_with(command, &context).await;
-        match &executed {
-            Ok(done) => self.replayed += u32::from(done.replayed),
-            Err(error) => self.retriable = error.is_retriable(),
-        }
+        self.retriable = match &executed {
+            Ok(done) => {
+                self.replayed += u32::from(done.replayed);
+                None
+            }
+            Err(error) => error.is_retriable().then(|| error.to_string()),
+        };
         executed
     }
 
@@ -173,7 +178,7 @@ impl<S: EventStore, C: Codec, M: CommandMiddleware> Commands<S, C, M> {
         self.sent = 0;
         self.replayed = 0;
         self.per_stream.clear();
-        self.retriable = false;
+        self.retriable = None;
     }
 }
 
@@ -195,7 +200,7 @@ impl<S, C, M> CommandSink<S, C, M> {
                 sent: 0,
                 replayed: 0,
                 per_stream: Vec::new(),
-                retriable: false,
+                retriable: None,
             },
         }
     }
@@ -263,7 +268,27 @@ where
         self.commands.sent > 0 && self.commands.replayed == self.commands.sent
     }
 
-    fn retriable(&self) -> bool {
-        self.commands.retriable
+    fn retriable(&self, error: &str) -> bool {
+        self.commands.retriable.as_deref() == Some(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandSink;
+    use crate::store::InMemoryStore;
+    use crate::write::app::App;
+
+    #[test]
+    fn commands_are_numbered_per_aggregate() {
+        let mut sink = CommandSink::new(App::new(InMemoryStore::new()).unwrap());
+        let commands = &mut sink.commands;
+        let places: Vec<_> = ["Order-1", "Depot-main", "Order-1", "Order-2", "Depot-main"]
+            .into_iter()
+            .map(|stream| commands.place(stream.to_owned()))
+            .collect();
+        // A redelivery that sends no command to the depot still numbers the orders' the same.
+        assert_eq!(places, [1, 1, 2, 1, 2]);
+        assert_eq!(commands.sent, 5);
     }
 }

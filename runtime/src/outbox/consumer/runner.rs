@@ -500,9 +500,11 @@ where
                     incoming.name, incoming.version, delivery.subject, cause.cause
                 )));
             }
-            Ok(Err(error)) if self.sink.retriable() => {
+            Ok(Err(ProjectionError::Handler { cause, .. }))
+                if self.sink.retriable(&cause.to_string()) =>
+            {
                 self.sink.rollback().await;
-                tracing::warn!(consumer = P::NAME, %error, "handler failed on what waiting mends; the message comes again");
+                tracing::warn!(consumer = P::NAME, error = %cause, "handler failed on what waiting mends; the message comes again");
                 return Ok(Outcome::Retry(
                     self.settings.backoff.delay(delivery.attempt),
                 ));

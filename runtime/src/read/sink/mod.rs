@@ -98,11 +98,12 @@ pub trait InboxSink<P: Projection>: Sink<P> {
         false
     }
 
-    /// After a handler that failed: whether it failed on something waiting mends (the store
-    /// unavailable, a conflict, a rate limit: a sink whose handlers' effects are commands
-    /// sees these only as the handler's failure), so the message comes again without
-    /// spending its deliveries.
-    fn retriable(&self) -> bool {
+    /// After a handler that failed with `error`: whether that is what its last effect failed
+    /// on and waiting mends it (the store unavailable, a conflict, a rate limit: a sink whose
+    /// handlers' effects are commands sees these only as the handler's failure), so the
+    /// message comes again and is not parked for it.
+    fn retriable(&self, error: &str) -> bool {
+        let _ = error;
         false
     }
 }
