@@ -10,7 +10,8 @@ use std::time::Duration;
 use eventsmith::codec::{Codec, JsonCodec};
 use eventsmith::command::{Backoff, CommandMiddleware, HandledCommand, Refusal, RefusalKind};
 use eventsmith::outbox::{
-    Commands, Consumer, NatsTransport, Replay, RunningConsumer, header, message_id,
+    Commands, Consumer, NatsTransport, RedisSubscription, Replay, RunningConsumer, header,
+    message_id,
 };
 use eventsmith::prelude::*;
 use eventsmith::{
@@ -296,6 +297,11 @@ fn order(i: usize) -> (String, u64) {
     (name, 1 + (i % 3) as u64)
 }
 
+/// The parcels of the first `orders` orders.
+fn parcels(orders: usize) -> u64 {
+    (0..orders).map(|i| order(i).1).sum()
+}
+
 /// Checks that the commands of the first `orders` orders' messages each happened once: a
 /// shipment per order with its announcement (none for a test order, which is not
 /// published) and its parcels, `extra` more events on the shipments of `extra_on`, and every
@@ -529,7 +535,7 @@ async fn published_to_redis(
     dir: &std::path::Path,
     orders: usize,
     group: &str,
-) -> Option<(App<SqliteStore>, eventsmith::outbox::RedisSubscription)> {
+) -> Option<(App<SqliteStore>, RedisSubscription)> {
     let key = format!("it:outbox:{}", Uuid::now_v7().simple());
     let redis = redis_transport(test, &key).await?;
     let store = SqliteStore::open(dir.join("orders.db")).unwrap();
@@ -583,7 +589,7 @@ async fn a_handler_failing_after_a_command_finds_it_done_on_the_next_delivery() 
         .await
         .unwrap();
     let messages = expected_messages(10) as u64;
-    let parcels: u64 = (0..10).map(|i| order(i).1).sum();
+    let parcels = parcels(10);
     settle(
         std::slice::from_ref(&consumer),
         messages,
@@ -656,19 +662,39 @@ impl CommandMiddleware for Busy {
     }
 }
 
-type BusyApp = App<SqliteStore, JsonCodec, ((), Busy)>;
+type BusyCommands = Commands<SqliteStore, JsonCodec, ((), Busy)>;
+
+/// Starts `model` on `subscription`, its commands going to the store of `shipping` behind
+/// `Busy`, parking after `max_deliveries`.
+async fn start_behind_busy<P: Projection<Context = BusyCommands> + Sync>(
+    shipping: &App<SqliteStore>,
+    model: P,
+    subscription: RedisSubscription,
+    max_deliveries: u32,
+) -> RunningConsumer {
+    let busy = App::builder(shipping.store().clone())
+        .middleware(Busy::default())
+        .build()
+        .unwrap();
+    Consumer::new(busy, model, subscription)
+        .max_deliveries(max_deliveries)
+        .backoff(Backoff::fixed(Duration::from_millis(20)))
+        .start()
+        .await
+        .unwrap()
+}
 
 /// The parcels of the shipping desk, on an App behind `Busy`.
 #[derive(Default)]
 struct BusyDesk;
 
-#[projection(name = "it.busy_desk", context = Commands<SqliteStore, JsonCodec, ((), Busy)>)]
+#[projection(name = "it.busy_desk", context = BusyCommands)]
 impl BusyDesk {
     #[on]
     async fn parcel(
         &mut self,
         message: &ParcelShipped,
-        commands: &mut Commands<SqliteStore, JsonCodec, ((), Busy)>,
+        commands: &mut BusyCommands,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         add_and_receive(message, commands).await
     }
@@ -682,19 +708,10 @@ async fn a_failure_that_waiting_mends_comes_again_and_is_never_parked() {
     else {
         return;
     };
-    let busy: BusyApp = App::builder(shipping.store().clone())
-        .middleware(Busy::default())
-        .build()
-        .unwrap();
     // One delivery each: a message whose failure counted would be parked at once.
-    let consumer = Consumer::new(busy, BusyDesk, subscription)
-        .max_deliveries(1)
-        .backoff(Backoff::fixed(Duration::from_millis(20)))
-        .start()
-        .await
-        .unwrap();
+    let consumer = start_behind_busy(&shipping, BusyDesk, subscription, 1).await;
     let messages = expected_messages(10) as u64;
-    let parcels: u64 = (0..10).map(|i| order(i).1).sum();
+    let parcels = parcels(10);
     settle(
         std::slice::from_ref(&consumer),
         messages,
@@ -717,13 +734,13 @@ async fn a_failure_that_waiting_mends_comes_again_and_is_never_parked() {
 #[derive(Default)]
 struct StubbornDesk;
 
-#[projection(name = "it.stubborn_desk", context = Commands<SqliteStore, JsonCodec, ((), Busy)>)]
+#[projection(name = "it.stubborn_desk", context = BusyCommands)]
 impl StubbornDesk {
     #[on]
     async fn parcel(
         &mut self,
         message: &ParcelShipped,
-        commands: &mut Commands<SqliteStore, JsonCodec, ((), Busy)>,
+        commands: &mut BusyCommands,
     ) -> Result<(), String> {
         let added = commands
             .send(AddParcel {
@@ -747,18 +764,9 @@ async fn a_handlers_own_failure_after_a_refused_command_is_parked() {
     else {
         return;
     };
-    let busy: BusyApp = App::builder(shipping.store().clone())
-        .middleware(Busy::default())
-        .build()
-        .unwrap();
-    let consumer = Consumer::new(busy, StubbornDesk, subscription)
-        .max_deliveries(2)
-        .backoff(Backoff::fixed(Duration::from_millis(20)))
-        .start()
-        .await
-        .unwrap();
+    let consumer = start_behind_busy(&shipping, StubbornDesk, subscription, 2).await;
     let messages = expected_messages(4) as u64;
-    let parcels: u64 = (0..4).map(|i| order(i).1).sum();
+    let parcels = parcels(4);
     settle(
         std::slice::from_ref(&consumer),
         messages,
